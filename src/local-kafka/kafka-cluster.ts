@@ -1,0 +1,401 @@
+// Starts and stops a real Apache Kafka cluster (KRaft, 1 or 3 combined broker+controller nodes) on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureKafkaJars, type KafkaJars } from './kafka-jars.js';
+import { runJavaOk } from './java-tool.js';
+import { freePorts, waitForPort } from './ports.js';
+import { checkServes } from './readiness.js';
+
+export interface SaslUsers {
+  /** user → password, accepted with SASL/PLAIN. */
+  plain?: Record<string, string>;
+  /** user → password, accepted with SASL/SCRAM-SHA-512 (credentials written at format time). */
+  scramSha512?: Record<string, string>;
+}
+
+export type ListenerName = 'CLIENT' | 'SASL';
+
+export interface ClusterOptions {
+  nodes?: 1 | 3;
+  /** Broker heap (-Xms = -Xmx), MB. */
+  heapMb?: number;
+  /** Adds a SASL_PLAINTEXT listener with these users. */
+  sasl?: SaslUsers;
+  /** Address a node advertises for a client listener, when it must differ from the one it binds. */
+  advertise?: (nodeId: number, listener: ListenerName, bound: { host: string; port: number }) => { host: string; port: number } | undefined;
+  /** Client listener ports to bind, by node id (otherwise free ports are picked). */
+  clientPorts?: Record<number, number>;
+  /** Extra broker properties for every node. */
+  brokerConfig?: Record<string, string | number | boolean>;
+  /** How long to wait for the cluster to serve, ms. */
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface NodeInfo {
+  id: number;
+  host: string;
+  /** PLAINTEXT listener for clients (CLIENT). */
+  port: number;
+  /** SASL_PLAINTEXT listener (SASL), when enabled. */
+  saslPort?: number;
+  /** PLAINTEXT listener between brokers (INTERNAL). */
+  internalPort: number;
+  controllerPort: number;
+  logFile: string;
+  dataDir: string;
+}
+
+/** Everything a test needs to use a running cluster; serialisable, so a runner can hand it to test processes. */
+export interface ClusterInfo {
+  clusterId: string;
+  baseDir: string;
+  classpath: string;
+  clientsJar: string;
+  nodes: NodeInfo[];
+  /** CLIENT listeners, host:port,... */
+  bootstrap: string;
+  /** SASL listeners, host:port,..., when enabled. */
+  saslBootstrap?: string;
+  sasl?: SaslUsers;
+}
+
+const HOST = '127.0.0.1';
+
+const LOG4J2 = `status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRefs = stdout
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafkaRequest.name = kafka.request.logger
+logger.kafkaRequest.level = WARN
+logger.stateChange.name = state.change.logger
+logger.stateChange.level = WARN
+`;
+
+/** A random Kafka Uuid in its string form (URL-safe base64, 22 chars, not starting with '-'). */
+function randomKafkaUuid(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** Returns the last `lines` lines of a node's log file. */
+export function logTail(node: NodeInfo, lines = 60): string {
+  let text: string;
+  try {
+    text = readFileSync(node.logFile, 'utf8');
+  } catch {
+    return `(no log at ${node.logFile})`;
+  }
+  return text.split('\n').slice(-lines - 1).join('\n');
+}
+
+/** Log tails of every node, headed by the node id. */
+export function clusterLogTails(info: ClusterInfo, lines = 40): string {
+  return info.nodes.map((n) => `--- broker ${n.id} log tail (${n.logFile}) ---\n${logTail(n, lines)}`).join('\n');
+}
+
+export type QuotaEntity = { user?: string | 'default'; clientId?: string | 'default' };
+
+/**
+ * Sets (or, with null, removes) Kafka's own client quotas, e.g. { producer_byte_rate: 1048576 }, through Kafka's ConfigCommand.
+ * `'default'` selects the default entity (Kafka's <default>).
+ */
+export async function setClientQuota(
+  info: ClusterInfo,
+  entity: QuotaEntity,
+  quotas: Record<string, number | null>,
+): Promise<void> {
+  const args = ['--bootstrap-server', info.bootstrap, '--alter'];
+  for (const [type, name] of [['users', entity.user], ['clients', entity.clientId]] as const) {
+    if (name === undefined) continue;
+    args.push('--entity-type', type);
+    if (name === 'default') args.push('--entity-default');
+    else args.push('--entity-name', name);
+  }
+  const add = Object.entries(quotas).filter(([, v]) => v !== null);
+  const del = Object.entries(quotas).filter(([, v]) => v === null);
+  if (add.length) args.push('--add-config', add.map(([k, v]) => `${k}=${v}`).join(','));
+  if (del.length) args.push('--delete-config', del.map(([k]) => k).join(','));
+  await runJavaOk('org.apache.kafka.tools.ConfigCommand', args, { classpath: info.classpath, timeoutMs: 60_000 });
+}
+
+interface RunningNode {
+  info: NodeInfo;
+  configFile: string;
+  log4jFile: string;
+  child: ChildProcess | undefined;
+  exited: Promise<void> | undefined;
+}
+
+/** A cluster this process owns: it started the JVMs and must stop them. */
+export class KafkaCluster {
+  readonly info: ClusterInfo;
+  private readonly nodes: RunningNode[];
+  private readonly heapMb: number;
+  private readonly log: (line: string) => void;
+  private readonly onExit = (): void => this.killAllNow();
+  private stopped = false;
+
+  private constructor(info: ClusterInfo, nodes: RunningNode[], heapMb: number, log: (line: string) => void) {
+    this.info = info;
+    this.nodes = nodes;
+    this.heapMb = heapMb;
+    this.log = log;
+    process.on('exit', this.onExit);
+  }
+
+  get bootstrap(): string {
+    return this.info.bootstrap;
+  }
+
+  /** Starts a cluster and resolves once a client has created a topic and produced to it. */
+  static async start(opts: ClusterOptions = {}): Promise<KafkaCluster> {
+    const count = opts.nodes ?? 1;
+    const log = opts.log ?? (() => undefined);
+    const jars: KafkaJars = await ensureKafkaJars(log);
+    const baseDir = join(tmpdir(), `kqp-kafka-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(baseDir, { recursive: true });
+    const clusterId = randomKafkaUuid();
+    const perNode = opts.sasl ? 4 : 3;
+    const ports = await freePorts(count * perNode);
+    const infos: NodeInfo[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = i + 1;
+      const p = ports.slice(i * perNode, (i + 1) * perNode);
+      const dir = join(baseDir, `node-${id}`);
+      mkdirSync(dir, { recursive: true });
+      infos.push({
+        id,
+        host: HOST,
+        port: opts.clientPorts?.[id] ?? p[0]!,
+        internalPort: p[1]!,
+        controllerPort: p[2]!,
+        ...(opts.sasl ? { saslPort: p[3]! } : {}),
+        logFile: join(dir, 'broker.log'),
+        dataDir: join(dir, 'data'),
+      });
+    }
+    const info: ClusterInfo = {
+      clusterId,
+      baseDir,
+      classpath: jars.classpath,
+      clientsJar: jars.clientsJar,
+      nodes: infos,
+      bootstrap: infos.map((n) => `${HOST}:${n.port}`).join(','),
+      ...(opts.sasl
+        ? { saslBootstrap: infos.map((n) => `${HOST}:${n.saslPort}`).join(','), sasl: opts.sasl }
+        : {}),
+    };
+    const nodes = infos.map((n) => {
+      const dir = join(baseDir, `node-${n.id}`);
+      const configFile = join(dir, 'server.properties');
+      const log4jFile = join(dir, 'log4j2.properties');
+      writeFileSync(configFile, serverProperties(n, infos, opts));
+      writeFileSync(log4jFile, LOG4J2);
+      return { info: n, configFile, log4jFile, child: undefined, exited: undefined } as RunningNode;
+    });
+
+    const cluster = new KafkaCluster(info, nodes, opts.heapMb ?? 384, log);
+    try {
+      await Promise.all(nodes.map((n) => cluster.format(n, opts.sasl)));
+      for (const n of nodes) cluster.launch(n);
+      await cluster.waitServing(opts.startTimeoutMs ?? 120_000);
+    } catch (err) {
+      const tails = clusterLogTails(info);
+      await cluster.stop();
+      throw new Error(`Kafka cluster did not start: ${(err as Error).message}\n${tails}`);
+    }
+    return cluster;
+  }
+
+  /** Process ids of the running broker JVMs. */
+  pids(): number[] {
+    return this.nodes.flatMap((n) => (alive(n) && n.child!.pid !== undefined ? [n.child!.pid] : []));
+  }
+
+  node(id: number): NodeInfo {
+    const n = this.nodes.find((x) => x.info.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n.info;
+  }
+
+  logTails(lines = 40): string {
+    return clusterLogTails(this.info, lines);
+  }
+
+  /** Sends a signal to one node's JVM and waits until it has exited. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const n = this.nodes.find((x) => x.info.id === id);
+    if (!n?.child) return;
+    n.child.kill(signal);
+    await n.exited;
+  }
+
+  /** Starts a node that was killed again, with the same ports and data, and waits for its client port. */
+  async restart(id: number): Promise<void> {
+    const n = this.nodes.find((x) => x.info.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    if (alive(n)) throw new Error(`node ${id} is running`);
+    this.launch(n);
+    await waitForPort(HOST, n.info.port, 60_000);
+  }
+
+  /** Stops every JVM: SIGTERM (controlled shutdown), then SIGKILL after graceMs. Removes the data unless keepFiles. */
+  async stop(opts: { graceMs?: number; keepFiles?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const grace = opts.graceMs ?? 15_000;
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (!alive(n)) return;
+        n.child!.kill('SIGTERM');
+        const timer = setTimeout(() => n.child?.kill('SIGKILL'), grace);
+        await n.exited;
+        clearTimeout(timer);
+      }),
+    );
+    process.removeListener('exit', this.onExit);
+    if (!opts.keepFiles && !process.env.KQP_KEEP_KAFKA_FILES) rmSync(this.info.baseDir, { recursive: true, force: true });
+  }
+
+  private killAllNow(): void {
+    for (const n of this.nodes) if (alive(n)) n.child!.kill('SIGKILL');
+  }
+
+  private async format(n: RunningNode, sasl: SaslUsers | undefined): Promise<void> {
+    const args = ['format', '-t', this.info.clusterId, '-c', n.configFile, '--ignore-formatted'];
+    for (const [user, password] of Object.entries(sasl?.scramSha512 ?? {})) {
+      args.push('--add-scram', `SCRAM-SHA-512=[name=${user},password=${password}]`);
+    }
+    await runJavaOk('kafka.tools.StorageTool', args, { classpath: this.info.classpath, timeoutMs: 60_000, heapMb: 128 });
+  }
+
+  private launch(n: RunningNode): void {
+    const fd = openSync(n.info.logFile, 'a');
+    const child = spawn(
+      'java',
+      [
+        `-Xms${this.heapMb}m`,
+        `-Xmx${this.heapMb}m`,
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-XX:+ExitOnOutOfMemoryError',
+        '-Djava.awt.headless=true',
+        `-Dlog4j2.configurationFile=${n.log4jFile}`,
+        '-cp',
+        this.info.classpath,
+        'kafka.Kafka',
+        n.configFile,
+      ],
+      { stdio: ['ignore', fd, fd] },
+    );
+    closeSync(fd);
+    n.child = child;
+    n.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    if (child.pid !== undefined) watchOwner(child.pid);
+    this.log(`broker ${n.info.id} started, pid ${child.pid}, client port ${n.info.port}, log ${n.info.logFile}`);
+  }
+
+  private async waitServing(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const n of this.nodes) {
+      await waitForPort(HOST, n.info.port, deadline - Date.now(), () => {
+        if (!alive(n)) throw new Error(`broker ${n.info.id} exited with ${n.child?.exitCode ?? n.child?.signalCode}`);
+      });
+    }
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      for (const n of this.nodes) {
+        if (!alive(n)) throw new Error(`broker ${n.info.id} exited with ${n.child?.exitCode ?? n.child?.signalCode}`);
+      }
+      try {
+        await checkServes(this.info.bootstrap, Math.min(3, this.nodes.length));
+        return;
+      } catch (err) {
+        lastError = err;
+        await sleep(500);
+      }
+    }
+    throw new Error(`not serving after ${timeoutMs} ms: ${(lastError as Error | undefined)?.message}`);
+  }
+}
+
+function alive(n: RunningNode): boolean {
+  return n.child !== undefined && n.child.exitCode === null && n.child.signalCode === null;
+}
+
+/**
+ * A watchdog for one JVM: a detached shell that SIGKILLs the JVM if this Node process dies without stopping it
+ * (SIGKILL, crash, test-runner timeout), so no broker outlives its owner. It exits when the JVM exits.
+ */
+function watchOwner(jvmPid: number): void {
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${jvmPid} 2>/dev/null; do sleep 0.5; done; kill -9 ${jvmPid} 2>/dev/null; exit 0`;
+  spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
+
+function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions): string {
+  const count = all.length;
+  const bound = (port: number) => ({ host: HOST, port });
+  const adv = (listener: ListenerName, port: number) => {
+    const a = opts.advertise?.(n.id, listener, bound(port)) ?? bound(port);
+    return `${listener}://${a.host}:${a.port}`;
+  };
+  const listeners = [`INTERNAL://${HOST}:${n.internalPort}`, `CLIENT://${HOST}:${n.port}`, `CONTROLLER://${HOST}:${n.controllerPort}`];
+  const advertised = [`INTERNAL://${HOST}:${n.internalPort}`, adv('CLIENT', n.port)];
+  const protocols = ['INTERNAL:PLAINTEXT', 'CLIENT:PLAINTEXT', 'CONTROLLER:PLAINTEXT'];
+  if (n.saslPort !== undefined) {
+    listeners.push(`SASL://${HOST}:${n.saslPort}`);
+    advertised.push(adv('SASL', n.saslPort));
+    protocols.push('SASL:SASL_PLAINTEXT');
+  }
+  const props: Record<string, string | number | boolean> = {
+    'process.roles': 'broker,controller',
+    'node.id': n.id,
+    'controller.quorum.voters': all.map((x) => `${x.id}@${HOST}:${x.controllerPort}`).join(','),
+    listeners: listeners.join(','),
+    'advertised.listeners': advertised.join(','),
+    'listener.security.protocol.map': protocols.join(','),
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'INTERNAL',
+    'log.dirs': n.dataDir,
+    'num.network.threads': 2,
+    'num.io.threads': 4,
+    'background.threads': 2,
+    'num.recovery.threads.per.data.dir': 1,
+    'num.partitions': 1,
+    'offsets.topic.num.partitions': 10,
+    'offsets.topic.replication.factor': Math.min(3, count),
+    'transaction.state.log.num.partitions': 10,
+    'transaction.state.log.replication.factor': Math.min(3, count),
+    'transaction.state.log.min.isr': Math.min(2, count),
+    'share.coordinator.state.topic.num.partitions': 5,
+    'share.coordinator.state.topic.replication.factor': Math.min(3, count),
+    'share.coordinator.state.topic.min.isr': Math.min(2, count),
+    'group.initial.rebalance.delay.ms': 0,
+    'log.cleaner.threads': 1,
+    'log.cleaner.dedupe.buffer.size': 8 * 1024 * 1024,
+  };
+  if (opts.sasl) {
+    props['sasl.enabled.mechanisms'] = 'PLAIN,SCRAM-SHA-512';
+    const plainUsers = Object.entries(opts.sasl.plain ?? {})
+      .map(([u, p]) => `user_${u}="${p}"`)
+      .join(' ');
+    props['listener.name.sasl.plain.sasl.jaas.config'] = `org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`;
+    props['listener.name.sasl.scram-sha-512.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+  }
+  Object.assign(props, opts.brokerConfig ?? {});
+  return Object.entries(props)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')
+    .concat('\n');
+}

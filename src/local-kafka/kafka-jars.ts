@@ -1,0 +1,120 @@
+// Fetches the pinned Apache Kafka jars from Maven Central (through Maven) into a cache outside git.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const execFileAsync = promisify(execFile);
+
+/** The Kafka version every test, benchmark and the code generator run against. */
+export const KAFKA_VERSION = '4.4.0';
+const LOG4J_VERSION = '2.25.5'; // the log4j-core that kafka_2.13 4.4.0 depends on
+const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
+
+const ARTIFACTS: readonly [group: string, artifact: string, version: string][] = [
+  ['org.apache.kafka', 'kafka_2.13', KAFKA_VERSION], // the broker
+  ['org.apache.kafka', 'kafka-tools', KAFKA_VERSION], // perf and verifiable clients, ConfigCommand
+  ['org.apache.kafka', 'kafka-clients', KAFKA_VERSION], // the message schemas (common/message/*.json)
+  ['org.apache.logging.log4j', 'log4j-slf4j-impl', LOG4J_VERSION], // so the broker's slf4j logs reach log4j
+];
+
+const LOCK_STALE_MS = 15 * 60_000;
+
+export interface KafkaJars {
+  /** Directory holding every runtime jar. */
+  libsDir: string;
+  /** A java -cp value covering libsDir. */
+  classpath: string;
+  /** The kafka-clients jar (the message schemas live in it). */
+  clientsJar: string;
+  /** Milliseconds spent downloading, or 0 when the cache was warm. */
+  downloadMs: number;
+}
+
+export function cacheRoot(): string {
+  return process.env.KQP_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kafka-quota-proxy');
+}
+
+function pom(): string {
+  const deps = ARTIFACTS.map(
+    ([g, a, v]) => `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`,
+  ).join('\n    ');
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kafka-quota-proxy</groupId><artifactId>local-kafka</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    ${deps}
+  </dependencies>
+</project>
+`;
+}
+
+function describe(libsDir: string, downloadMs: number): KafkaJars {
+  return {
+    libsDir,
+    classpath: join(libsDir, '*'),
+    clientsJar: join(libsDir, `kafka-clients-${KAFKA_VERSION}.jar`),
+    downloadMs,
+  };
+}
+
+export interface JarCacheOptions {
+  /** Where the jars are cached (default: cacheRoot()). */
+  cacheDir?: string;
+  /** Maven's local repository (default: Maven's own, or $KQP_MAVEN_REPO). */
+  mavenRepo?: string;
+}
+
+/** Returns the cached jars, downloading them first when the cache is cold. Safe to call from parallel processes. */
+export async function ensureKafkaJars(log: (line: string) => void = () => undefined, opts: JarCacheOptions = {}): Promise<KafkaJars> {
+  const home = join(opts.cacheDir ?? cacheRoot(), `kafka-${KAFKA_VERSION}`);
+  const libsDir = join(home, 'libs');
+  const marker = join(libsDir, '.complete');
+  if (existsSync(marker)) return describe(libsDir, 0);
+
+  mkdirSync(home, { recursive: true });
+  const lock = join(home, '.lock');
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(marker)) return describe(libsDir, 0);
+      const age = Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs;
+      if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
+      else await sleep(500);
+    }
+  }
+  try {
+    if (existsSync(marker)) return describe(libsDir, 0);
+    const started = Date.now();
+    log(`downloading Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libsDir}`);
+    const work = join(tmpdir(), `kqp-jars-${process.pid}-${Date.now()}`);
+    mkdirSync(work, { recursive: true });
+    writeFileSync(join(work, 'pom.xml'), pom());
+    const partial = `${libsDir}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    const args = ['-B', '-q', `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${partial}`];
+    const repo = opts.mavenRepo ?? process.env.KQP_MAVEN_REPO;
+    if (repo) args.push(`-Dmaven.repo.local=${repo}`);
+    try {
+      await execFileAsync('mvn', args, { cwd: work, maxBuffer: 16 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string };
+      throw new Error(`mvn could not fetch the Kafka jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    rmSync(libsDir, { recursive: true, force: true });
+    renameSync(partial, libsDir);
+    writeFileSync(marker, new Date().toISOString());
+    const downloadMs = Date.now() - started;
+    log(`fetched the Kafka jars in ${(downloadMs / 1000).toFixed(1)} s`);
+    return describe(libsDir, downloadMs);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}

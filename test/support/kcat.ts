@@ -1,0 +1,49 @@
+// kcat (librdkafka) as a child process: produce lines, consume values.
+import { spawn } from 'node:child_process';
+
+export interface KcatResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const MAX_CAPTURE = 256 * 1024 * 1024;
+
+export function runKcat(args: readonly string[], input?: string, timeoutMs = 120_000): Promise<KcatResult> {
+  const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let outLen = 0;
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    if (outLen < MAX_CAPTURE) out.push(c);
+    outLen += c.length;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-16_000); });
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr });
+    });
+  });
+}
+
+function configArgs(config: Record<string, string> = {}): string[] {
+  return Object.entries(config).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
+}
+
+/** Produces one message per value (newline-delimited, so values must not contain newlines); rejects on any error. */
+export async function kcatProduce(bootstrap: string, topic: string, values: readonly string[], config?: Record<string, string>): Promise<void> {
+  const r = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', ...configArgs(config)], values.join('\n') + '\n');
+  if (r.code !== 0) throw new Error(`kcat produce exited with ${r.code}: ${r.stderr}`);
+}
+
+/** Consumes a topic from the beginning until the end of every partition; returns the values. */
+export async function kcatConsume(bootstrap: string, topic: string, config?: Record<string, string>): Promise<string[]> {
+  const r = await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%s\\n', ...configArgs(config)]);
+  if (r.code !== 0) throw new Error(`kcat consume exited with ${r.code}: ${r.stderr}`);
+  return r.stdout.split('\n').slice(0, -1);
+}
