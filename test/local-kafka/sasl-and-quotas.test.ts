@@ -56,13 +56,14 @@ t.test('SASL/SCRAM-SHA-512: the Java client and kafkajs authenticate; a wrong pa
 t.test("Kafka's own producer quota, set through ConfigCommand, throttles a client id", async (t) => {
   const clientId = uniqueName('quota-client');
   const topic = uniqueName('quota');
-  await setClientQuota(cluster, { clientId }, { producer_byte_rate: 512 * 1024 });
+  await setClientQuota(cluster, { clientId }, { producer_byte_rate: 256 * 1024 });
   t.teardown(() => setClientQuota(cluster, { clientId }, { producer_byte_rate: null }));
-  // Kafka measures over at least 10 one-second samples, so about 10 s of quota passes before it throttles.
+  // Kafka measures the rate over at least 10 one-second samples, so it throttles once ~10 s of quota (2.5 MiB) is
+  // used: 4,000 KiB must take several seconds more.
   const r = await producerPerformance(cluster.classpath, {
-    bootstrap: cluster.bootstrap, topic, numRecords: 3000, recordSize: 1024, printMetrics: true, props: { 'client.id': clientId, acks: 1 },
+    bootstrap: cluster.bootstrap, topic, numRecords: 4000, recordSize: 1024, printMetrics: true, props: { 'client.id': clientId, acks: 1 },
   });
-  t.equal(r.records, 3000);
+  t.equal(r.records, 4000);
   const throttleMax = r.metrics['producer-metrics:produce-throttle-time-max'] ?? 0;
   t.ok(throttleMax > 0, `the broker throttled the producer (max throttle ${throttleMax} ms, ${r.mbPerSec} MB/s)`);
 });
