@@ -1,5 +1,6 @@
 // Runs a Java main class from the cached Kafka jars (ConfigCommand, ProducerPerformance, StorageTool, ...).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 
 export interface JavaRunOptions {
   classpath: string;
@@ -8,6 +9,8 @@ export interface JavaRunOptions {
   /** Called with each complete stdout line as it arrives. */
   onLine?: (line: string) => void;
   jvmArgs?: string[];
+  /** A file fed to the program's standard input. */
+  stdinFile?: string;
 }
 
 export interface JavaRunResult {
@@ -21,7 +24,10 @@ const MAX_CAPTURE = 64 * 1024 * 1024;
 
 export function spawnJava(mainClass: string, args: readonly string[], opts: JavaRunOptions): ChildProcess {
   const jvm = [`-Xmx${opts.heapMb ?? 256}m`, '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true', ...(opts.jvmArgs ?? [])];
-  return spawn('java', [...jvm, '-cp', opts.classpath, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdin = opts.stdinFile === undefined ? 'ignore' : openSync(opts.stdinFile, 'r');
+  const child = spawn('java', [...jvm, '-cp', opts.classpath, mainClass, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+  if (typeof stdin === 'number') closeSync(stdin);
+  return child;
 }
 
 /** Runs a Java main to completion (or kills it at timeoutMs) and returns its output. */
