@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureKafkaJars, KAFKA_VERSION } from '../../local-kafka/kafka-jars.js';
-import { loadSchemasFromJar, type MessageSpec } from './schema.js';
+import { intersect, isEmpty, loadSchemasFromJar, type MessageSpec } from './schema.js';
 import { kebabCase, MessageEmitter, typeName } from './emit-message.js';
 
 const OUT_DIR = fileURLToPath(new URL('../generated/', import.meta.url));
@@ -36,7 +36,8 @@ function apiTable(messages: MessageSpec[]): string {
     'export const API_SCHEMAS: readonly ApiSchema[] = [',
   ];
   for (const m of requests) {
-    const flex = m.flexibleVersions.min <= m.validVersions.max ? Math.max(m.flexibleVersions.min, m.validVersions.min) : -1;
+    const flexible = intersect(m.flexibleVersions, m.validVersions);
+    const flex = isEmpty(flexible) ? -1 : flexible.min;
     lines.push(
       `  { key: ${m.apiKey}, name: '${apiName(m.name)}', minVersion: ${m.validVersions.min}, maxVersion: ${m.validVersions.max}, ` +
         `firstFlexibleVersion: ${flex}, listeners: [${m.listeners.map((l) => `'${l}'`).join(', ')}], latestVersionUnstable: ${m.latestVersionUnstable} },`,

@@ -28,7 +28,7 @@ export const API_SCHEMAS: readonly ApiSchema[] = [
   { key: 14, name: 'SyncGroup', minVersion: 0, maxVersion: 5, firstFlexibleVersion: 4, listeners: ['broker'], latestVersionUnstable: false },
   { key: 15, name: 'DescribeGroups', minVersion: 0, maxVersion: 6, firstFlexibleVersion: 5, listeners: ['broker'], latestVersionUnstable: false },
   { key: 16, name: 'ListGroups', minVersion: 0, maxVersion: 5, firstFlexibleVersion: 3, listeners: ['broker'], latestVersionUnstable: false },
-  { key: 17, name: 'SaslHandshake', minVersion: 0, maxVersion: 1, firstFlexibleVersion: 1, listeners: ['broker', 'controller'], latestVersionUnstable: false },
+  { key: 17, name: 'SaslHandshake', minVersion: 0, maxVersion: 1, firstFlexibleVersion: -1, listeners: ['broker', 'controller'], latestVersionUnstable: false },
   { key: 18, name: 'ApiVersions', minVersion: 0, maxVersion: 5, firstFlexibleVersion: 3, listeners: ['broker', 'controller'], latestVersionUnstable: false },
   { key: 19, name: 'CreateTopics', minVersion: 2, maxVersion: 7, firstFlexibleVersion: 5, listeners: ['broker', 'controller'], latestVersionUnstable: false },
   { key: 20, name: 'DeleteTopics', minVersion: 1, maxVersion: 6, firstFlexibleVersion: 4, listeners: ['broker', 'controller'], latestVersionUnstable: false },

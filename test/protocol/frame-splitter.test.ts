@@ -1,0 +1,163 @@
+// The frame splitter: frames cut at every possible boundary come out whole and exact; heads, streamed bodies and
+// whole frames on request; size limits; no whole-frame copy for streamed frames.
+import t from 'tap';
+import { FrameSplitter, type FrameHandler } from '../../src/protocol/frame-splitter.js';
+import { FrameTooLargeError, NegativeFrameSizeError } from '../../src/protocol/errors.js';
+import { prng } from '../support/populate.js';
+
+type Event = { kind: 'frame' | 'whole' | 'body' | 'end'; data: Buffer; size?: number };
+
+function frame(payload: Buffer): Buffer {
+  const b = Buffer.alloc(4 + payload.length);
+  b.writeInt32BE(payload.length, 0);
+  payload.copy(b, 4);
+  return b;
+}
+
+function payload(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+/** Collects events; wantWhole decides per frame whether to ask for the whole frame. */
+function recorder(wantWhole: (size: number) => boolean): { handler: FrameHandler; events: Event[] } {
+  const events: Event[] = [];
+  return {
+    events,
+    handler: {
+      onFrame: (size, head) => {
+        events.push({ kind: 'frame', data: Buffer.from(head), size });
+        return wantWhole(size);
+      },
+      onWhole: (f) => void events.push({ kind: 'whole', data: Buffer.from(f) }),
+      onBody: (c) => void events.push({ kind: 'body', data: Buffer.from(c) }),
+      onEnd: () => void events.push({ kind: 'end', data: Buffer.alloc(0) }),
+    },
+  };
+}
+
+/** Rebuilds the frames from events (head + body, or the whole frame). */
+function reassemble(events: Event[]): Buffer[] {
+  const out: Buffer[] = [];
+  let current: Buffer[] = [];
+  let size = 0;
+  for (const e of events) {
+    if (e.kind === 'frame') {
+      size = e.size!;
+      current = [e.data];
+      if (e.data.length === size) out.push(e.data);
+    } else if (e.kind === 'whole') {
+      out.push(e.data);
+      current = [];
+    } else if (e.kind === 'body') current.push(e.data);
+    else out.push(Buffer.concat(current));
+  }
+  return out;
+}
+
+const payloads = [0, 1, 5, 16, 17, 100, 1000, 5000].map((n, i) => payload(n, i));
+const stream = Buffer.concat(payloads.map(frame));
+
+for (const mode of ['stream', 'whole'] as const) {
+  t.test(`every single split point and random chunkings reassemble exactly (${mode} mode)`, async (t) => {
+    let bad = 0;
+    const check = (chunks: Buffer[]) => {
+      const { handler, events } = recorder(() => mode === 'whole');
+      const s = new FrameSplitter(handler, 1 << 20, 16);
+      for (const c of chunks) s.push(c);
+      const got = reassemble(events);
+      if (got.length !== payloads.length || got.some((g, i) => !g.equals(payloads[i]!)) || !s.idle) bad++;
+    };
+    for (let cut = 0; cut <= stream.length; cut++) check([stream.subarray(0, cut), stream.subarray(cut)]);
+    const rnd = prng(7);
+    for (let trial = 0; trial < 500; trial++) {
+      const chunks: Buffer[] = [];
+      for (let pos = 0; pos < stream.length; ) {
+        const n = 1 + Math.floor(rnd() * 64);
+        chunks.push(stream.subarray(pos, pos + n));
+        pos += n;
+      }
+      check(chunks);
+    }
+    t.equal(bad, 0, `${stream.length + 1} two-piece splits and 500 random chunkings`);
+  });
+}
+
+t.test('heads are at most headLimit bytes; streamed bodies are views, never a whole-frame copy', async (t) => {
+  const big = payload(200_000, 3);
+  const bytes = frame(big);
+  const bodies: Buffer[] = [];
+  let head: Buffer | undefined;
+  const s = new FrameSplitter(
+    {
+      onFrame: (_size, h) => {
+        head = h;
+        return false;
+      },
+      onWhole: () => t.fail('not asked for'),
+      onBody: (c) => void bodies.push(c),
+      onEnd: () => undefined,
+    },
+    1 << 20,
+    64,
+  );
+  for (let pos = 0; pos < bytes.length; pos += 16_384) s.push(bytes.subarray(pos, pos + 16_384));
+  t.equal(head!.length, 64);
+  t.ok(bodies.every((b) => b.buffer === bytes.buffer), 'every body piece is a view of the input');
+  t.ok(Buffer.concat([head!, ...bodies]).equals(big));
+});
+
+t.test('a frame inside one chunk is handed over as a view', async (t) => {
+  const bytes = Buffer.concat([frame(payload(10, 1)), frame(payload(300, 2))]);
+  const seen: Buffer[] = [];
+  const s = new FrameSplitter(
+    {
+      onFrame: (_size, h) => {
+        seen.push(h);
+        return true;
+      },
+      onWhole: (f) => void seen.push(f),
+      onBody: () => t.fail('whole was asked for'),
+      onEnd: () => undefined,
+    },
+    1 << 20,
+    32,
+  );
+  s.push(bytes);
+  t.equal(seen.length, 3, 'small frame, then head + whole of the large one');
+  t.ok(seen.every((b) => b.buffer === bytes.buffer), 'all views, no copies');
+});
+
+t.test('sizes: negative and oversized frames throw typed errors', async (t) => {
+  const handler = recorder(() => false).handler;
+  const neg = Buffer.alloc(4);
+  neg.writeInt32BE(-5);
+  t.throws(() => new FrameSplitter(handler, 1000, 16).push(neg), NegativeFrameSizeError);
+  const over = Buffer.alloc(4);
+  over.writeInt32BE(1001);
+  t.throws(() => new FrameSplitter(handler, 1000, 16).push(over), FrameTooLargeError);
+  const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
+  const err = (() => {
+    try {
+      new FrameSplitter(handler, 100 * 1024 * 1024, 16).push(huge);
+    } catch (e) {
+      return e as FrameTooLargeError;
+    }
+  })();
+  t.equal(err?.code, 'KQP_FRAME_TOO_LARGE', 'a 2 GB size is refused before anything is allocated');
+  const atMax = new FrameSplitter(recorder(() => false).handler, 1000, 16);
+  t.doesNotThrow(() => atMax.push(frame(payload(1000, 1))), 'exactly the maximum is fine');
+});
+
+t.test('frameBytesLeft counts down and idle is true only between frames', async (t) => {
+  const s = new FrameSplitter(recorder(() => false).handler, 1 << 20, 8);
+  const bytes = frame(payload(100, 1));
+  s.push(bytes.subarray(0, 2));
+  t.notOk(s.idle, 'partial size held');
+  s.push(bytes.subarray(2, 50));
+  t.equal(s.frameBytesLeft, 100 - 46);
+  s.push(bytes.subarray(50));
+  t.ok(s.idle);
+  t.equal(s.frameBytesLeft, 0);
+});
