@@ -90,17 +90,7 @@ export class FrameSplitter {
           }
           break;
         }
-        case State.Head: {
-          const pending = this.pending!;
-          const n = Math.min(pending.length - this.pendingHave, len - pos);
-          chunk.copy(pending, this.pendingHave, pos, pos + n);
-          this.pendingHave += n;
-          pos += n;
-          if (this.pendingHave < pending.length) return;
-          this.pending = undefined;
-          this.headComplete(pending, undefined, 0);
-          break;
-        }
+        case State.Head:
         case State.Whole: {
           const pending = this.pending!;
           const n = Math.min(pending.length - this.pendingHave, len - pos);
@@ -109,8 +99,12 @@ export class FrameSplitter {
           pos += n;
           if (this.pendingHave < pending.length) return;
           this.pending = undefined;
-          this.state = State.Size;
-          this.handler.onWhole(pending);
+          if (this.state === State.Head) {
+            this.headComplete(pending, undefined, 0);
+          } else {
+            this.state = State.Size;
+            this.handler.onWhole(pending);
+          }
           break;
         }
         case State.Body: {

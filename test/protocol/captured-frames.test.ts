@@ -1,30 +1,12 @@
 // Real frames captured between kafkajs, kcat, the Java client and a Kafka 4.4 broker (test/fixtures/capture-frames.ts)
 // decode completely and encode back to the very same bytes: headers, bodies, tagged fields and record batches.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { REQUEST_CODECS, RESPONSE_CODECS } from '../../src/protocol/generated/codecs.js';
 import { readRequestHeader, readResponseHeader, writeRequestHeader, writeResponseHeader } from '../../src/protocol/headers.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { apiName } from '../../src/protocol/api.js';
-
-export interface Fixture {
-  source: string;
-  direction: 'request' | 'response';
-  apiKey: number;
-  apiVersion: number;
-  frame: Buffer;
-}
-
-export function loadFixtures(): Fixture[] {
-  return readFileSync(new URL('../fixtures/captured-frames.jsonl', import.meta.url), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const f = JSON.parse(line) as Omit<Fixture, 'frame'> & { frame: string };
-      return { ...f, frame: Buffer.from(f.frame, 'base64') };
-    });
-}
+import { loadFixtures, type Fixture } from '../support/fixtures.js';
 
 /** Decodes a whole frame and encodes it again. */
 function roundTrip(f: Fixture): Buffer {

@@ -37,35 +37,15 @@ export class FrameRecorder {
     this.sockets.add(client).add(upstream);
     const inflight = new Map<number, { apiKey: number; apiVersion: number }>();
     const source = this.source;
-    const requests = new FrameSplitter(
-      {
-        onFrame: (_size, head) => {
-          const h = readRequestHeader(head);
-          inflight.set(h.correlationId, { apiKey: h.apiKey, apiVersion: h.apiVersion });
-          this.frames.push({ source, direction: 'request', apiKey: h.apiKey, apiVersion: h.apiVersion, frame: Buffer.from(head) });
-          return true;
-        },
-        onWhole: () => undefined,
-        onBody: () => undefined,
-        onEnd: () => undefined,
-      },
-      1 << 30,
-      1 << 30,
-    );
-    const responses = new FrameSplitter(
-      {
-        onFrame: (_size, head) => {
-          const request = inflight.get(head.readInt32BE(0));
-          if (request) this.frames.push({ source, direction: 'response', ...request, frame: Buffer.from(head) });
-          return true;
-        },
-        onWhole: () => undefined,
-        onBody: () => undefined,
-        onEnd: () => undefined,
-      },
-      1 << 30,
-      1 << 30,
-    );
+    const requests = recordingSplitter((head) => {
+      const h = readRequestHeader(head);
+      inflight.set(h.correlationId, { apiKey: h.apiKey, apiVersion: h.apiVersion });
+      this.frames.push({ source, direction: 'request', apiKey: h.apiKey, apiVersion: h.apiVersion, frame: Buffer.from(head) });
+    });
+    const responses = recordingSplitter((head) => {
+      const request = inflight.get(head.readInt32BE(0));
+      if (request) this.frames.push({ source, direction: 'response', ...request, frame: Buffer.from(head) });
+    });
     client.on('data', (c: Buffer) => {
       requests.push(c);
       upstream.write(c);
@@ -79,4 +59,22 @@ export class FrameRecorder {
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   }
+}
+
+/** A splitter that hands every whole frame (up to 1 GiB) to onFrame. */
+function recordingSplitter(onFrame: (frame: Buffer) => void): FrameSplitter {
+  const whole = 1 << 30;
+  return new FrameSplitter(
+    {
+      onFrame: (_size, head) => {
+        onFrame(head);
+        return true;
+      },
+      onWhole: () => undefined,
+      onBody: () => undefined,
+      onEnd: () => undefined,
+    },
+    whole,
+    whole,
+  );
 }
