@@ -1,32 +1,36 @@
 // Splits a TCP byte stream into Kafka frames (int32 big-endian size, then that many bytes) without holding large
-// frames: the handler first sees a frame's head (its first `headLimit` bytes), then either asks for the whole frame
-// in one buffer (for frames it must rewrite) or takes the rest as it arrives. A frame that lies inside one chunk is a
-// zero-copy view; only a head (or a whole frame the handler asked for) that spans chunks is copied.
+// frames: the handler first sees a frame's head (its size prefix and first `headLimit` bytes), then either asks for
+// the whole frame in one buffer (for frames it must rewrite) or takes the rest as it arrives. Heads and whole frames
+// include the 4-byte size prefix, so forwarding a frame is writing exactly the pieces handed over. A head or frame
+// that lies inside one chunk is a zero-copy view; only one that spans chunks is copied.
 import { FrameTooLargeError, NegativeFrameSizeError } from './errors.js';
+
+export const SIZE_PREFIX = 4;
 
 export interface FrameHandler {
   /**
-   * A frame begins. `head` holds its first min(size, headLimit) bytes. When head.length === size this is the whole
-   * frame and the return value is ignored. Otherwise return true to get the whole frame later through onWhole, or
-   * false to get the remaining bytes through onBody and then onEnd.
+   * A frame begins. `head` holds its size prefix and its first min(size, headLimit) bytes. When
+   * head.length === size + 4 this is the whole frame and the return value is ignored. Otherwise return true to get
+   * the whole frame later through onWhole, or false to get the remaining bytes through onBody and then onEnd.
    */
   onFrame(size: number, head: Buffer): boolean;
+  /** The whole frame, size prefix included. */
   onWhole(frame: Buffer): void;
   onBody(chunk: Buffer): void;
   onEnd(): void;
 }
 
 const enum State {
-  Size,
+  Prefix,
   Head,
   Whole,
   Body,
 }
 
 export class FrameSplitter {
-  private state = State.Size;
-  private readonly sizeBytes = Buffer.alloc(4);
-  private sizeHave = 0;
+  private state = State.Prefix;
+  private readonly prefix = Buffer.alloc(SIZE_PREFIX);
+  private prefixHave = 0;
   private size = 0;
   /** Head or whole frame being assembled across chunks. */
   private pending: Buffer | undefined;
@@ -37,19 +41,19 @@ export class FrameSplitter {
     private readonly handler: FrameHandler,
     /** Largest frame accepted; a larger (or negative) size throws and the stream is unusable after it. */
     readonly maxFrameSize: number,
-    /** Bytes of each frame given to onFrame before it is streamed. */
+    /** Bytes of each frame (after the prefix) given to onFrame before it is streamed. */
     readonly headLimit: number,
   ) {}
 
   /** True between frames: no partial frame is held. */
   get idle(): boolean {
-    return this.state === State.Size && this.sizeHave === 0;
+    return this.state === State.Prefix && this.prefixHave === 0;
   }
 
-  /** Bytes of the current frame not yet delivered (0 between frames). */
+  /** Bytes of the current frame (after its prefix) not yet handed over; 0 between frames. */
   get frameBytesLeft(): number {
     if (this.state === State.Body) return this.bodyLeft;
-    if (this.state === State.Head || this.state === State.Whole) return this.size - this.pendingHave;
+    if (this.state === State.Head || this.state === State.Whole) return this.size + SIZE_PREFIX - this.pendingHave;
     return 0;
   }
 
@@ -58,36 +62,33 @@ export class FrameSplitter {
     const len = chunk.length;
     while (pos < len) {
       switch (this.state) {
-        case State.Size: {
-          if (this.sizeHave === 0 && len - pos >= 4) {
+        case State.Prefix: {
+          if (this.prefixHave === 0 && len - pos >= SIZE_PREFIX) {
             this.size = chunk.readInt32BE(pos);
-            pos += 4;
-          } else {
-            const n = Math.min(4 - this.sizeHave, len - pos);
-            chunk.copy(this.sizeBytes, this.sizeHave, pos, pos + n);
-            this.sizeHave += n;
-            pos += n;
-            if (this.sizeHave < 4) return;
-            this.sizeHave = 0;
-            this.size = this.sizeBytes.readInt32BE(0);
-          }
-          this.checkSize();
-          const headSize = Math.min(this.size, this.headLimit);
-          if (len - pos >= headSize) {
-            const head = chunk.subarray(pos, pos + headSize);
-            pos += headSize;
-            this.headComplete(head, chunk, pos);
-            if ((this.state as State) === State.Whole && this.pending === undefined) {
-              // the whole frame is in this chunk
-              this.handler.onWhole(chunk.subarray(pos - headSize, pos - headSize + this.size));
-              pos += this.size - headSize;
-              this.state = State.Size;
+            this.checkSize();
+            const headLen = SIZE_PREFIX + Math.min(this.size, this.headLimit);
+            if (len - pos >= headLen) {
+              pos = this.headComplete(chunk.subarray(pos, pos + headLen), chunk, pos + headLen);
+            } else {
+              this.pending = Buffer.allocUnsafe(headLen);
+              this.pendingHave = 0;
+              this.state = State.Head;
             }
-          } else {
-            this.pending = Buffer.allocUnsafe(headSize);
-            this.pendingHave = 0;
-            this.state = State.Head;
+            break;
           }
+          const n = Math.min(SIZE_PREFIX - this.prefixHave, len - pos);
+          chunk.copy(this.prefix, this.prefixHave, pos, pos + n);
+          this.prefixHave += n;
+          pos += n;
+          if (this.prefixHave < SIZE_PREFIX) return;
+          this.prefixHave = 0;
+          this.size = this.prefix.readInt32BE(0);
+          this.checkSize();
+          this.pending = Buffer.allocUnsafe(SIZE_PREFIX + Math.min(this.size, this.headLimit));
+          this.prefix.copy(this.pending, 0);
+          this.pendingHave = SIZE_PREFIX;
+          this.state = State.Head;
+          if (this.pendingHave === this.pending.length) pos = this.completePending(pos);
           break;
         }
         case State.Head:
@@ -98,13 +99,7 @@ export class FrameSplitter {
           this.pendingHave += n;
           pos += n;
           if (this.pendingHave < pending.length) return;
-          this.pending = undefined;
-          if (this.state === State.Head) {
-            this.headComplete(pending, undefined, 0);
-          } else {
-            this.state = State.Size;
-            this.handler.onWhole(pending);
-          }
+          pos = this.completePending(pos);
           break;
         }
         case State.Body: {
@@ -114,13 +109,23 @@ export class FrameSplitter {
           pos += n;
           this.handler.onBody(piece);
           if (this.bodyLeft === 0) {
-            this.state = State.Size;
+            this.state = State.Prefix;
             this.handler.onEnd();
           }
           break;
         }
       }
     }
+  }
+
+  /** The pending head or whole frame is complete; returns the position to continue from. */
+  private completePending(pos: number): number {
+    const pending = this.pending!;
+    this.pending = undefined;
+    if (this.state === State.Head) return this.headComplete(pending, undefined, pos);
+    this.state = State.Prefix;
+    this.handler.onWhole(pending);
+    return pos;
   }
 
   private checkSize(): void {
@@ -131,29 +136,31 @@ export class FrameSplitter {
   }
 
   /**
-   * The head is complete. `source`/`after` locate the bytes that follow it when it is a view into the current chunk
-   * (so a whole frame that lies in that chunk can be handed over as a view too).
+   * The head is complete. When it is a view into `chunk` (ending at `after`), a whole frame that lies in the same
+   * chunk is handed over as a view too. Returns the position in the chunk to continue from.
    */
-  private headComplete(head: Buffer, source: Buffer | undefined, after: number): void {
-    if (head.length === this.size) {
-      this.state = State.Size;
+  private headComplete(head: Buffer, chunk: Buffer | undefined, after: number): number {
+    this.state = State.Prefix;
+    if (head.length === this.size + SIZE_PREFIX) {
       this.handler.onFrame(this.size, head);
-      return;
+      return after;
     }
     const whole = this.handler.onFrame(this.size, head);
+    const rest = this.size + SIZE_PREFIX - head.length;
     if (!whole) {
       this.state = State.Body;
-      this.bodyLeft = this.size - head.length;
-      return;
+      this.bodyLeft = rest;
+      return after;
     }
-    this.state = State.Whole;
-    if (source !== undefined && source.length - after >= this.size - head.length) {
-      this.pending = undefined; // delivered from the chunk by the caller
-      return;
+    if (chunk !== undefined && chunk.length - after >= rest) {
+      this.handler.onWhole(chunk.subarray(after - head.length, after + rest));
+      return after + rest;
     }
-    const frame = Buffer.allocUnsafe(this.size);
+    const frame = Buffer.allocUnsafe(this.size + SIZE_PREFIX);
     head.copy(frame, 0);
     this.pending = frame;
     this.pendingHave = head.length;
+    this.state = State.Whole;
+    return after;
   }
 }

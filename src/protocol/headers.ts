@@ -22,9 +22,12 @@ export function emptyRequestHeader(): RequestHeader {
 
 const reader = new Reader(Buffer.alloc(0));
 
-/** Reads a request header from `frame` into `out` (reused, so the hot path allocates only the client id string). */
-export function readRequestHeader(frame: Buffer, out: RequestHeader = emptyRequestHeader(), r: Reader = reader): RequestHeader {
-  r.reset(frame, 0, frame.length).enter('RequestHeader', -1);
+/**
+ * Reads a request header from `frame` (starting at `start`: 4 to skip a size prefix) into `out`, which is reused so the
+ * hot path allocates only the client id string.
+ */
+export function readRequestHeader(frame: Buffer, out: RequestHeader = emptyRequestHeader(), r: Reader = reader, start = 0): RequestHeader {
+  r.reset(frame, start, frame.length).enter('RequestHeader', -1);
   out.apiKey = r.int16('RequestApiKey');
   out.apiVersion = r.int16('RequestApiVersion');
   out.correlationId = r.int32('CorrelationId');
@@ -41,7 +44,7 @@ export function readRequestHeader(frame: Buffer, out: RequestHeader = emptyReque
       (out.unknownTaggedFields ??= []).push({ tag, data: r.taggedData('TaggedFields') });
     }
   }
-  out.length = version === undefined ? -1 : r.offset;
+  out.length = version === undefined ? -1 : r.offset - start;
   return out;
 }
 
@@ -76,8 +79,9 @@ export function readResponseHeader(
   apiVersion: number,
   out: ResponseHeader = emptyResponseHeader(),
   r: Reader = reader,
+  start = 0,
 ): ResponseHeader {
-  r.reset(frame, 0, frame.length).enter('ResponseHeader', -1);
+  r.reset(frame, start, frame.length).enter('ResponseHeader', -1);
   const version = responseHeaderVersion(apiKey, apiVersion) ?? 0;
   r.version = version;
   out.headerVersion = version;
@@ -90,7 +94,7 @@ export function readResponseHeader(
       (out.unknownTaggedFields ??= []).push({ tag, data: r.taggedData('TaggedFields') });
     }
   }
-  out.length = r.offset;
+  out.length = r.offset - start;
   return out;
 }
 

@@ -37,7 +37,7 @@ function recorder(wantWhole: (size: number) => boolean): { handler: FrameHandler
   };
 }
 
-/** Rebuilds the frames from events (head + body, or the whole frame). */
+/** Rebuilds the frames' payloads from events (head + body, or the whole frame; heads carry the size prefix). */
 function reassemble(events: Event[]): Buffer[] {
   const out: Buffer[] = [];
   let current: Buffer[] = [];
@@ -45,10 +45,12 @@ function reassemble(events: Event[]): Buffer[] {
   for (const e of events) {
     if (e.kind === 'frame') {
       size = e.size!;
-      current = [e.data];
-      if (e.data.length === size) out.push(e.data);
+      if (e.data.readInt32BE(0) !== size) throw new Error('head without its size prefix');
+      current = [e.data.subarray(4)];
+      if (e.data.length === size + 4) out.push(e.data.subarray(4));
     } else if (e.kind === 'whole') {
-      out.push(e.data);
+      if (e.data.readInt32BE(0) !== size) throw new Error('whole frame without its size prefix');
+      out.push(e.data.subarray(4));
       current = [];
     } else if (e.kind === 'body') current.push(e.data);
     else out.push(Buffer.concat(current));
@@ -103,9 +105,9 @@ t.test('heads are at most headLimit bytes; streamed bodies are views, never a wh
     64,
   );
   for (let pos = 0; pos < bytes.length; pos += 16_384) s.push(bytes.subarray(pos, pos + 16_384));
-  t.equal(head!.length, 64);
+  t.equal(head!.length, 4 + 64, 'the size prefix and headLimit bytes');
   t.ok(bodies.every((b) => b.buffer === bytes.buffer), 'every body piece is a view of the input');
-  t.ok(Buffer.concat([head!, ...bodies]).equals(big));
+  t.ok(Buffer.concat([head!, ...bodies]).equals(bytes), 'head and bodies are exactly the frame as received');
 });
 
 t.test('a frame inside one chunk is handed over as a view', async (t) => {

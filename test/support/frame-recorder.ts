@@ -67,7 +67,7 @@ function recordingSplitter(onFrame: (frame: Buffer) => void): FrameSplitter {
   return new FrameSplitter(
     {
       onFrame: (_size, head) => {
-        onFrame(head);
+        onFrame(head.subarray(4));
         return true;
       },
       onWhole: () => undefined,
