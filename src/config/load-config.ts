@@ -1,0 +1,103 @@
+// Reads and validates the YAML config file. Every error names the field and what is wrong with it.
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_SCHEMA } from './config-schema.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type Advertise =
+  | { mode: 'none' }
+  | { mode: 'map'; map: ReadonlyMap<number, HostPort> }
+  | { mode: 'pattern'; pattern: string };
+
+export interface Limits {
+  maxFrameBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  maxInFlightPerConnection: number;
+  maxRewriteFrameBytes: number;
+  shutdownGraceMs: number;
+}
+
+export interface ProxyConfig {
+  listen: HostPort;
+  upstream: HostPort;
+  advertise: Advertise;
+  limits: Limits;
+  metrics: HostPort;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'KQP_CONFIG_INVALID';
+  override readonly name = 'ConfigError';
+}
+
+export function parseHostPort(text: string): HostPort {
+  const at = text.lastIndexOf(':');
+  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(text.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`bad address ${text}`);
+  return { host, port };
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+function describe(e: ErrorObject): string {
+  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+  if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`;
+  if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty}: is required`;
+  if (e.keyword === 'pattern' && e.instancePath.match(/(listen|upstream|metrics|map\/\d+)$/)) return `${path}: must be host:port`;
+  if (e.keyword === 'enum') return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  return `${path}: ${e.message ?? 'is invalid'}`;
+}
+
+/** Validates a parsed config object (defaults filled in) and converts it to a ProxyConfig. */
+export function configFromObject(raw: unknown): ProxyConfig {
+  const doc = structuredClone(raw ?? {});
+  if (!validate(doc)) throw new ConfigError(`invalid config:\n  ${[...new Set(validate.errors!.map(describe))].join('\n  ')}`);
+  const c = doc as {
+    listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
+    advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
+  };
+  let advertise: Advertise;
+  if (c.advertise.mode === 'map') {
+    if (!c.advertise.map || Object.keys(c.advertise.map).length === 0) throw new ConfigError('invalid config:\n  advertise.map: is required when advertise.mode is map');
+    advertise = { mode: 'map', map: new Map(Object.entries(c.advertise.map).map(([id, a]) => [Number(id), parseHostPort(a)])) };
+  } else if (c.advertise.mode === 'pattern') {
+    if (!c.advertise.pattern) throw new ConfigError('invalid config:\n  advertise.pattern: is required when advertise.mode is pattern');
+    parseHostPort(c.advertise.pattern.replace('{nodeId}', '0'));
+    advertise = { mode: 'pattern', pattern: c.advertise.pattern };
+  } else {
+    advertise = { mode: 'none' };
+  }
+  return {
+    listen: parseHostPort(c.listen),
+    upstream: parseHostPort(c.upstream),
+    advertise,
+    limits: c.limits,
+    metrics: parseHostPort(c.metrics),
+    logLevel: c.logLevel,
+  };
+}
+
+export function loadConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  return configFromObject(raw);
+}

@@ -1,0 +1,37 @@
+// The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers).
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { HostPort } from '../config/load-config.js';
+
+export interface HttpEndpoints {
+  registry: Registry;
+  ready(): boolean;
+}
+
+export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+    } else if (path === '/metrics') {
+      endpoints.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': endpoints.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = endpoints.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  server.maxConnections = 64;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => resolve(server));
+  });
+}

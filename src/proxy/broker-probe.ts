@@ -1,0 +1,49 @@
+// Readiness: the broker answers. Every interval, a fresh connection sends an ApiVersions v0 request and waits for
+// its response; the last outcome is the proxy's readiness.
+import { connect } from 'node:net';
+import type { HostPort } from '../config/load-config.js';
+
+// ApiVersions v0 request, header v1: key 18, version 0, correlation id 1, client id "kqp-probe"
+const REQUEST = Buffer.from('00000013001200000000000100096b71702d70726f6265', 'hex');
+
+export function probeBroker(at: HostPort, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: at.host, port: at.port });
+    let got = 0;
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.once('connect', () => socket.write(REQUEST));
+    socket.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got >= 10) finish(true); // size, correlation id, error code: the broker is answering
+    });
+    socket.once('error', () => finish(false));
+    socket.once('close', () => finish(false));
+  });
+}
+
+export class BrokerProbe {
+  ready = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly at: HostPort, private readonly intervalMs = 2000, private readonly timeoutMs = 2000) {}
+
+  async start(): Promise<void> {
+    await this.check();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async check(): Promise<void> {
+    this.ready = await probeBroker(this.at, this.timeoutMs);
+    if (!this.stopped) this.timer = setTimeout(() => void this.check(), this.intervalMs).unref();
+  }
+}

@@ -1,0 +1,90 @@
+// The requests of one connection awaiting their responses, in order (Kafka answers in request order). A ring of
+// parallel typed arrays that starts small and doubles up to a fixed capacity, so idle connections cost little and
+// none can grow without bound.
+
+/** Flags of an in-flight entry. */
+export const RAW_SASL_TOKEN = 1;
+
+export class InflightQueue {
+  private apiKey: Int16Array;
+  private apiVersion: Int16Array;
+  private correlationId: Int32Array;
+  private startMs: Float64Array;
+  private flags: Uint8Array;
+  private head = 0;
+  private count = 0;
+
+  constructor(readonly capacity: number, initial = 4) {
+    const n = Math.min(initial, capacity);
+    this.apiKey = new Int16Array(n);
+    this.apiVersion = new Int16Array(n);
+    this.correlationId = new Int32Array(n);
+    this.startMs = new Float64Array(n);
+    this.flags = new Uint8Array(n);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  get full(): boolean {
+    return this.count >= this.capacity;
+  }
+
+  /** Appends an entry; returns false (and stores nothing) when the queue is at capacity. */
+  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0): boolean {
+    if (this.count >= this.capacity) return false;
+    if (this.count === this.apiKey.length) this.grow();
+    const i = (this.head + this.count) % this.apiKey.length;
+    this.apiKey[i] = apiKey;
+    this.apiVersion[i] = apiVersion;
+    this.correlationId[i] = correlationId;
+    this.startMs[i] = startMs;
+    this.flags[i] = flags;
+    this.count++;
+    return true;
+  }
+
+  /** The oldest entry's fields (call only when size > 0). */
+  firstApiKey(): number {
+    return this.apiKey[this.head]!;
+  }
+
+  firstApiVersion(): number {
+    return this.apiVersion[this.head]!;
+  }
+
+  firstCorrelationId(): number {
+    return this.correlationId[this.head]!;
+  }
+
+  firstStartMs(): number {
+    return this.startMs[this.head]!;
+  }
+
+  firstFlags(): number {
+    return this.flags[this.head]!;
+  }
+
+  shift(): void {
+    if (this.count === 0) return;
+    this.head = (this.head + 1) % this.apiKey.length;
+    this.count--;
+  }
+
+  private grow(): void {
+    const n = Math.min(this.apiKey.length * 2, this.capacity);
+    const order = (a: ArrayLike<number>) => Array.from({ length: this.count }, (_, k) => a[(this.head + k) % a.length]!);
+    const next = <T extends Int16Array | Int32Array | Float64Array | Uint8Array>(make: new (n: number) => T, a: T): T => {
+      const b = new make(n);
+      b.set(order(a));
+      return b;
+    };
+    this.apiKey = next(Int16Array, this.apiKey);
+    this.apiVersion = next(Int16Array, this.apiVersion);
+    this.correlationId = next(Int32Array, this.correlationId);
+    this.startMs = next(Float64Array, this.startMs);
+    this.flags = next(Uint8Array, this.flags);
+    this.head = 0;
+  }
+}

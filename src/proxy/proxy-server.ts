@@ -1,0 +1,111 @@
+// The sidecar: accepts clients, opens one broker connection for each, and serves metrics and health.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { ProxyConfig, HostPort } from '../config/load-config.js';
+import { createLogger, RateLimitedLog, type Logger } from '../observability/logger.js';
+import { ProxyMetrics } from '../observability/metrics.js';
+import { startHttpServer } from '../observability/http-server.js';
+import { AddressMap } from './address-map.js';
+import { BrokerProbe } from './broker-probe.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { ResponseRewriter } from './response-rewriter.js';
+
+export interface ProxyOptions {
+  logger?: Logger;
+  /** Monotonic milliseconds. */
+  now?: () => number;
+}
+
+export class ProxyServer {
+  readonly metrics = new ProxyMetrics();
+  readonly log: Logger;
+  private readonly server: Server;
+  private http: HttpServer | undefined;
+  private readonly probe: BrokerProbe;
+  private readonly connections = new Set<Connection>();
+  private readonly ctx: ConnectionContext;
+  private nextId = 1;
+  private stopping = false;
+
+  constructor(readonly config: ProxyConfig, opts: ProxyOptions = {}) {
+    this.log = opts.logger ?? createLogger(config.logLevel);
+    const warn = new RateLimitedLog(this.log);
+    this.probe = new BrokerProbe(config.upstream);
+    this.ctx = {
+      limits: config.limits,
+      metrics: this.metrics,
+      rewriter: new ResponseRewriter(new AddressMap(config.advertise)),
+      warn,
+      now: opts.now ?? (() => performance.now()),
+      closed: (conn) => {
+        if (this.connections.delete(conn)) this.metrics.connectionsActive.dec();
+      },
+    };
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = config.limits.maxConnections;
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.metrics.connectionsRejected.labels('max_connections').inc();
+      warn.warn('max-connections', { remote: data?.remoteAddress }, `connection refused: limits.maxConnections (${config.limits.maxConnections}) reached`);
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.listen.port, this.config.listen.host, () => resolve());
+    });
+    this.http = await startHttpServer(this.config.metrics, { registry: this.metrics.registry, ready: () => this.ready() });
+    await this.probe.start();
+    this.log.info({ listen: this.address(), upstream: this.config.upstream, metrics: this.metricsAddress() }, 'proxy started');
+  }
+
+  ready(): boolean {
+    return !this.stopping && this.probe.ready;
+  }
+
+  address(): HostPort {
+    const a = this.server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  metricsAddress(): HostPort {
+    const a = this.http!.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Graceful stop: no new connections, no new requests read; in-flight requests get up to limits.shutdownGraceMs to
+   * be answered, then every connection is closed.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.probe.stop();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.drain();
+    const deadline = Date.now() + this.config.limits.shutdownGraceMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.connections) c.close('shutdown grace period over');
+    await closed;
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    this.log.info('proxy stopped');
+  }
+
+  private accept(client: Socket): void {
+    if (this.stopping) {
+      client.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const upstream = connect({ host: this.config.upstream.host, port: this.config.upstream.port });
+    const log = this.log.child({ conn: id, client: `${client.remoteAddress}:${client.remotePort}` });
+    const conn = new Connection(id, client, upstream, this.ctx, log);
+    this.connections.add(conn);
+    this.metrics.connectionsTotal.inc();
+    this.metrics.connectionsActive.inc();
+  }
+}

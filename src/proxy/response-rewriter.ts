@@ -1,0 +1,130 @@
+// Responses the proxy rewrites whole: broker addresses a client will connect to become the sidecars' addresses
+// (Metadata, FindCoordinator, DescribeCluster, and the NodeEndpoints of Produce v10+, ShareFetch and
+// ShareAcknowledge), and ApiVersions is capped to the versions this proxy can decode.
+import { RESPONSE_CODECS } from '../protocol/generated/codecs.js';
+import { API_SCHEMAS } from '../protocol/generated/api-table.js';
+import { readResponseHeader, writeResponseHeader, emptyResponseHeader } from '../protocol/headers.js';
+import { Reader } from '../protocol/reader.js';
+import { Writer } from '../protocol/writer.js';
+import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
+import type { AddressMap } from './address-map.js';
+
+export const PRODUCE = 0;
+export const FETCH = 1;
+export const METADATA = 3;
+export const FIND_COORDINATOR = 10;
+export const API_VERSIONS = 18;
+export const DESCRIBE_CLUSTER = 60;
+export const SHARE_FETCH = 78;
+export const SHARE_ACKNOWLEDGE = 79;
+
+/**
+ * Fetch responses stay streamed (they can be tens of MB), so when addresses are rewritten the proxy offers Fetch only
+ * up to v15: NodeEndpoints arrive in v16 (KIP-951). Clients then learn new leaders from a Metadata refresh instead,
+ * which is rewritten.
+ */
+export const FETCH_MAX_VERSION_WHEN_REWRITING = 15;
+
+interface Endpoint {
+  host: string;
+  port: number;
+}
+
+interface ApiVersionsBody {
+  errorCode: number;
+  apiKeys: { apiKey: number; minVersion: number; maxVersion: number }[];
+}
+
+export class ResponseRewriter {
+  /** Highest version offered per API key (our codec's maximum, lower for Fetch when rewriting). */
+  private readonly maxVersion: number[] = [];
+
+  constructor(private readonly addresses: AddressMap) {
+    for (const api of API_SCHEMAS) this.maxVersion[api.key] = api.maxVersion;
+    if (addresses.enabled) this.maxVersion[FETCH] = Math.min(this.maxVersion[FETCH]!, FETCH_MAX_VERSION_WHEN_REWRITING);
+  }
+
+  /** Whether a response to (apiKey, version) must be held whole and passed through rewrite(). */
+  needsWhole(apiKey: number, version: number): boolean {
+    if (apiKey === API_VERSIONS) return true;
+    if (!this.addresses.enabled) return false;
+    switch (apiKey) {
+      case METADATA:
+      case FIND_COORDINATOR:
+      case DESCRIBE_CLUSTER:
+      case SHARE_FETCH:
+      case SHARE_ACKNOWLEDGE:
+        return true;
+      case PRODUCE:
+        return version >= 10;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Rewrites a whole response frame (size prefix included) to a request of (apiKey, version). Returns the frame
+   * itself when nothing changed. Throws a ProtocolError if it cannot be decoded.
+   */
+  rewrite(frame: Buffer, apiKey: number, version: number): Buffer {
+    const codec = RESPONSE_CODECS.get(apiKey)!;
+    const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
+    const r = new Reader(frame, SIZE_PREFIX + header.length);
+    if (apiKey === API_VERSIONS && frame.readInt16BE(r.offset) !== 0) {
+      return frame; // an error (e.g. UNSUPPORTED_VERSION answered in v0 format): nothing to cap
+    }
+    const body = codec.decode(r, version);
+    r.expectEnd();
+    const changed = apiKey === API_VERSIONS ? this.capVersions(body as ApiVersionsBody) : this.rewriteAddresses(apiKey, version, body);
+    if (!changed) return frame;
+    const w = new Writer(frame.length + 256);
+    w.int32(0);
+    writeResponseHeader(w, header.correlationId, header.headerVersion, header.unknownTaggedFields);
+    codec.encode(w, version, body);
+    const out = w.finish();
+    out.writeInt32BE(out.length - SIZE_PREFIX, 0);
+    return out;
+  }
+
+  private capVersions(body: ApiVersionsBody): boolean {
+    let changed = false;
+    for (const api of body.apiKeys) {
+      const max = this.maxVersion[api.apiKey];
+      if (max !== undefined && api.maxVersion > max) {
+        api.maxVersion = Math.max(max, api.minVersion);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  private rewriteAddresses(apiKey: number, version: number, body: object): boolean {
+    switch (apiKey) {
+      case METADATA:
+        return this.rewriteAll((body as { brokers: (Endpoint & { nodeId: number })[] }).brokers, (b) => b.nodeId);
+      case DESCRIBE_CLUSTER:
+        return this.rewriteAll((body as { brokers: (Endpoint & { brokerId: number })[] }).brokers, (b) => b.brokerId);
+      case FIND_COORDINATOR: {
+        const b = body as Endpoint & { nodeId: number; coordinators: (Endpoint & { nodeId: number })[] };
+        if (version >= 4) return this.rewriteAll(b.coordinators, (c) => c.nodeId);
+        return this.rewriteOne(b, b.nodeId);
+      }
+      default:
+        return this.rewriteAll((body as { nodeEndpoints: (Endpoint & { nodeId: number })[] }).nodeEndpoints, (e) => e.nodeId);
+    }
+  }
+
+  private rewriteAll<T extends Endpoint>(list: T[], id: (x: T) => number): boolean {
+    let changed = false;
+    for (const x of list) changed = this.rewriteOne(x, id(x)) || changed;
+    return changed;
+  }
+
+  private rewriteOne(x: Endpoint, nodeId: number): boolean {
+    const to = this.addresses.lookup(nodeId);
+    if (!to || (x.host === to.host && x.port === to.port)) return false;
+    x.host = to.host;
+    x.port = to.port;
+    return true;
+  }
+}
