@@ -11,6 +11,8 @@ export interface JavaRunOptions {
   jvmArgs?: string[];
   /** A file fed to the program's standard input. */
   stdinFile?: string;
+  /** Called with the JVM's pid once it is spawned. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface JavaRunResult {
@@ -27,6 +29,7 @@ export function spawnJava(mainClass: string, args: readonly string[], opts: Java
   const stdin = opts.stdinFile === undefined ? 'ignore' : openSync(opts.stdinFile, 'r');
   const child = spawn('java', [...jvm, '-cp', opts.classpath, mainClass, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
   if (typeof stdin === 'number') closeSync(stdin);
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   return child;
 }
 

@@ -148,6 +148,7 @@ export interface VerifiableProducerOptions {
   /** Called after each acknowledged message with the running count. */
   onAck?: (count: number) => void;
   timeoutMs?: number;
+  onSpawn?: (pid: number) => void;
 }
 
 /** Runs VerifiableProducer; its values are the message sequence numbers ("0", "1", ... or "prefix.N"). */
@@ -161,6 +162,7 @@ export async function verifiableProducer(classpath: string, o: VerifiableProduce
   const r = await runJava(`${TOOLS}.VerifiableProducer`, args, {
     classpath,
     timeoutMs: o.timeoutMs ?? 300_000,
+    ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
     onLine: (line) => {
       if (!line.startsWith('{')) return;
       const e = JSON.parse(line) as { name: string; value?: string; partition?: number; offset?: number };
@@ -182,13 +184,16 @@ export interface ConsumedRecord {
 /** Runs VerifiableConsumer in a group until it has consumed `maxMessages` records; returns every record it saw. */
 export async function verifiableConsumer(
   classpath: string,
-  o: { bootstrap: string; topic: string; groupId: string; maxMessages: number; props?: Record<string, string | number>; timeoutMs?: number },
+  o: {
+    bootstrap: string; topic: string; groupId: string; maxMessages: number; props?: Record<string, string | number>; timeoutMs?: number;
+    onSpawn?: (pid: number) => void;
+  },
 ): Promise<ConsumedRecord[]> {
   const args = ['--bootstrap-server', o.bootstrap, '--topic', o.topic, '--group-id', o.groupId,
     '--max-messages', String(o.maxMessages), '--reset-policy', 'earliest', '--verbose'];
   if (o.props) args.push('--consumer.config', propertiesFile(o.props));
   const records: ConsumedRecord[] = [];
-  const child = spawnJava(`${TOOLS}.VerifiableConsumer`, args, { classpath });
+  const child = spawnJava(`${TOOLS}.VerifiableConsumer`, args, { classpath, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) });
   let pending = '';
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-8000); });

@@ -1,0 +1,50 @@
+// A kafkajs client in its own process (so the OS can tell its connections apart): creates a topic, produces with an
+// idempotent acks=all producer, consumes in a group, describes and alters configs, deletes the topic; prints one
+// JSON line with what it saw. Usage: kafkajs-workload.ts BOOTSTRAP TOPIC COUNT
+import { Kafka, logLevel } from 'kafkajs';
+
+const [bootstrap, topic, countText] = process.argv.slice(2);
+const count = Number(countText);
+const kafka = new Kafka({ clientId: 'kafkajs-workload', brokers: bootstrap!.split(','), logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+await admin.createTopics({ topics: [{ topic: topic!, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+const producer = kafka.producer({ idempotent: true });
+await producer.connect();
+const values = Array.from({ length: count }, (_, i) => `v${i}`);
+for (let i = 0; i < count; i += 100) await producer.send({ topic: topic!, acks: -1, messages: values.slice(i, i + 100).map((value) => ({ value })) });
+await producer.disconnect();
+
+const consumer = kafka.consumer({ groupId: `${topic}-group` });
+await consumer.connect();
+await consumer.subscribe({ topic: topic!, fromBeginning: true });
+const seen: string[] = [];
+await new Promise<void>((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error(`consumed ${seen.length} of ${count}`)), 60_000);
+  void consumer.run({
+    eachMessage: async ({ message }) => {
+      seen.push(message.value!.toString());
+      if (seen.length === count) {
+        clearTimeout(timer);
+        resolve();
+      }
+    },
+  });
+});
+await consumer.disconnect();
+
+await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic!, configEntries: [{ name: 'retention.ms', value: '7200000' }] }] });
+const described = await admin.describeConfigs({ resources: [{ type: 2, name: topic!, configNames: ['retention.ms'] }], includeSynonyms: false });
+const retention = described.resources[0]!.configEntries.find((e) => e.configName === 'retention.ms')!.configValue;
+const cluster = await admin.describeCluster();
+await admin.deleteTopics({ topics: [topic!] });
+const remaining = await admin.listTopics();
+await admin.disconnect();
+console.log(JSON.stringify({
+  produced: count,
+  consumed: seen.length,
+  distinct: new Set(seen).size,
+  retention,
+  brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`),
+  deleted: !remaining.includes(topic!),
+}));
