@@ -1,0 +1,140 @@
+// Lifecycle and faults, on a 1-node cluster of this test's own: a broker that dies takes its clients' connections
+// with it at once and they reconnect when it is back; SIGTERM drains; a malformed frame closes only its connection;
+// the connection limit and the idle timeout hold; /readyz follows the broker.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaCluster } from '../../src/local-kafka/kafka-cluster.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
+import { startSidecars } from '../support/sidecars.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { fetchRequest } from '../support/requests.js';
+import { kcatConsume, kcatProduce } from '../support/kcat.js';
+
+const cluster = await KafkaCluster.start({ nodes: 1 });
+t.teardown(async () => {
+  if (!t.passing()) t.comment(cluster.logTails());
+  await cluster.stop();
+});
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+async function status(port: number, path: string): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+}
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+t.test('a broker that dies disconnects its clients at once; they reconnect when it is back', async (t) => {
+  const sidecars = await startSidecars(cluster.info);
+  t.teardown(() => sidecars.stop());
+  const proxy = sidecars.proxies[0]!;
+  const metricsPort = proxy.metricsAddress().port;
+  const client = await RawClient.open(proxy.address().port);
+  await client.response(client.send(18, 3, API_VERSIONS_V3));
+  t.equal(await status(metricsPort, '/readyz'), 200, 'ready while the broker answers');
+
+  await cluster.kill(1, 'SIGKILL');
+  const ms = await client.closedWithin(2000);
+  t.ok(ms < 1000, `client disconnected ${ms} ms after the broker died`);
+  t.ok(await until(async () => (await status(metricsPort, '/readyz')) === 503, 6000), '/readyz says not ready');
+  t.equal(await status(metricsPort, '/healthz'), 200, '/healthz still says the process runs');
+
+  await cluster.restart(1);
+  t.ok(await until(async () => (await status(metricsPort, '/readyz')) === 200, 30_000), 'ready again');
+  const values = ['after', 'restart'];
+  await kcatProduce(sidecars.bootstrap, 'lifecycle-after-restart', values);
+  t.same(await kcatConsume(sidecars.bootstrap, 'lifecycle-after-restart'), values, 'clients work through the proxy again');
+  t.ok(await until(async () => (await metric(metricsPort, 'kqp_connections_active')) === 0, 3000), 'no connection left open');
+});
+
+t.test('a malformed frame closes only its own connection', async (t) => {
+  const sidecars = await startSidecars(cluster.info);
+  t.teardown(() => sidecars.stop());
+  const port = sidecars.proxies[0]!.address().port;
+  const metricsPort = sidecars.proxies[0]!.metricsAddress().port;
+  const good = await RawClient.open(port);
+  const negative = await RawClient.open(port);
+  const short = await RawClient.open(port);
+  negative.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xfb]));
+  short.socket.write(Buffer.from([0, 0, 0, 3, 0, 18, 0])); // a 3-byte frame cannot hold a request header
+  await negative.closedWithin(2000);
+  await short.closedWithin(2000);
+  t.pass('both bad connections were closed');
+  const r = await good.response(good.send(18, 3, API_VERSIONS_V3));
+  t.ok(r.length > 10, 'the other connection still works');
+  t.equal(await metric(metricsPort, 'kqp_protocol_errors_total'), 2, 'two protocol errors counted');
+  good.close();
+});
+
+t.test('the connection limit holds, and the idle timeout closes quiet connections', async (t) => {
+  const sidecars = await startSidecars(cluster.info, { limits: { maxConnections: 5, idleTimeoutMs: 1500 } });
+  t.teardown(() => sidecars.stop());
+  const port = sidecars.proxies[0]!.address().port;
+  const metricsPort = sidecars.proxies[0]!.metricsAddress().port;
+  const clients = await Promise.all(Array.from({ length: 5 }, () => RawClient.open(port)));
+  for (const c of clients) await c.response(c.send(18, 3, API_VERSIONS_V3));
+  const sixth = await RawClient.open(port);
+  await sixth.closedWithin(2000);
+  t.pass('a sixth connection is closed at once');
+  t.equal(await metric(metricsPort, 'kqp_connections_rejected_total'), 1, 'and counted');
+  clients[0]!.close();
+  await until(() => sidecars.proxies[0]!.connectionCount === 4, 2000);
+  const again = await RawClient.open(port);
+  t.ok((await again.response(again.send(18, 3, API_VERSIONS_V3))).length > 0, 'a free slot accepts a connection again');
+  const idle = await again.closedWithin(4000);
+  t.ok(idle >= 1000, `an idle connection is closed after the idle timeout (${idle} ms)`);
+  for (const c of clients) c.close();
+});
+
+t.test('SIGTERM: stop accepting, let in-flight requests finish, then close and exit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-sigterm-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [port, metricsPort] = await freePorts(2);
+  const node = cluster.info.nodes[0]!;
+  const configFile = join(dir, 'proxy.yaml');
+  writeFileSync(configFile, `listen: 127.0.0.1:${port}\nupstream: ${node.host}:${node.port}\nmetrics: 127.0.0.1:${metricsPort}\n` +
+    `advertise: { mode: map, map: { "1": "127.0.0.1:${port}" } }\nlimits: { shutdownGraceMs: 8000 }\nlogLevel: warn\n`);
+  await kcatProduce(`${node.host}:${node.port}`, 'lifecycle-sigterm', ['x']);
+  const proxy = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => proxy.on('exit', (code) => resolve(code)));
+  t.teardown(() => void proxy.kill('SIGKILL'));
+  t.ok(await until(async () => (await status(metricsPort!, '/readyz').catch(() => 0)) === 200, 20_000), 'the proxy started');
+
+  const client = await RawClient.open(port!);
+  // a fetch the broker holds for 3 s: no new data, min_bytes not reached
+  const id = client.send(1, 12, fetchRequest('lifecycle-sigterm', { offset: 1n, maxWaitMs: 3000, minBytes: 1_000_000 }));
+  await sleep(300);
+  const signalled = Date.now();
+  proxy.kill('SIGTERM');
+  await sleep(300);
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: port! });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+  t.ok(refused, 'new connections are refused once SIGTERM arrived');
+  const response = await client.response(id, 8000);
+  t.ok(Date.now() - signalled >= 2000, `the in-flight fetch was answered ${Date.now() - signalled} ms after SIGTERM`);
+  t.ok(response.length > 8, 'with its full response');
+  await client.closedWithin(2000);
+  t.pass('then the connection was closed');
+  t.equal(await exited, 0, 'and the process exited 0');
+});
