@@ -70,14 +70,29 @@ function logicalLines(text: string): LogicalLine[] {
   return out;
 }
 
-/** Splits shell-form arguments on whitespace; double-quoted words may hold spaces. */
+/** Splits shell-form arguments on whitespace outside quotes; quotes are removed, a backslash escapes in double quotes. */
 function words(text: string, line: number): string[] {
   const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m[2]?.includes('"')) throw new DockerfileError(line, `unbalanced quote in ${text}`);
-    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  let word: string | undefined;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i]!;
+      else word += c;
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) out.push(word);
+      word = undefined;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else {
+      word = (word ?? '') + c;
+    }
   }
+  if (quote) throw new DockerfileError(line, `unbalanced quote in ${text}`);
+  if (word !== undefined) out.push(word);
   return out;
 }
 

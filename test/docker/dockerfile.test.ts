@@ -71,7 +71,7 @@ t.test('the parser reads the instructions the Dockerfile uses and refuses the ot
   t.match(parsed[1]!.steps[2], { op: 'COPY', from: 'build', chown: 'node:node', sources: ['/app/dist'], dest: './dist' });
   t.match(parsed[1]!.steps[3], { op: 'COPY', sources: ['a.json', 'b.json'], dest: './' });
   for (const bad of ['FROM x\nADD a b', 'FROM x\nCOPY src/*.ts ./', 'FROM x\nARG V=1', 'FROM x\nCOPY --link a b', 'FROM x\nENV A 1',
-    'FROM x\nRUN --mount=type=bind,target=/x true', 'FROM x\nWORKDIR $HOME', 'FROM x\nCMD ["a", 1]', 'WORKDIR /']) {
+    'FROM x\nRUN --mount=type=bind,target=/x true', 'FROM x\nENV A="1', 'FROM x\nWORKDIR $HOME', 'FROM x\nCMD ["a", 1]', 'WORKDIR /']) {
     t.throws(() => parseDockerfile(bad), DockerfileError, bad.replace('\n', ' | '));
   }
 });

@@ -1,0 +1,51 @@
+// The config file: defaults, and errors that name the field and what is wrong.
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromObject, loadConfig, ConfigError } from '../../src/config/load-config.js';
+
+function errorOf(raw: unknown): string {
+  try {
+    configFromObject(raw);
+  } catch (e) {
+    t.type(e, ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('accepted');
+}
+
+t.test('the shipped config/proxy.yaml is valid', async (t) => {
+  const c = loadConfig('config/proxy.yaml');
+  t.match(c, { listen: { host: '0.0.0.0', port: 9092 }, advertise: { mode: 'pattern' }, limits: { maxFrameBytes: 104857600 } });
+});
+
+t.test('defaults fill in everything but listen and upstream', async (t) => {
+  const c = configFromObject({ listen: '127.0.0.1:9092', upstream: 'broker:19092' });
+  t.same(c.limits, { maxFrameBytes: 104857600, maxConnections: 10000, idleTimeoutMs: 600000, maxInFlightPerConnection: 1000, maxRewriteFrameBytes: 16777216, shutdownGraceMs: 10000 });
+  t.same(c.advertise, { mode: 'none' });
+  t.same(c.upstream, { host: 'broker', port: 19092 });
+  t.same(configFromObject({ listen: '[::1]:9092', upstream: 'b:1' }).listen, { host: '::1', port: 9092 }, 'IPv6');
+});
+
+t.test('errors name the field and what is wrong', async (t) => {
+  t.match(errorOf({ upstream: 'b:1' }), /listen: is required/);
+  t.match(errorOf({ listen: 'nope', upstream: 'b:1' }), /listen: must be host:port/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', limits: { maxFrameBytes: 10 } }), /limits\.maxFrameBytes: must be >= 1024/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', limits: { maxConections: 5 } }), /limits\.maxConections: unknown setting/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', logLevel: 'loud' }), /logLevel: must be one of fatal, error/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map' } }), /advertise\.map: is required when advertise\.mode is map/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'pattern', pattern: 'no-node-id:9092' } }), /advertise\.pattern: must match pattern/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map', map: { x: 'a:1' } } }), /advertise\.map/);
+  const several = errorOf({ listen: 1, upstream: 'b:1', limits: { idleTimeoutMs: -1 } });
+  t.match(several, /listen: must be string/);
+  t.match(several, /limits\.idleTimeoutMs: must be >= 1000/, 'all errors at once');
+});
+
+t.test('a file that is missing or not YAML', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.throws(() => loadConfig(join(dir, 'missing.yaml')), /cannot read config file/);
+  writeFileSync(join(dir, 'bad.yaml'), 'listen: [unclosed');
+  t.throws(() => loadConfig(join(dir, 'bad.yaml')), /is not valid YAML/);
+});

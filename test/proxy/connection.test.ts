@@ -1,0 +1,128 @@
+// Connection handling against an in-process fake broker (unit tests of the relay alone): a response whose correlation
+// id does not match closes the connection with one log line; acks=0 produce is not tracked; SASL v0 unframed tokens
+// pass; a response with no request closes the connection.
+import t from 'tap';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { configFromObject } from '../../src/config/load-config.js';
+import { Writer } from '../../src/protocol/writer.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { encodeMetadataResponse, defaultMetadataResponse } from '../../src/protocol/generated/metadata-response.js';
+import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../../src/protocol/generated/sasl-handshake-response.js';
+import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
+import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
+
+function body(encode: (w: Writer) => void): Buffer {
+  const w = new Writer();
+  encode(w);
+  return Buffer.from(w.finish());
+}
+
+const apiVersionsBody = body((w) => encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse()));
+const metadataBody = body((w) => encodeMetadataResponse(w, 12, defaultMetadataResponse()));
+
+/** Answers ApiVersions and Metadata like a broker would; ignores everything else. */
+function normal(frame: Buffer): Buffer[] | undefined {
+  const key = apiKeyOf(frame);
+  if (key === 18) return [responseFrame(correlationOf(frame), apiVersionsBody)];
+  if (key === 3) return [responseFrame(correlationOf(frame), metadataBody, true)];
+  return undefined;
+}
+
+async function setup(t: Tap.Test, script = normal) {
+  const broker = new FakeBroker(script);
+  const brokerPort = await broker.listen();
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) });
+  const [port, metricsPort] = await freePorts(2);
+  const config = configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${brokerPort}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'warn' });
+  const proxy = new ProxyServer(config, { logger: pino({ level: 'warn' }, sink) });
+  await proxy.start();
+  t.teardown(async () => {
+    await proxy.stop();
+    await broker.close();
+  });
+  return { broker, proxy, lines, port: port! };
+}
+
+/** The proxy's readiness probe talks to the broker too; tests look only at what clients sent. */
+function isProbe(frame: Buffer): boolean {
+  return frame.includes('kqp-probe');
+}
+
+function fromClients(broker: FakeBroker): Buffer[] {
+  return broker.received.filter((f) => !isProbe(f));
+}
+
+declare namespace Tap {
+  type Test = import('tap').Test;
+}
+
+t.test('a response whose correlation id does not match closes the connection, with one log line', async (t) => {
+  const { lines, port } = await setup(t, (frame) => [responseFrame(correlationOf(frame) + 1, apiVersionsBody)]);
+  const client = await RawClient.open(port);
+  client.send(18, 3, API_VERSIONS_V3);
+  await client.closedWithin(2000);
+  t.equal(client.frames.length, 0, 'the mismatched response was not forwarded');
+  const warnings = lines.filter((l) => l.includes('correlation id'));
+  t.equal(warnings.length, 1, 'one log line');
+  t.match(warnings[0], /correlation id 2 does not match the ApiVersions request in flight \(1\)/);
+});
+
+t.test('acks=0 produce is not tracked: the next response still matches its request', async (t) => {
+  const { broker, port } = await setup(t);
+  const client = await RawClient.open(port);
+  const produce = { ...defaultProduceRequest(), acks: 0, timeoutMs: 1000 };
+  client.send(0, 9, produce); // no response will ever come
+  const meta = client.send(3, 12, { ...defaultMetadataRequest(), topics: [] });
+  const r = await client.response(meta);
+  t.equal(r.readInt32BE(4), meta, 'metadata answered');
+  t.notOk(client.closed, 'connection open');
+  t.same(fromClients(broker).map(apiKeyOf), [0, 3], 'both requests reached the broker');
+  client.close();
+});
+
+t.test('a response with no request in flight closes the connection', async (t) => {
+  const { port } = await setup(t, (frame, socket) => {
+    if (!isProbe(frame)) setTimeout(() => socket.write(responseFrame(99, apiVersionsBody)), 50);
+    return [responseFrame(correlationOf(frame), apiVersionsBody)];
+  });
+  const client = await RawClient.open(port);
+  await client.response(client.send(18, 3, API_VERSIONS_V3));
+  await client.closedWithin(2000);
+  t.pass('closed after the unsolicited response');
+});
+
+for (const [mechanism, tokens] of [['PLAIN', 1], ['SCRAM-SHA-512', 2]] as const) {
+  t.test(`SASL ${mechanism} after a v0 handshake: ${tokens} unframed token(s), then Kafka requests again`, async (t) => {
+    const handshakeBody = body((w) => encodeSaslHandshakeResponse(w, 0, { ...defaultSaslHandshakeResponse(), mechanisms: [mechanism] }));
+    let raw = 0;
+    const { broker, port } = await setup(t, (frame) => {
+      if (raw > 0) {
+        raw--;
+        return [Buffer.from([0, 0, 0, 5, 0x73, 0x65, 0x72, 0x76, 0x72])]; // an unframed server token "servr"
+      }
+      if (apiKeyOf(frame) === 17) {
+        raw = tokens;
+        return [responseFrame(correlationOf(frame), handshakeBody)];
+      }
+      return normal(frame);
+    });
+    const client = await RawClient.open(port);
+    await client.response(client.send(17, 0, { mechanism, unknownTaggedFields: undefined }));
+    for (let i = 0; i < tokens; i++) {
+      // a client token: bytes that would read as a nonsense Kafka header
+      client.socket.write(Buffer.from([0, 0, 0, 11, 0, 0x75, 0x73, 0x65, 0x72, 0, 0x70, 0x61, 0x73, 0x73, 0x21]));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const after = await client.response(client.send(18, 3, API_VERSIONS_V3));
+    t.ok(after.length > 8, 'a Kafka request after the tokens is answered');
+    t.equal(fromClients(broker).length, 2 + tokens, 'the broker got handshake, tokens and the request');
+    t.same(client.frames.filter((f) => f.toString('latin1', 4) === 'servr').length, tokens, 'each server token reached the client');
+    client.close();
+  });
+}

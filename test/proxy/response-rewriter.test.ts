@@ -1,0 +1,84 @@
+// Address rewriting and ApiVersions capping on encoded responses (the rewriter alone; the sidecar test runs it
+// against real brokers and clients).
+import t from 'tap';
+import { ResponseRewriter, FETCH_MAX_VERSION_WHEN_REWRITING } from '../../src/proxy/response-rewriter.js';
+import { AddressMap } from '../../src/proxy/address-map.js';
+import { parseHostPort } from '../../src/config/load-config.js';
+import { RESPONSE_CODECS } from '../../src/protocol/generated/codecs.js';
+import { API_SCHEMAS } from '../../src/protocol/generated/api-table.js';
+import { responseHeaderVersion } from '../../src/protocol/api.js';
+import { writeResponseHeader } from '../../src/protocol/headers.js';
+import { decodeResponseFrame } from '../../src/protocol/message.js';
+import { Writer } from '../../src/protocol/writer.js';
+import * as Metadata from '../../src/protocol/generated/metadata-response.js';
+import * as FindCoordinator from '../../src/protocol/generated/find-coordinator-response.js';
+import * as DescribeCluster from '../../src/protocol/generated/describe-cluster-response.js';
+import * as Produce from '../../src/protocol/generated/produce-response.js';
+import * as ApiVersions from '../../src/protocol/generated/api-versions-response.js';
+
+const map = new AddressMap({ mode: 'map', map: new Map([[1, parseHostPort('proxy-1:9092')], [2, parseHostPort('proxy-2:9093')]]) });
+const pattern = new AddressMap({ mode: 'pattern', pattern: 'kafka-{nodeId}.sidecar:9092' });
+const none = new AddressMap({ mode: 'none' });
+
+function frame(apiKey: number, version: number, body: object): Buffer {
+  const w = new Writer();
+  w.int32(0);
+  writeResponseHeader(w, 42, responseHeaderVersion(apiKey, version)!);
+  RESPONSE_CODECS.get(apiKey)!.encode(w, version, body);
+  const f = Buffer.from(w.finish());
+  f.writeInt32BE(f.length - 4, 0);
+  return f;
+}
+
+function decode<T>(f: Buffer, apiKey: number, version: number): T {
+  t.equal(f.readInt32BE(0), f.length - 4, 'size prefix matches the rewritten frame');
+  return decodeResponseFrame(f.subarray(4), apiKey, version).body as T;
+}
+
+const broker = (nodeId: number, host: string, port: number) => ({ ...Metadata.defaultMetadataResponseBroker(), nodeId, host, port });
+
+t.test('Metadata: every broker gets its sidecar address; unknown node ids are left alone', async (t) => {
+  const m = { ...Metadata.defaultMetadataResponse(), brokers: [broker(1, '10.0.0.1', 9092), broker(2, '10.0.0.2', 9092), broker(7, '10.0.0.7', 9092)] };
+  const out = decode<Metadata.MetadataResponse>(new ResponseRewriter(map).rewrite(frame(3, 12, m), 3, 12), 3, 12);
+  t.same(out.brokers.map((b) => `${b.nodeId}@${b.host}:${b.port}`), ['1@proxy-1:9092', '2@proxy-2:9093', '7@10.0.0.7:9092']);
+  const viaPattern = decode<Metadata.MetadataResponse>(new ResponseRewriter(pattern).rewrite(frame(3, 1, m), 3, 1), 3, 1);
+  t.same(viaPattern.brokers.map((b) => b.host), ['kafka-1.sidecar', 'kafka-2.sidecar', 'kafka-7.sidecar'], 'pattern, in a non-flexible version');
+});
+
+t.test('FindCoordinator v3 (single node) and v6 (coordinators array)', async (t) => {
+  const v3 = { ...FindCoordinator.defaultFindCoordinatorResponse(), nodeId: 2, host: 'b2', port: 1 };
+  t.match(decode(new ResponseRewriter(map).rewrite(frame(10, 3, v3), 10, 3), 10, 3), { nodeId: 2, host: 'proxy-2', port: 9093 });
+  const v6 = {
+    ...FindCoordinator.defaultFindCoordinatorResponse(),
+    coordinators: [{ ...FindCoordinator.defaultCoordinator(), key: 'g', nodeId: 1, host: 'b1', port: 1 }],
+  };
+  const out = decode<FindCoordinator.FindCoordinatorResponse>(new ResponseRewriter(map).rewrite(frame(10, 6, v6), 10, 6), 10, 6);
+  t.match(out.coordinators[0], { key: 'g', host: 'proxy-1', port: 9092 });
+  const missing = { ...FindCoordinator.defaultFindCoordinatorResponse(), nodeId: -1, host: '', port: -1, errorCode: 15 };
+  const f = frame(10, 3, missing);
+  t.equal(new ResponseRewriter(map).rewrite(f, 10, 3), f, 'no coordinator: the frame passes unchanged');
+});
+
+t.test('DescribeCluster and Produce v10+ NodeEndpoints', async (t) => {
+  const dc = { ...DescribeCluster.defaultDescribeClusterResponse(), brokers: [{ ...DescribeCluster.defaultDescribeClusterBroker(), brokerId: 1, host: 'b1', port: 1 }] };
+  t.match(decode<DescribeCluster.DescribeClusterResponse>(new ResponseRewriter(map).rewrite(frame(60, 1, dc), 60, 1), 60, 1).brokers[0], { host: 'proxy-1', port: 9092 });
+  const pr = { ...Produce.defaultProduceResponse(), nodeEndpoints: [{ ...Produce.defaultNodeEndpoint(), nodeId: 2, host: 'b2', port: 2 }] };
+  t.match(decode<Produce.ProduceResponse>(new ResponseRewriter(map).rewrite(frame(0, 11, pr), 0, 11), 0, 11).nodeEndpoints[0], { host: 'proxy-2', port: 9093 });
+  const rw = new ResponseRewriter(map);
+  t.ok(rw.needsWhole(0, 10) && !rw.needsWhole(0, 9), 'Produce held whole from v10 only');
+  t.ok(rw.needsWhole(3, 12) && rw.needsWhole(10, 4) && rw.needsWhole(60, 0) && rw.needsWhole(78, 1) && rw.needsWhole(79, 1));
+  t.notOk(rw.needsWhole(1, 15), 'Fetch is always streamed');
+  t.notOk(new ResponseRewriter(none).needsWhole(3, 12), 'brokers that advertise their sidecars: nothing is held');
+});
+
+t.test('ApiVersions: versions capped to what the codec knows; unknown APIs untouched; Fetch ≤ 15 when rewriting', async (t) => {
+  const key = (apiKey: number, minVersion: number, maxVersion: number) => ({ ...ApiVersions.defaultApiVersion(), apiKey, minVersion, maxVersion });
+  const m = { ...ApiVersions.defaultApiVersionsResponse(), apiKeys: [key(0, 3, 99), key(1, 4, 99), key(3, 0, 5), key(999, 0, 7)] };
+  const codecMax = (k: number) => API_SCHEMAS.find((a) => a.key === k)!.maxVersion;
+  const rewriting = decode<ApiVersions.ApiVersionsResponse>(new ResponseRewriter(map).rewrite(frame(18, 3, m), 18, 3), 18, 3);
+  t.same(rewriting.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[0, codecMax(0)], [1, FETCH_MAX_VERSION_WHEN_REWRITING], [3, 5], [999, 7]]);
+  const plain = decode<ApiVersions.ApiVersionsResponse>(new ResponseRewriter(none).rewrite(frame(18, 3, m), 18, 3), 18, 3);
+  t.same(plain.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[0, codecMax(0)], [1, codecMax(1)], [3, 5], [999, 7]]);
+  const error = frame(18, 0, { ...ApiVersions.defaultApiVersionsResponse(), errorCode: 35 });
+  t.equal(new ResponseRewriter(map).rewrite(error, 18, 3), error, 'an UNSUPPORTED_VERSION answer (v0 body) passes as it is');
+});

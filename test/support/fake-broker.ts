@@ -1,0 +1,70 @@
+// An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it records every
+// frame it receives and answers through a scripted handler (return frames to send, or nothing).
+import { createServer, type Server, type Socket } from 'node:net';
+import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+
+export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
+
+export class FakeBroker {
+  readonly received: Buffer[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private script: Script) {
+    this.server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => undefined);
+      const splitter = new FrameSplitter(
+        {
+          onFrame: (size, head) => {
+            if (head.length === size + 4) this.handle(Buffer.from(head), socket);
+            return true;
+          },
+          onWhole: (f) => this.handle(Buffer.from(f), socket),
+          onBody: () => undefined,
+          onEnd: () => undefined,
+        },
+        1 << 30,
+        1 << 30,
+      );
+      socket.on('data', (c: Buffer) => splitter.push(c));
+    });
+  }
+
+  setScript(script: Script): void {
+    this.script = script;
+  }
+
+  private handle(frame: Buffer, socket: Socket): void {
+    this.received.push(frame);
+    for (const out of this.script(frame, socket) ?? []) socket.write(out);
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as { port: number }).port)));
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** A response frame: size prefix, correlation id, (header v1: empty tagged fields), body. */
+export function responseFrame(correlationId: number, body: Buffer, headerV1 = false): Buffer {
+  const header = Buffer.alloc(headerV1 ? 5 : 4);
+  header.writeInt32BE(correlationId, 0);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(header.length + body.length, 0);
+  return Buffer.concat([size, header, body]);
+}
+
+/** The correlation id of a request frame (size prefix included). */
+export function correlationOf(frame: Buffer): number {
+  return frame.readInt32BE(8);
+}
+
+export function apiKeyOf(frame: Buffer): number {
+  return frame.readInt16BE(4);
+}
