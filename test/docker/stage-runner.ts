@@ -2,6 +2,7 @@
 // image's own files are the host's: its node, npm and sh), COPY copies from the build context or an earlier stage's
 // directory, RUN runs `sh -c` in the stage's WORKDIR with the image's environment, a cache mount is a link to a
 // persistent host directory for the length of its RUN (so, as in Docker, its contents are not part of the stage).
+// Commands get exactly the image's environment (env -i).
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -12,6 +13,14 @@ export const IMAGE_USERS: Record<string, { uid: number; gid: number; home: strin
   root: { uid: 0, gid: 0, home: '/root' },
   node: { uid: 1000, gid: 1000, home: '/home/node' },
 };
+
+/**
+ * argv that runs `argv` with exactly `env` (through env -i): nothing of this process's environment leaks in, not even
+ * what a spawn hook adds (tap's processinfo puts its loader into NODE_OPTIONS of every child).
+ */
+export function withExactEnv(env: Record<string, string>, argv: readonly string[]): [string, string[]] {
+  return ['env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]];
+}
 
 export interface RunnerOptions {
   /** The build context directory and the context-relative files its .dockerignore keeps. */
@@ -173,7 +182,8 @@ export class StageRunner {
     mkdirSync(env.HOME, { recursive: true });
     const cwd = hostPath(b.root, b.config.workdir);
     this.o.log(`[${b.stage.name ?? b.stage.index}] RUN ${command}`);
-    const child = spawn('sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const [file, args] = withExactEnv(env, ['sh', '-c', command]);
+    const child = spawn(file, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const pid = child.pid!;
     this.running.add(pid);
     let output = '';

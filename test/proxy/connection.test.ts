@@ -1,7 +1,7 @@
 // Connection handling against an in-process fake broker (unit tests of the relay alone): a response whose correlation
 // id does not match closes the connection with one log line; acks=0 produce is not tracked; SASL v0 unframed tokens
 // pass; a response with no request closes the connection.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
@@ -12,7 +12,7 @@ import { encodeMetadataResponse, defaultMetadataResponse } from '../../src/proto
 import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../../src/protocol/generated/sasl-handshake-response.js';
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame } from '../support/fake-broker.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, type Script } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
 
@@ -33,7 +33,7 @@ function normal(frame: Buffer): Buffer[] | undefined {
   return undefined;
 }
 
-async function setup(t: Tap.Test, script = normal) {
+async function setup(t: Test, script: Script = normal) {
   const broker = new FakeBroker(script);
   const brokerPort = await broker.listen();
   const lines: string[] = [];
@@ -56,10 +56,6 @@ function isProbe(frame: Buffer): boolean {
 
 function fromClients(broker: FakeBroker): Buffer[] {
   return broker.received.filter((f) => !isProbe(f));
-}
-
-declare namespace Tap {
-  type Test = import('tap').Test;
 }
 
 t.test('a response whose correlation id does not match closes the connection, with one log line', async (t) => {

@@ -74,14 +74,15 @@ export interface ProducerPerfOptions {
   props?: Record<string, string | number>;
   timeoutMs?: number;
   printMetrics?: boolean;
+  heapMb?: number;
 }
 
 export async function producerPerformance(classpath: string, o: ProducerPerfOptions): Promise<ProducerPerfResult> {
   const props = Object.entries({ 'bootstrap.servers': o.bootstrap, ...o.props }).map(([k, v]) => `${k}=${v}`);
   const args = ['--topic', o.topic, '--num-records', String(o.numRecords), '--record-size', String(o.recordSize),
-    '--throughput', String(o.throughput ?? -1), '--producer-props', ...props];
+    '--throughput', String(o.throughput ?? -1), '--command-property', ...props];
   if (o.printMetrics) args.push('--print-metrics');
-  const r = await runJavaOk(`${TOOLS}.ProducerPerformance`, args, { classpath, timeoutMs: o.timeoutMs ?? 300_000 });
+  const r = await runJavaOk(`${TOOLS}.ProducerPerformance`, args, { classpath, timeoutMs: o.timeoutMs ?? 300_000, heapMb: o.heapMb ?? 512 });
   return parseProducerPerf(r.stdout);
 }
 
