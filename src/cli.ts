@@ -9,7 +9,17 @@ if (!values.config) {
   console.error('usage: kafka-quota-proxy --config FILE');
   process.exit(2);
 }
-let proxy: ProxyServer;
+let proxy: ProxyServer | undefined;
+let stopping = false;
+// Installed first, so a SIGTERM during start-up (PID 1 in a container ignores it otherwise) still stops us.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    stopping = true;
+    if (!proxy) process.exit(0);
+    proxy.log.info({ signal }, 'stopping');
+    void proxy.stop().then(() => process.exit(0));
+  });
+}
 try {
   proxy = new ProxyServer(loadConfig(values.config));
   await proxy.start();
@@ -17,9 +27,4 @@ try {
   console.error(err instanceof ConfigError ? err.message : `kafka-quota-proxy failed to start: ${(err as Error).message}`);
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    proxy.log.info({ signal }, 'stopping');
-    void proxy.stop().then(() => process.exit(0));
-  });
-}
+if (stopping) await proxy.stop().then(() => process.exit(0));

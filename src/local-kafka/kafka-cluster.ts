@@ -9,6 +9,7 @@ import { ensureKafkaJars, type KafkaJars } from './kafka-jars.js';
 import { runJavaOk } from './java-tool.js';
 import { freePorts, waitForPort } from './ports.js';
 import { checkServes } from './readiness.js';
+import { killWithOwner } from './owner-watchdog.js';
 
 export interface SaslUsers {
   /** user → password, accepted with SASL/PLAIN. */
@@ -302,7 +303,7 @@ export class KafkaCluster {
     closeSync(fd);
     n.child = child;
     n.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    if (child.pid !== undefined) watchOwner(child.pid);
+    if (child.pid !== undefined) killWithOwner(child.pid);
     this.log(`broker ${n.info.id} started, pid ${child.pid}, client port ${n.info.port}, log ${n.info.logFile}`);
   }
 
@@ -332,15 +333,6 @@ export class KafkaCluster {
 
 function alive(n: RunningNode): boolean {
   return n.child !== undefined && n.child.exitCode === null && n.child.signalCode === null;
-}
-
-/**
- * A watchdog for one JVM: a detached shell that SIGKILLs the JVM if this Node process dies without stopping it
- * (SIGKILL, crash, test-runner timeout), so no broker outlives its owner. It exits when the JVM exits.
- */
-function watchOwner(jvmPid: number): void {
-  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${jvmPid} 2>/dev/null; do sleep 0.5; done; kill -9 ${jvmPid} 2>/dev/null; exit 0`;
-  spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
 }
 
 function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions): string {

@@ -7,13 +7,18 @@ import { FrameTooLargeError, NegativeFrameSizeError } from './errors.js';
 
 export const SIZE_PREFIX = 4;
 
+/** onFrame's answers: stream the rest, or hand over the whole frame (any larger number asks for a longer head). */
+export const STREAM = 0;
+export const WHOLE = -1;
+
 export interface FrameHandler {
   /**
    * A frame begins. `head` holds its size prefix and its first min(size, headLimit) bytes. When
-   * head.length === size + 4 this is the whole frame and the return value is ignored. Otherwise return true to get
-   * the whole frame later through onWhole, or false to get the remaining bytes through onBody and then onEnd.
+   * head.length === size + 4 this is the whole frame and the return value is ignored. Otherwise return STREAM to get
+   * the remaining bytes through onBody and then onEnd, WHOLE to get the whole frame through onWhole, or a number of
+   * bytes n (more than the head holds) to be called again with a head of min(n, size) bytes after the prefix.
    */
-  onFrame(size: number, head: Buffer): boolean;
+  onFrame(size: number, head: Buffer): number;
   /** The whole frame, size prefix included. */
   onWhole(frame: Buffer): void;
   onBody(chunk: Buffer): void;
@@ -136,31 +141,41 @@ export class FrameSplitter {
   }
 
   /**
-   * The head is complete. When it is a view into `chunk` (ending at `after`), a whole frame that lies in the same
-   * chunk is handed over as a view too. Returns the position in the chunk to continue from.
+   * The head is complete. When it is a view into `chunk` (ending at `after`), a longer head or a whole frame that lies
+   * in the same chunk is handed over as a view too. Returns the position in the chunk to continue from.
    */
   private headComplete(head: Buffer, chunk: Buffer | undefined, after: number): number {
-    this.state = State.Prefix;
-    if (head.length === this.size + SIZE_PREFIX) {
-      this.handler.onFrame(this.size, head);
+    for (;;) {
+      this.state = State.Prefix;
+      if (head.length === this.size + SIZE_PREFIX) {
+        this.handler.onFrame(this.size, head);
+        return after;
+      }
+      const answer = this.handler.onFrame(this.size, head);
+      if (answer === STREAM) {
+        this.state = State.Body;
+        this.bodyLeft = this.size + SIZE_PREFIX - head.length;
+        return after;
+      }
+      const want = answer === WHOLE ? this.size + SIZE_PREFIX : SIZE_PREFIX + Math.min(answer, this.size);
+      if (want <= head.length) throw new RangeError(`onFrame asked for a ${answer}-byte head, already had ${head.length - SIZE_PREFIX}`);
+      const start = after - head.length;
+      if (chunk !== undefined && chunk.length - start >= want) {
+        const view = chunk.subarray(start, start + want);
+        if (answer === WHOLE) {
+          this.handler.onWhole(view);
+          return start + want;
+        }
+        head = view;
+        after = start + want;
+        continue;
+      }
+      const pending = Buffer.allocUnsafe(want);
+      head.copy(pending, 0);
+      this.pending = pending;
+      this.pendingHave = head.length;
+      this.state = answer === WHOLE ? State.Whole : State.Head;
       return after;
     }
-    const whole = this.handler.onFrame(this.size, head);
-    const rest = this.size + SIZE_PREFIX - head.length;
-    if (!whole) {
-      this.state = State.Body;
-      this.bodyLeft = rest;
-      return after;
-    }
-    if (chunk !== undefined && chunk.length - after >= rest) {
-      this.handler.onWhole(chunk.subarray(after - head.length, after + rest));
-      return after + rest;
-    }
-    const frame = Buffer.allocUnsafe(this.size + SIZE_PREFIX);
-    head.copy(frame, 0);
-    this.pending = frame;
-    this.pendingHave = head.length;
-    this.state = State.Whole;
-    return after;
   }
 }

@@ -2,7 +2,7 @@
 // and forwarded as the pieces they arrived in (views, no copies), except the few responses that are rewritten whole.
 // In-flight requests are tracked in order; backpressure pauses the reading side when the writing side is full.
 import type { Socket } from 'node:net';
-import { FrameSplitter, type FrameHandler } from '../protocol/frame-splitter.js';
+import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/frame-splitter.js';
 import { emptyRequestHeader, readRequestHeader } from '../protocol/headers.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
@@ -16,8 +16,15 @@ import { PRODUCE, type ResponseRewriter } from './response-rewriter.js';
 
 const SASL_HANDSHAKE = 17;
 
-/** Bytes of each frame read before it is forwarded: headers, and the fields the proxy peeks at, fit in this. */
-export const HEAD_LIMIT = 64 * 1024;
+/**
+ * Bytes of each request read before it is forwarded. Headers and the fields the proxy peeks at nearly always fit; when
+ * they do not (a client id of kilobytes), the head is grown, up to MAX_REQUEST_HEAD (client id and transactional id
+ * are at most 32 KiB each).
+ */
+export const REQUEST_HEAD = 512;
+const MAX_REQUEST_HEAD = 72 * 1024;
+/** Responses: the correlation id and the first fields of the body. */
+export const RESPONSE_HEAD = 64;
 
 /** Why the client socket is not being read (a bit each; reading resumes when none is left). */
 export const enum Pause {
@@ -61,8 +68,8 @@ export class Connection {
   ) {
     const { limits } = ctx;
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
-    this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, HEAD_LIMIT);
-    this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, HEAD_LIMIT);
+    this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
+    this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
 
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -97,8 +104,15 @@ export class Connection {
     if (this.done) return;
     this.done = true;
     this.log.debug({ reason, inflight: this.inflight.size }, 'connection closed');
-    if (reason === 'shutdown') this.client.end();
-    else this.client.destroy();
+    if (reason === 'shutdown') {
+      // flush what is written, then read to the client's FIN (a paused socket would never see it); a client that
+      // does not close its side is cut off shortly after
+      this.client.end();
+      this.client.resume();
+      setTimeout(() => this.client.destroy(), 2000).unref();
+    } else {
+      this.client.destroy();
+    }
     this.upstream.destroy();
     this.ctx.closed(this);
   }
@@ -154,41 +168,47 @@ export class Connection {
 
   private requestHandler(): FrameHandler {
     return {
-      onFrame: (size, head) => {
-        this.onRequest(size, head);
-        return false;
-      },
+      onFrame: (size, head) => this.onRequest(size, head),
       onWhole: () => undefined,
       onBody: (chunk) => this.toBroker(chunk),
       onEnd: () => undefined,
     };
   }
 
-  private onRequest(size: number, head: Buffer): void {
+  /** Reads what the proxy needs from a request's head, tracks it and forwards the head; returns how to take the rest. */
+  private onRequest(size: number, head: Buffer): number {
     const now = this.ctx.now();
     if (this.rawTokensLeft > 0 && !(this.rawTokensLeft === Infinity && this.looksLikeRequest(head))) {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
       this.rawTokensLeft--;
       this.inflight.push(-1, -1, 0, now, RAW_SASL_TOKEN);
       this.toBroker(head);
-      return;
+      return STREAM;
+    }
+    let acks = -1;
+    let mechanism: string | undefined;
+    const h = this.header;
+    try {
+      readRequestHeader(head, h, this.reader, 4);
+      if (h.apiKey === PRODUCE && h.length >= 0) acks = produceAcks(head, 4 + h.length, h.apiVersion);
+      else if (h.apiKey === SASL_HANDSHAKE && h.apiVersion === 0) mechanism = saslHandshakeMechanism(head, 4 + h.length, 0);
+    } catch (err) {
+      const payload = head.length - 4;
+      if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, payload * 8);
+      throw err;
     }
     this.rawTokensLeft = 0;
-    const h = readRequestHeader(head, this.header, this.reader, 4);
+    if (mechanism !== undefined) this.handshakeV0 = mechanism;
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
-    let expectsResponse = true;
-    if (h.apiKey === PRODUCE && h.length >= 0) {
-      expectsResponse = produceAcks(head, 4 + h.length, h.apiVersion) !== 0; // acks=0: no response ever comes
-    } else if (h.apiKey === SASL_HANDSHAKE && h.apiVersion === 0) {
-      this.handshakeV0 = saslHandshakeMechanism(head, 4 + h.length, 0);
-    }
-    if (expectsResponse) {
+    if (acks !== 0) {
+      // acks=0 produce gets no response, so it is not tracked
       this.inflight.push(h.apiKey, h.apiVersion, h.correlationId, now);
       if (this.inflight.full) this.pause(Pause.InflightFull);
     }
     this.toBroker(head);
+    return STREAM;
   }
 
   /** After an unknown mechanism's v0 handshake: does this frame read as a Kafka request rather than a SASL token? */
@@ -208,14 +228,14 @@ export class Connection {
     };
   }
 
-  /** Returns true to receive the response whole. */
-  private onResponse(size: number, head: Buffer): boolean {
+  /** Checks a response against the request in flight; returns WHOLE for responses to rewrite, else STREAM. */
+  private onResponse(size: number, head: Buffer): number {
     if (this.inflight.size === 0) throw new UnexpectedResponseError('a response with no request in flight');
     const whole = head.length === size + 4;
     if ((this.inflight.firstFlags() & RAW_SASL_TOKEN) !== 0) {
       this.toClient(head);
       if (whole) this.responseDone();
-      return false;
+      return STREAM;
     }
     const expected = this.inflight.firstCorrelationId();
     const got = size >= 4 ? head.readInt32BE(4) : NaN;
@@ -235,16 +255,16 @@ export class Connection {
     if (this.ctx.rewriter.needsWhole(apiKey, version)) {
       if (whole) {
         this.onWholeResponse(head);
-        return false;
+        return STREAM;
       }
       if (size > this.ctx.limits.maxRewriteFrameBytes) {
         throw new UnexpectedResponseError(`${apiName(apiKey)} response of ${size} bytes exceeds maxRewriteFrameBytes`);
       }
-      return true;
+      return WHOLE;
     }
     this.toClient(head);
     if (whole) this.responseDone();
-    return false;
+    return STREAM;
   }
 
   private onWholeResponse(frame: Buffer): void {

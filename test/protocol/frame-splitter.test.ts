@@ -1,7 +1,7 @@
 // The frame splitter: frames cut at every possible boundary come out whole and exact; heads, streamed bodies and
 // whole frames on request; size limits; no whole-frame copy for streamed frames.
 import t from 'tap';
-import { FrameSplitter, type FrameHandler } from '../../src/protocol/frame-splitter.js';
+import { FrameSplitter, type FrameHandler, STREAM, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { FrameTooLargeError, NegativeFrameSizeError } from '../../src/protocol/errors.js';
 import { prng } from '../support/populate.js';
 
@@ -28,7 +28,7 @@ function recorder(wantWhole: (size: number) => boolean): { handler: FrameHandler
     handler: {
       onFrame: (size, head) => {
         events.push({ kind: 'frame', data: Buffer.from(head), size });
-        return wantWhole(size);
+        return wantWhole(size) ? WHOLE : STREAM;
       },
       onWhole: (f) => void events.push({ kind: 'whole', data: Buffer.from(f) }),
       onBody: (c) => void events.push({ kind: 'body', data: Buffer.from(c) }),
@@ -95,7 +95,7 @@ t.test('heads are at most headLimit bytes; streamed bodies are views, never a wh
     {
       onFrame: (_size, h) => {
         head = h;
-        return false;
+        return STREAM;
       },
       onWhole: () => t.fail('not asked for'),
       onBody: (c) => void bodies.push(c),
@@ -117,7 +117,7 @@ t.test('a frame inside one chunk is handed over as a view', async (t) => {
     {
       onFrame: (_size, h) => {
         seen.push(h);
-        return true;
+        return WHOLE;
       },
       onWhole: (f) => void seen.push(f),
       onBody: () => t.fail('whole was asked for'),
@@ -162,4 +162,30 @@ t.test('frameBytesLeft counts down and idle is true only between frames', async 
   s.push(bytes.subarray(50));
   t.ok(s.idle);
   t.equal(s.frameBytesLeft, 0);
+});
+
+t.test('a handler can ask for a longer head; it gets a view when the chunk holds it, a copy when it does not', async (t) => {
+  const payloadBytes = payload(3000, 9);
+  const bytes = frame(payloadBytes);
+  for (const chunkSize of [bytes.length, 700, 50]) {
+    const heads: Buffer[] = [];
+    const bodies: Buffer[] = [];
+    const s = new FrameSplitter(
+      {
+        onFrame: (_size, h) => {
+          heads.push(h);
+          return h.length - 4 < 1000 ? (h.length - 4) * 4 : STREAM; // 100 → 400 → 1600 bytes, then stream
+        },
+        onWhole: () => t.fail('not asked for'),
+        onBody: (c) => void bodies.push(c),
+        onEnd: () => undefined,
+      },
+      1 << 20,
+      100,
+    );
+    for (let pos = 0; pos < bytes.length; pos += chunkSize) s.push(bytes.subarray(pos, pos + chunkSize));
+    t.same(heads.map((h) => h.length - 4), [100, 400, 1600], `heads grew as asked (chunks of ${chunkSize})`);
+    t.ok(Buffer.concat([heads.at(-1)!, ...bodies]).equals(bytes), 'and the frame is exact');
+    if (chunkSize === bytes.length) t.ok(heads.every((h) => h.buffer === bytes.buffer), 'all views when the chunk holds them');
+  }
 });

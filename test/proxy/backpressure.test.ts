@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePorts } from '../../src/local-kafka/ports.js';
-import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+import { FrameSplitter, STREAM } from '../../src/protocol/frame-splitter.js';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { producerPerformance } from '../support/java-clients.js';
 import { encodeRequest } from '../support/raw-client.js';
@@ -84,7 +84,7 @@ t.test('a stalled consumer with 1 GB waiting does not grow the proxy', async (t)
   let responses = 0;
   let bytes = 0;
   const splitter = new FrameSplitter(
-    { onFrame: (size) => ((bytes += size), false), onWhole: () => undefined, onBody: () => undefined, onEnd: () => void responses++ },
+    { onFrame: (size) => ((bytes += size), STREAM), onWhole: () => undefined, onBody: () => undefined, onEnd: () => void responses++ },
     1 << 30,
     64,
   );

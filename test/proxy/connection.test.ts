@@ -13,7 +13,7 @@ import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../..
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, type Script } from '../support/fake-broker.js';
-import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
 
 function body(encode: (w: Writer) => void): Buffer {
@@ -122,3 +122,16 @@ for (const [mechanism, tokens] of [['PLAIN', 1], ['SCRAM-SHA-512', 2]] as const)
     client.close();
   });
 }
+
+t.test('a client id of kilobytes: the proxy reads a longer head and still tracks the requests', async (t) => {
+  const { broker, port } = await setup(t);
+  const client = await RawClient.open(port);
+  const longId = 'c'.repeat(20_000);
+  client.socket.write(encodeRequest(0, 9, 7, { ...defaultProduceRequest(), acks: 0, timeoutMs: 1000 }, longId));
+  client.socket.write(encodeRequest(18, 3, 8, API_VERSIONS_V3, longId));
+  const r = await client.response(8);
+  t.equal(r.readInt32BE(4), 8, 'answered: the acks=0 produce before it was recognised and not tracked');
+  t.equal(fromClients(broker).length, 2);
+  t.ok(fromClients(broker).every((f) => f.includes(longId)), 'both forwarded intact');
+  client.close();
+});

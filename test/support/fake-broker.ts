@@ -1,7 +1,7 @@
 // An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it records every
 // frame it receives and answers through a scripted handler (return frames to send, or nothing).
 import { createServer, type Server, type Socket } from 'node:net';
-import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 
 export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
 
@@ -19,7 +19,7 @@ export class FakeBroker {
         {
           onFrame: (size, head) => {
             if (head.length === size + 4) this.handle(Buffer.from(head), socket);
-            return true;
+            return WHOLE;
           },
           onWhole: (f) => this.handle(Buffer.from(f), socket),
           onBody: () => undefined,

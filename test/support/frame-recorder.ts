@@ -1,7 +1,7 @@
 // A TCP relay that records every Kafka frame in both directions, with the API key and version of each (responses are
 // matched to their requests by correlation id). Used to capture real traffic as codec fixtures.
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { readRequestHeader } from '../../src/protocol/headers.js';
 
 export interface RecordedFrame {
@@ -68,7 +68,7 @@ function recordingSplitter(onFrame: (frame: Buffer) => void): FrameSplitter {
     {
       onFrame: (_size, head) => {
         onFrame(head.subarray(4));
-        return true;
+        return WHOLE;
       },
       onWhole: () => undefined,
       onBody: () => undefined,

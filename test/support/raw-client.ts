@@ -1,7 +1,7 @@
 // A bare Kafka client over one TCP connection: sends requests encoded with this project's codec and reads response
 // frames. For tests that need exact control (malformed frames, stalled readers, timing).
 import { connect, type Socket } from 'node:net';
-import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { REQUEST_CODECS } from '../../src/protocol/generated/codecs.js';
 import { requestHeaderVersion } from '../../src/protocol/api.js';
 import { writeRequestHeader } from '../../src/protocol/headers.js';
@@ -31,7 +31,7 @@ export class RawClient {
       {
         onFrame: (size, head) => {
           if (head.length === size + 4) this.frames.push(Buffer.from(head));
-          return true;
+          return WHOLE;
         },
         onWhole: (f) => void this.frames.push(Buffer.from(f)),
         onBody: () => undefined,

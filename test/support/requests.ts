@@ -1,4 +1,5 @@
 // Request bodies for raw-client tests, built from the generated codecs' defaults.
+import { defaultProduceRequest, defaultTopicProduceData, defaultPartitionProduceData, type ProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultFetchRequest, defaultFetchTopic, defaultFetchPartition, type FetchRequest } from '../../src/protocol/generated/fetch-request.js';
 
 /** A Fetch v12 (topic names) for partitions of one topic, from `offset`, each up to partitionMaxBytes. */
@@ -18,5 +19,20 @@ export function fetchRequest(topic: string, o: { partitions?: number[]; offset?:
     t.partitions.push(fp);
   }
   m.topics.push(t);
+  return m;
+}
+
+/** A Produce (v3-v12: topic names) of one batch to one partition. */
+export function produceRequest(topic: string, partition: number, batch: Buffer, acks = -1): ProduceRequest {
+  const m = defaultProduceRequest();
+  m.acks = acks;
+  m.timeoutMs = 30_000;
+  const td = defaultTopicProduceData();
+  td.name = topic;
+  const pd = defaultPartitionProduceData();
+  pd.index = partition;
+  pd.records = batch;
+  td.partitionData.push(pd);
+  m.topicData.push(td);
   return m;
 }
