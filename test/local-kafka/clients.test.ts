@@ -1,14 +1,14 @@
 // The harness serves real clients: a replication-factor-3 topic on the shared 3-node cluster, 10,000 records
 // produced and consumed with each of kafkajs, kcat and the Java client, counts and contents checked.
 import t from 'tap';
-import { Kafka, logLevel } from 'kafkajs';
+import { testKafka } from '../support/kafkajs.js';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { kcatConsume, kcatProduce } from '../support/kcat.js';
 import { consumerPerformance, producerPerformance, verifiableConsumer, verifiableProducer } from '../support/java-clients.js';
 
 const RECORDS = 10_000;
 const cluster = sharedCluster();
-const kafka = new Kafka({ clientId: 'harness-test', brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+const kafka = testKafka(cluster.bootstrap);
 const admin = kafka.admin();
 
 async function createTopic(partitions = 3): Promise<string> {

@@ -1,11 +1,11 @@
 // Clusters owned by this test: a broker SIGKILLed under an acks=all producer loses nothing acknowledged; clean stop
 // leaves no process; an owner killed with SIGKILL leaves no JVM; advertised listeners differ from bound ones.
 import t from 'tap';
+import { testKafka } from '../support/kafkajs.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster, type ClusterInfo } from '../../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
 import { kcatConsume, kcatProduce } from '../support/kcat.js';
@@ -40,7 +40,7 @@ t.test('SIGKILL of a leader under an acks=all producer loses no acknowledged rec
     if (!t.passing()) t.comment(cluster.logTails());
     await cluster.stop();
   });
-  const kafka = new Kafka({ clientId: 'lifecycle', brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const kafka = testKafka(cluster.bootstrap);
   const admin = kafka.admin();
   await admin.connect();
   const topic = 'durable';

@@ -2,13 +2,13 @@
 // its own) stops reading the broker instead of buffering, its RSS stays under the bound, and once the consumer reads
 // again every byte arrives.
 import t from 'tap';
+import { testKafka } from '../support/kafkajs.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import { freePorts } from '../../src/local-kafka/ports.js';
 import { FrameSplitter, STREAM } from '../../src/protocol/frame-splitter.js';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
@@ -30,7 +30,7 @@ const broker = cluster.nodes[0]!;
 
 t.test('a stalled consumer with 1 GB waiting does not grow the proxy', async (t) => {
   const topic = uniqueName('stall');
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING });
+  const kafka = testKafka(`${broker.host}:${broker.port}`);
   const admin = kafka.admin();
   await admin.connect();
   // every partition on broker 1, so one sidecar connection serves them all

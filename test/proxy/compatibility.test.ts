@@ -1,8 +1,9 @@
 // Real clients through the sidecars of a 3-node cluster: producers with acks 0, 1 and all, idempotent and
 // compressed; consumer groups that rebalance; transactions (committed and aborted); admin calls.
 import t from 'tap';
+import { testKafka } from '../support/kafkajs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CompressionTypes, Kafka, logLevel, type Consumer } from 'kafkajs';
+import { CompressionTypes, type Consumer } from 'kafkajs';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { startSidecars } from '../support/sidecars.js';
 import { kcatConsume, kcatProduce, runKcat } from '../support/kcat.js';
@@ -13,7 +14,7 @@ const cluster = sharedCluster();
 const sidecars = await startSidecars(cluster);
 t.teardown(() => sidecars.stop());
 const bootstrap = sidecars.bootstrap.split(',')[0]!;
-const kafka = new Kafka({ clientId: 'compat', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+const kafka = testKafka(bootstrap);
 const admin = kafka.admin();
 await admin.connect();
 t.teardown(() => admin.disconnect());

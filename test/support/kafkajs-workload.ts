@@ -1,11 +1,11 @@
 // A kafkajs client in its own process (so the OS can tell its connections apart): creates a topic, produces with an
 // idempotent acks=all producer, consumes in a group, describes and alters configs, deletes the topic; prints one
 // JSON line with what it saw. Usage: kafkajs-workload.ts BOOTSTRAP TOPIC COUNT
-import { Kafka, logLevel } from 'kafkajs';
+import { testKafka } from './kafkajs.js';
 
 const [bootstrap, topic, countText] = process.argv.slice(2);
 const count = Number(countText);
-const kafka = new Kafka({ clientId: 'kafkajs-workload', brokers: bootstrap!.split(','), logLevel: logLevel.NOTHING });
+const kafka = testKafka(bootstrap!, { clientId: 'kafkajs-workload' });
 const admin = kafka.admin();
 await admin.connect();
 await admin.createTopics({ topics: [{ topic: topic!, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
