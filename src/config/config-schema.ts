@@ -33,6 +33,50 @@ export const CONFIG_SCHEMA = {
       },
     },
     metrics: { ...address, default: '127.0.0.1:9644', description: 'host:port of /metrics, /healthz and /readyz' },
+    tenants: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "How a request's quota entity (user, client-id) is found, in Kafka's terms",
+      properties: {
+        user: { enum: ['sasl', 'address', 'none'], default: 'sasl' },
+        addresses: {
+          type: 'object',
+          description: 'user name → CIDR list (user: address)',
+          propertyNames: { minLength: 1, maxLength: 128 },
+          additionalProperties: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' } },
+        },
+        clientIdPattern: { type: 'string', minLength: 1, description: 'regular expression with a named group "tenant"' },
+      },
+    },
+    quotas: {
+      type: 'array',
+      default: [],
+      maxItems: 100000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          user: { type: 'string', minLength: 1, maxLength: 256 },
+          clientId: { type: 'string', minLength: 1, maxLength: 256 },
+          produceBytesPerSec: { type: 'number', exclusiveMinimum: 0 },
+          produceBurstBytes: { type: 'number', exclusiveMinimum: 0 },
+          fetchBytesPerSec: { type: 'number', exclusiveMinimum: 0 },
+          fetchBurstBytes: { type: 'number', exclusiveMinimum: 0 },
+          requestsPerSec: { type: 'number', exclusiveMinimum: 0 },
+          requestBurst: { type: 'number', exclusiveMinimum: 0 },
+        },
+      },
+    },
+    quotaTable: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        capacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
+        maxKeyLength: { type: 'integer', minimum: 16, maximum: 4096, default: 256 },
+      },
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
 } as const;

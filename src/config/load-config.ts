@@ -23,6 +23,28 @@ export interface Limits {
   shutdownGraceMs: number;
 }
 
+export interface Rate {
+  /** Per second: bytes for produce and fetch, requests for requests. */
+  rate: number;
+  /** Bucket size in the same unit: what may be used at once after an idle spell. */
+  burst: number;
+}
+
+/** A quota in Kafka's entity terms: user and client-id are a name, '<default>', or absent. */
+export interface QuotaEntry {
+  user: string | undefined;
+  clientId: string | undefined;
+  produce: Rate | undefined;
+  fetch: Rate | undefined;
+  requests: Rate | undefined;
+}
+
+export interface TenantsConfig {
+  user: 'sasl' | 'address' | 'none';
+  addresses: ReadonlyMap<string, readonly string[]>;
+  clientIdPattern: RegExp | undefined;
+}
+
 export interface ProxyConfig {
   listen: HostPort;
   upstream: HostPort;
@@ -30,7 +52,13 @@ export interface ProxyConfig {
   limits: Limits;
   metrics: HostPort;
   logLevel: string;
+  tenants: TenantsConfig;
+  quotas: QuotaEntry[];
+  quotaTable: { capacity: number; maxKeyLength: number };
 }
+
+/** A burst defaults to one second of the rate. */
+const DEFAULT_BURST_SECONDS = 1;
 
 export class ConfigError extends Error {
   readonly code = 'KQP_CONFIG_INVALID';
@@ -64,6 +92,9 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const c = doc as {
     listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
+    tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
+    quotas: Record<string, string | number | undefined>[];
+    quotaTable: { capacity: number; maxKeyLength: number };
   };
   let advertise: Advertise;
   if (c.advertise.mode === 'map') {
@@ -83,7 +114,45 @@ export function configFromObject(raw: unknown): ProxyConfig {
     limits: c.limits,
     metrics: parseHostPort(c.metrics),
     logLevel: c.logLevel,
+    tenants: tenants(c.tenants),
+    quotas: c.quotas.map(quotaEntry),
+    quotaTable: c.quotaTable,
   };
+}
+
+function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string }): TenantsConfig {
+  let clientIdPattern: RegExp | undefined;
+  if (t.clientIdPattern !== undefined) {
+    try {
+      clientIdPattern = new RegExp(t.clientIdPattern);
+    } catch (err) {
+      throw new ConfigError(`invalid config:\n  tenants.clientIdPattern: ${(err as Error).message}`);
+    }
+    if (!/\(\?<tenant>/.test(t.clientIdPattern)) throw new ConfigError('invalid config:\n  tenants.clientIdPattern: must have a named group (?<tenant>...)');
+  }
+  if (t.user === 'address' && !t.addresses) throw new ConfigError('invalid config:\n  tenants.addresses: is required when tenants.user is address');
+  return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern };
+}
+
+function quotaEntry(q: Record<string, string | number | undefined>, i: number): QuotaEntry {
+  const rate = (perSec: string, burst: string): Rate | undefined => {
+    const r = q[perSec] as number | undefined;
+    if (r === undefined) {
+      if (q[burst] !== undefined) throw new ConfigError(`invalid config:\n  quotas.${i}.${burst}: needs ${perSec}`);
+      return undefined;
+    }
+    return { rate: r, burst: (q[burst] as number | undefined) ?? r * DEFAULT_BURST_SECONDS };
+  };
+  const entry: QuotaEntry = {
+    user: q.user as string | undefined,
+    clientId: q.clientId as string | undefined,
+    produce: rate('produceBytesPerSec', 'produceBurstBytes'),
+    fetch: rate('fetchBytesPerSec', 'fetchBurstBytes'),
+    requests: rate('requestsPerSec', 'requestBurst'),
+  };
+  if (entry.user === undefined && entry.clientId === undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: needs user, clientId or both`);
+  if (!entry.produce && !entry.fetch && !entry.requests) throw new ConfigError(`invalid config:\n  quotas.${i}: sets no quota`);
+  return entry;
 }
 
 export function loadConfig(file: string): ProxyConfig {

@@ -1,4 +1,5 @@
-// The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers).
+// The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers), and
+// /quota?user=U&clientId=C (the quotas that apply to that entity and the state of its buckets, as JSON).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/load-config.js';
@@ -6,11 +7,13 @@ import type { HostPort } from '../config/load-config.js';
 export interface HttpEndpoints {
   registry: Registry;
   ready(): boolean;
+  quota(user: string, clientId: string): object;
 }
 
 export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     if (req.method !== 'GET') {
       res.writeHead(405).end();
     } else if (path === '/metrics') {
@@ -20,6 +23,10 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
       );
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/quota') {
+      const user = url.searchParams.get('user') ?? 'ANONYMOUS';
+      const clientId = url.searchParams.get('clientId') ?? '';
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.quota(user, clientId), null, 2)}\n`);
     } else if (path === '/readyz') {
       const ready = endpoints.ready();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');

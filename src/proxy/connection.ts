@@ -1,20 +1,31 @@
 // One client connection and its own upstream connection to the broker. Requests and responses are split into frames
 // and forwarded as the pieces they arrived in (views, no copies), except the few responses that are rewritten whole.
 // In-flight requests are tracked in order; backpressure pauses the reading side when the writing side is full.
+//
+// Quotas are enforced the way a Kafka broker enforces them, without buffering what a tenant sends: a request that puts
+// its tenant in debt is still forwarded at once and its bytes are not kept; the client's socket is then not read for
+// the throttle time (muted). Its response carries throttle_time_ms = max(broker's, proxy's); for versions whose
+// clients back off by themselves (KIP-219) it goes out at once, for older versions it is held until the mute ends
+// (by not reading it from the broker). A fetch from a tenant already in debt is held, unforwarded, until the debt is
+// paid, and every fetch's max_bytes is capped to what the tenant may take.
 import type { Socket } from 'node:net';
 import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/frame-splitter.js';
-import { emptyRequestHeader, readRequestHeader } from '../protocol/headers.js';
+import { emptyRequestHeader, emptyResponseHeader, readRequestHeader, readResponseHeader } from '../protocol/headers.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
 import { apiName, apiSchema } from '../protocol/api.js';
 import type { Logger, RateLimitedLog } from '../observability/logger.js';
 import { upstreamErrorKind, type ProxyMetrics } from '../observability/metrics.js';
 import type { Limits } from '../config/load-config.js';
+import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
+import { clientBacksOff } from '../quota/client-backoff.js';
+import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
 import { InflightQueue, RAW_SASL_TOKEN } from './inflight-queue.js';
-import { produceAcks, saslHandshakeMechanism } from './request-peek.js';
-import { PRODUCE, type ResponseRewriter } from './response-rewriter.js';
+import { fetchMaxBytesOffset, produceAcks, saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
+import { FETCH, PRODUCE, type ResponseRewriter } from './response-rewriter.js';
 
 const SASL_HANDSHAKE = 17;
+const SASL_AUTHENTICATE = 36;
 
 /**
  * Bytes of each request read before it is forwarded. Headers and the fields the proxy peeks at nearly always fit; when
@@ -31,12 +42,21 @@ export const enum Pause {
   UpstreamFull = 1,
   InflightFull = 2,
   Draining = 4,
+  Throttled = 8,
+  HoldingRequests = 16,
+}
+
+/** Why the broker socket is not being read. */
+const enum UpstreamPause {
+  ClientFull = 1,
+  HoldingResponses = 2,
 }
 
 export interface ConnectionContext {
   limits: Limits;
   metrics: ProxyMetrics;
   rewriter: ResponseRewriter;
+  quotas: QuotaEnforcer;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
@@ -45,19 +65,38 @@ export interface ConnectionContext {
 /** SASL mechanisms whose v0 (unframed) exchange has a known number of client tokens. */
 const RAW_TOKENS: Record<string, number> = { PLAIN: 1, 'SCRAM-SHA-256': 2, 'SCRAM-SHA-512': 2, OAUTHBEARER: 1 };
 
+/** Pieces held back in one direction until a time, with the socket that feeds them paused. */
+interface Held {
+  until: number;
+  pieces: Buffer[];
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class Connection {
+  readonly tenant: TenantState;
   private readonly requests: FrameSplitter;
   private readonly responses: FrameSplitter;
   private readonly inflight: InflightQueue;
   private readonly header = emptyRequestHeader();
+  private readonly responseHeader = emptyResponseHeader();
   private readonly reader = new Reader(Buffer.alloc(0));
   private paused = 0;
+  private upstreamPaused = 0;
   private closing = false;
   private done = false;
   /** SaslHandshake v0 sent: its mechanism, until the response arrives. */
   private handshakeV0: string | undefined;
   /** Unframed SASL tokens still expected from the client after a v0 handshake (Infinity: unknown mechanism). */
   private rawTokensLeft = 0;
+  /** The SASL exchange under way: mechanism, the user its first token names, tokens sent and accepted so far. */
+  private sasl: { mechanism: string; user: string | undefined; sent: number; accepted: number } | undefined;
+  /** The client is not read before this time (throttled). */
+  private mutedUntil = 0;
+  private muteTimer: NodeJS.Timeout | undefined;
+  private readonly heldRequests: Held = { until: 0, pieces: [], timer: undefined };
+  private readonly heldResponses: Held = { until: 0, pieces: [], timer: undefined };
+  /** The throttle given to the response being taken whole. */
+  private wholeThrottle = 0;
 
   constructor(
     readonly id: number,
@@ -67,6 +106,7 @@ export class Connection {
     readonly log: Logger,
   ) {
     const { limits } = ctx;
+    this.tenant = ctx.quotas.newTenant(client.remoteAddress);
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
     this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
@@ -77,7 +117,7 @@ export class Connection {
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.on('drain', () => this.resume(Pause.UpstreamFull));
-    client.on('drain', () => this.upstream.resume());
+    client.on('drain', () => this.resumeUpstream(UpstreamPause.ClientFull));
     client.on('error', () => this.close('client error'));
     client.on('close', () => this.close('client closed'));
     upstream.on('error', (err: NodeJS.ErrnoException) => {
@@ -96,13 +136,18 @@ export class Connection {
   drain(): void {
     this.closing = true;
     this.pause(Pause.Draining);
-    if (this.inflight.size === 0) this.close('shutdown');
+    if (this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
 
   /** Closes both sockets (once). */
   close(reason: string): void {
     if (this.done) return;
     this.done = true;
+    clearTimeout(this.muteTimer);
+    clearTimeout(this.heldRequests.timer);
+    clearTimeout(this.heldResponses.timer);
+    this.heldRequests.pieces.length = 0;
+    this.heldResponses.pieces.length = 0;
     this.log.debug({ reason, inflight: this.inflight.size }, 'connection closed');
     if (reason === 'shutdown') {
       // flush what is written, then read to the client's FIN (a paused socket would never see it); a client that
@@ -138,6 +183,17 @@ export class Connection {
     if (this.paused === 0 && !this.done) this.client.resume();
   }
 
+  private pauseUpstream(reason: UpstreamPause): void {
+    if (this.upstreamPaused === 0) this.upstream.pause();
+    this.upstreamPaused |= reason;
+  }
+
+  private resumeUpstream(reason: UpstreamPause): void {
+    if ((this.upstreamPaused & reason) === 0) return;
+    this.upstreamPaused &= ~reason;
+    if (this.upstreamPaused === 0 && !this.done) this.upstream.resume();
+  }
+
   private onClientData(chunk: Buffer): void {
     this.upstream.cork();
     try {
@@ -159,11 +215,60 @@ export class Connection {
   }
 
   private toBroker(piece: Buffer): void {
-    if (!this.upstream.write(piece)) this.pause(Pause.UpstreamFull);
+    if (this.heldRequests.until > 0) this.heldRequests.pieces.push(piece);
+    else if (!this.upstream.write(piece)) this.pause(Pause.UpstreamFull);
   }
 
   private toClient(piece: Buffer): void {
-    if (!this.client.write(piece)) this.upstream.pause();
+    if (this.heldResponses.until > 0) this.heldResponses.pieces.push(piece);
+    else if (!this.client.write(piece)) this.pauseUpstream(UpstreamPause.ClientFull);
+  }
+
+  /** Does not read the client until now + ms (a throttle); extends a mute already running. */
+  private mute(ms: number): void {
+    const until = this.ctx.now() + ms;
+    if (until <= this.mutedUntil) return;
+    this.mutedUntil = until;
+    this.pause(Pause.Throttled);
+    clearTimeout(this.muteTimer);
+    this.muteTimer = setTimeout(() => this.resume(Pause.Throttled), Math.ceil(ms));
+  }
+
+  /** Holds requests (this one and what follows) back until `until`, not reading the client meanwhile. */
+  private holdRequests(until: number): void {
+    this.hold(this.heldRequests, until, () => this.pause(Pause.HoldingRequests), () => this.releaseRequests());
+  }
+
+  /** Holds responses (this one and what follows) back until `until`, not reading the broker meanwhile. */
+  private holdResponses(until: number): void {
+    this.hold(this.heldResponses, until, () => this.pauseUpstream(UpstreamPause.HoldingResponses), () => this.releaseResponses());
+  }
+
+  private hold(held: Held, until: number, pause: () => void, release: () => void): void {
+    if (until <= held.until) return;
+    held.until = until;
+    pause();
+    clearTimeout(held.timer);
+    held.timer = setTimeout(release, Math.max(0, Math.ceil(until - this.ctx.now())));
+  }
+
+  private releaseRequests(): void {
+    const pieces = this.heldRequests.pieces.splice(0);
+    this.heldRequests.until = 0;
+    this.upstream.cork();
+    for (const p of pieces) this.toBroker(p);
+    this.upstream.uncork();
+    this.resume(Pause.HoldingRequests);
+  }
+
+  private releaseResponses(): void {
+    const pieces = this.heldResponses.pieces.splice(0);
+    this.heldResponses.until = 0;
+    this.client.cork();
+    for (const p of pieces) this.toClient(p);
+    this.client.uncork();
+    this.resumeUpstream(UpstreamPause.HoldingResponses);
+    if (this.closing && this.inflight.size === 0) this.close('shutdown');
   }
 
   private requestHandler(): FrameHandler {
@@ -181,34 +286,88 @@ export class Connection {
     if (this.rawTokensLeft > 0 && !(this.rawTokensLeft === Infinity && this.looksLikeRequest(head))) {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
       this.rawTokensLeft--;
+      this.saslClientToken(head.subarray(4));
       this.inflight.push(-1, -1, 0, now, RAW_SASL_TOKEN);
       this.toBroker(head);
       return STREAM;
     }
     let acks = -1;
     let mechanism: string | undefined;
+    let authBytes: Buffer | undefined;
     const h = this.header;
     try {
       readRequestHeader(head, h, this.reader, 4);
       if (h.apiKey === PRODUCE && h.length >= 0) acks = produceAcks(head, 4 + h.length, h.apiVersion);
-      else if (h.apiKey === SASL_HANDSHAKE && h.apiVersion === 0) mechanism = saslHandshakeMechanism(head, 4 + h.length, 0);
+      else if (h.apiKey === SASL_HANDSHAKE) mechanism = saslHandshakeMechanism(head, 4 + h.length, h.apiVersion);
+      else if (h.apiKey === SASL_AUTHENTICATE && h.length >= 0) authBytes = saslAuthBytes(head, 4 + h.length, h.apiVersion);
     } catch (err) {
       const payload = head.length - 4;
       if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, payload * 8);
       throw err;
     }
     this.rawTokensLeft = 0;
-    if (mechanism !== undefined) this.handshakeV0 = mechanism;
+    if (mechanism !== undefined) {
+      this.sasl = { mechanism, user: undefined, sent: 0, accepted: 0 };
+      if (h.apiVersion === 0) this.handshakeV0 = mechanism;
+    }
+    if (authBytes !== undefined) this.saslClientToken(authBytes);
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
+
+    let throttle = 0;
+    const quotas = this.ctx.quotas;
+    if (quotas.active) {
+      if (h.apiKey === FETCH && h.length >= 0) this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId);
+      throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
+      if (throttle > 0) {
+        quotas.throttled(this.tenant, throttle);
+        this.mute(throttle);
+      }
+    }
     if (acks !== 0) {
-      // acks=0 produce gets no response, so it is not tracked
-      this.inflight.push(h.apiKey, h.apiVersion, h.correlationId, now);
+      // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone)
+      this.inflight.push(h.apiKey, h.apiVersion, h.correlationId, now, 0, throttle);
       if (this.inflight.full) this.pause(Pause.InflightFull);
     }
     this.toBroker(head);
     return STREAM;
+  }
+
+  /**
+   * A fetch: cap its max_bytes to what the tenant may take now (one response then overshoots by one record batch at
+   * most, KIP-74), and hold it back while the tenant is in debt.
+   */
+  private admitFetch(head: Buffer, bodyAt: number, version: number, clientId: string | null): void {
+    const allowance = this.ctx.quotas.fetchAllowance(this.tenant, clientId);
+    if (allowance.maxBytes !== Infinity) {
+      const at = bodyAt + fetchMaxBytesOffset(version);
+      if (at + 4 <= head.length && head.readInt32BE(at) > allowance.maxBytes) head.writeInt32BE(allowance.maxBytes, at);
+    }
+    if (allowance.waitMs > 0) this.holdRequests(this.ctx.now() + allowance.waitMs);
+  }
+
+  /** A client SASL token (SaslAuthenticate's auth_bytes, or an unframed v0 token). */
+  private saslClientToken(token: Buffer): void {
+    const s = this.sasl;
+    if (!s) return;
+    if (s.sent === 0) s.user = usernameOf(s.mechanism, token);
+    s.sent++;
+  }
+
+  /** The broker accepted (ok) or refused a SASL token; the principal is bound once the whole exchange succeeded. */
+  private saslServerToken(ok: boolean): void {
+    const s = this.sasl;
+    if (!s) return;
+    if (!ok) {
+      this.sasl = undefined;
+      return;
+    }
+    s.accepted++;
+    if (s.accepted >= clientTokens(s.mechanism)) {
+      if (s.user !== undefined) this.ctx.quotas.bindPrincipal(this.tenant, s.user);
+      this.sasl = undefined;
+    }
   }
 
   /** After an unknown mechanism's v0 handshake: does this frame read as a Kafka request rather than a SASL token? */
@@ -228,11 +387,13 @@ export class Connection {
     };
   }
 
-  /** Checks a response against the request in flight; returns WHOLE for responses to rewrite, else STREAM. */
+  /** Checks a response against the request in flight, applies throttles; returns WHOLE for responses to rewrite. */
   private onResponse(size: number, head: Buffer): number {
     if (this.inflight.size === 0) throw new UnexpectedResponseError('a response with no request in flight');
     const whole = head.length === size + 4;
     if ((this.inflight.firstFlags() & RAW_SASL_TOKEN) !== 0) {
+      const s = this.sasl;
+      if (s) this.saslServerToken(!s.mechanism.startsWith('SCRAM-') || s.accepted === 0 || scramServerFinalOk(head.subarray(4)));
       this.toClient(head);
       if (whole) this.responseDone();
       return STREAM;
@@ -245,37 +406,62 @@ export class Connection {
     }
     const apiKey = this.inflight.firstApiKey();
     const version = this.inflight.firstApiVersion();
+    let header;
+    try {
+      header = readResponseHeader(head, apiKey, version, this.responseHeader, this.reader, 4);
+    } catch (err) {
+      if (err instanceof ProtocolError && !whole) return Math.min(size, (head.length - 4) * 8); // header tagged fields beyond the head
+      throw err;
+    }
+    const bodyAt = 4 + header.length;
     const api = this.ctx.metrics.api(apiKey);
     api.latency.observe((this.ctx.now() - this.inflight.firstStartMs()) / 1000);
     api.responseBytes.inc(size + 4);
     if (apiKey === SASL_HANDSHAKE && version === 0 && this.handshakeV0 !== undefined) {
-      if (size >= 6 && head.readInt16BE(8) === 0) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
+      if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === 0) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
       this.handshakeV0 = undefined;
+    } else if (apiKey === SASL_AUTHENTICATE && head.length >= bodyAt + 2) {
+      this.saslServerToken(head.readInt16BE(bodyAt) === 0);
     }
-    if (this.ctx.rewriter.needsWhole(apiKey, version)) {
+
+    let throttle = this.inflight.firstThrottleMs();
+    if (apiKey === FETCH && this.ctx.quotas.active) {
+      const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
+      if (t > 0) {
+        this.ctx.quotas.throttled(this.tenant, t);
+        this.mute(t);
+        throttle = Math.max(throttle, t);
+      }
+    }
+    if (throttle > 0 && !clientBacksOff(apiKey, version)) this.holdResponses(this.mutedUntil);
+
+    if (this.ctx.rewriter.needsWhole(apiKey, version, throttle)) {
       if (whole) {
-        this.onWholeResponse(head);
+        this.toClient(this.ctx.rewriter.rewrite(head, apiKey, version, throttle));
+        this.responseDone();
         return STREAM;
       }
       if (size > this.ctx.limits.maxRewriteFrameBytes) {
         throw new UnexpectedResponseError(`${apiName(apiKey)} response of ${size} bytes exceeds maxRewriteFrameBytes`);
       }
+      this.wholeThrottle = throttle;
       return WHOLE;
     }
+    if (throttle > 0) this.ctx.rewriter.patchThrottle(head, bodyAt, apiKey, version, throttle);
     this.toClient(head);
     if (whole) this.responseDone();
     return STREAM;
   }
 
   private onWholeResponse(frame: Buffer): void {
-    this.toClient(this.ctx.rewriter.rewrite(frame, this.inflight.firstApiKey(), this.inflight.firstApiVersion()));
+    this.toClient(this.ctx.rewriter.rewrite(frame, this.inflight.firstApiKey(), this.inflight.firstApiVersion(), this.wholeThrottle));
     this.responseDone();
   }
 
   private responseDone(): void {
     this.inflight.shift();
     if (!this.inflight.full) this.resume(Pause.InflightFull);
-    if (this.closing && this.inflight.size === 0) this.close('shutdown');
+    if (this.closing && this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
 }
 

@@ -10,6 +10,7 @@ export class InflightQueue {
   private apiVersion: Int16Array;
   private correlationId: Int32Array;
   private startMs: Float64Array;
+  private throttleMs: Float64Array;
   private flags: Uint8Array;
   private head = 0;
   private count = 0;
@@ -20,6 +21,7 @@ export class InflightQueue {
     this.apiVersion = new Int16Array(n);
     this.correlationId = new Int32Array(n);
     this.startMs = new Float64Array(n);
+    this.throttleMs = new Float64Array(n);
     this.flags = new Uint8Array(n);
   }
 
@@ -32,7 +34,7 @@ export class InflightQueue {
   }
 
   /** Appends an entry; returns false (and stores nothing) when the queue is at capacity. */
-  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0): boolean {
+  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0): boolean {
     if (this.count >= this.capacity) return false;
     if (this.count === this.apiKey.length) this.grow();
     const i = (this.head + this.count) % this.apiKey.length;
@@ -40,6 +42,7 @@ export class InflightQueue {
     this.apiVersion[i] = apiVersion;
     this.correlationId[i] = correlationId;
     this.startMs[i] = startMs;
+    this.throttleMs[i] = throttleMs;
     this.flags[i] = flags;
     this.count++;
     return true;
@@ -60,6 +63,11 @@ export class InflightQueue {
 
   firstStartMs(): number {
     return this.startMs[this.head]!;
+  }
+
+  /** The throttle the proxy gave the oldest request (ms). */
+  firstThrottleMs(): number {
+    return this.throttleMs[this.head]!;
   }
 
   firstFlags(): number {
@@ -84,6 +92,7 @@ export class InflightQueue {
     this.apiVersion = next(Int16Array, this.apiVersion);
     this.correlationId = next(Int32Array, this.correlationId);
     this.startMs = next(Float64Array, this.startMs);
+    this.throttleMs = next(Float64Array, this.throttleMs);
     this.flags = next(Uint8Array, this.flags);
     this.head = 0;
   }

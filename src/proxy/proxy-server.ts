@@ -9,6 +9,8 @@ import { AddressMap } from './address-map.js';
 import { BrokerProbe } from './broker-probe.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { ResponseRewriter } from './response-rewriter.js';
+import { QuotaEnforcer } from '../quota/quota-enforcer.js';
+import { QuotaMetrics } from '../observability/quota-metrics.js';
 
 export interface ProxyOptions {
   logger?: Logger;
@@ -24,6 +26,7 @@ export class ProxyServer {
   private readonly probe: BrokerProbe;
   private readonly connections = new Set<Connection>();
   private readonly ctx: ConnectionContext;
+  readonly quotas: QuotaEnforcer;
   private nextId = 1;
   private stopping = false;
 
@@ -31,12 +34,15 @@ export class ProxyServer {
     this.log = opts.logger ?? createLogger(config.logLevel);
     const warn = new RateLimitedLog(this.log);
     this.probe = new BrokerProbe(config.upstream);
+    const now = opts.now ?? (() => performance.now());
+    this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now);
     this.ctx = {
+      quotas: this.quotas,
       limits: config.limits,
       metrics: this.metrics,
       rewriter: new ResponseRewriter(new AddressMap(config.advertise)),
       warn,
-      now: opts.now ?? (() => performance.now()),
+      now,
       closed: (conn) => {
         if (this.connections.delete(conn)) this.metrics.connectionsActive.dec();
       },
@@ -54,7 +60,11 @@ export class ProxyServer {
       this.server.once('error', reject);
       this.server.listen(this.config.listen.port, this.config.listen.host, () => resolve());
     });
-    this.http = await startHttpServer(this.config.metrics, { registry: this.metrics.registry, ready: () => this.ready() });
+    this.http = await startHttpServer(this.config.metrics, {
+      registry: this.metrics.registry,
+      ready: () => this.ready(),
+      quota: (user, clientId) => this.quotas.inspect(user, clientId),
+    });
     await this.probe.start();
     this.log.info({ listen: this.address(), upstream: this.config.upstream, metrics: this.metricsAddress() }, 'proxy started');
   }

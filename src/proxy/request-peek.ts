@@ -15,3 +15,14 @@ export function produceAcks(head: Buffer, at: number, version: number): number {
 export function saslHandshakeMechanism(head: Buffer, at: number, version: number): string {
   return reader.reset(head, at, head.length).enter('SaslHandshakeRequest', version).string('Mechanism', false)!;
 }
+
+/** SaslAuthenticate's auth_bytes (its first field: bytes, compact from v2), as a view. */
+export function saslAuthBytes(head: Buffer, at: number, version: number): Buffer {
+  const r = reader.reset(head, at, head.length).enter('SaslAuthenticateRequest', version);
+  return (version >= 2 ? r.compactBytes('AuthBytes', false) : r.bytes('AuthBytes', false))!;
+}
+
+/** Offset of Fetch's max_bytes from the start of the body: after replica_id (gone from v15), max_wait_ms, min_bytes. */
+export function fetchMaxBytesOffset(version: number): number {
+  return version <= 14 ? 12 : 8;
+}

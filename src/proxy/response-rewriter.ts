@@ -7,6 +7,7 @@ import { readResponseHeader, writeResponseHeader, emptyResponseHeader } from '..
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
+import { THROTTLE_TIME_OFFSETS, VARIABLE } from '../protocol/generated/throttle-time-offsets.js';
 import type { AddressMap } from './address-map.js';
 
 export const PRODUCE = 0;
@@ -44,9 +45,13 @@ export class ResponseRewriter {
     if (addresses.enabled) this.maxVersion[FETCH] = Math.min(this.maxVersion[FETCH]!, FETCH_MAX_VERSION_WHEN_REWRITING);
   }
 
-  /** Whether a response to (apiKey, version) must be held whole and passed through rewrite(). */
-  needsWhole(apiKey: number, version: number): boolean {
+  /**
+   * Whether a response to (apiKey, version) must be held whole and passed through rewrite(): to rewrite addresses,
+   * to cap ApiVersions, or to raise a throttle_time_ms that does not sit at a fixed offset (Produce, ...).
+   */
+  needsWhole(apiKey: number, version: number, throttleMs = 0): boolean {
     if (apiKey === API_VERSIONS) return true;
+    if (throttleMs > 0 && throttleTimeOffset(apiKey, version) === VARIABLE) return true;
     if (!this.addresses.enabled) return false;
     switch (apiKey) {
       case METADATA:
@@ -66,7 +71,7 @@ export class ResponseRewriter {
    * Rewrites a whole response frame (size prefix included) to a request of (apiKey, version). Returns the frame
    * itself when nothing changed. Throws a ProtocolError if it cannot be decoded.
    */
-  rewrite(frame: Buffer, apiKey: number, version: number): Buffer {
+  rewrite(frame: Buffer, apiKey: number, version: number, throttleMs = 0): Buffer {
     const codec = RESPONSE_CODECS.get(apiKey)!;
     const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
     const r = new Reader(frame, SIZE_PREFIX + header.length);
@@ -75,7 +80,12 @@ export class ResponseRewriter {
     }
     const body = codec.decode(r, version);
     r.expectEnd();
-    const changed = apiKey === API_VERSIONS ? this.capVersions(body as ApiVersionsBody) : this.rewriteAddresses(apiKey, version, body);
+    let changed = apiKey === API_VERSIONS ? this.capVersions(body as ApiVersionsBody) : this.addresses.enabled && this.rewriteAddresses(apiKey, version, body);
+    const t = body as { throttleTimeMs?: number };
+    if (throttleMs > 0 && t.throttleTimeMs !== undefined && t.throttleTimeMs < throttleMs) {
+      t.throttleTimeMs = Math.ceil(throttleMs);
+      changed = true;
+    }
     if (!changed) return frame;
     const w = new Writer(frame.length + 256);
     w.int32(0);
@@ -84,6 +94,18 @@ export class ResponseRewriter {
     const out = w.finish();
     out.writeInt32BE(out.length - SIZE_PREFIX, 0);
     return out;
+  }
+
+  /**
+   * Raises throttle_time_ms in place when it sits at a fixed offset inside `head` (from `bodyAt`); returns false when
+   * it does not (absent in this version, or not inside the head).
+   */
+  patchThrottle(head: Buffer, bodyAt: number, apiKey: number, version: number, throttleMs: number): boolean {
+    const offset = throttleTimeOffset(apiKey, version);
+    if (offset < 0 || bodyAt + offset + 4 > head.length) return false;
+    const at = bodyAt + offset;
+    if (head.readInt32BE(at) < throttleMs) head.writeInt32BE(Math.min(0x7fffffff, Math.ceil(throttleMs)), at);
+    return true;
   }
 
   private capVersions(body: ApiVersionsBody): boolean {
@@ -127,4 +149,11 @@ export class ResponseRewriter {
     x.port = to.port;
     return true;
   }
+}
+
+/** Offset of throttle_time_ms in a response body: >= 0, ABSENT (-1), or VARIABLE (-2). Unknown APIs: ABSENT. */
+export function throttleTimeOffset(apiKey: number, version: number): number {
+  const versions = THROTTLE_TIME_OFFSETS[apiKey];
+  if (!versions) return -1;
+  return version < versions.length ? versions[version]! : versions[versions.length - 1]!;
 }

@@ -79,6 +79,61 @@ function registry(messages: MessageSpec[]): string {
   return lines.join('\n');
 }
 
+const FIXED_WIDTH: Record<string, number> = { bool: 1, int8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, float64: 8, uuid: 16 };
+
+/**
+ * Where ThrottleTimeMs sits in each response body (by API key, then version): its byte offset from the start of the
+ * body when every field before it has a fixed width, VARIABLE when it follows a variable-width field (the response
+ * must be decoded to reach it), ABSENT when the version has none.
+ */
+function throttleTimeTable(messages: MessageSpec[]): string {
+  const lines = [
+    HEADER,
+    '',
+    '/** The response has no ThrottleTimeMs in this version. */',
+    'export const ABSENT = -1;',
+    '/** ThrottleTimeMs follows a variable-width field: decode the response to reach it. */',
+    'export const VARIABLE = -2;',
+    '',
+    '/** THROTTLE_TIME_OFFSETS[apiKey][version]: byte offset of ThrottleTimeMs from the start of the response body. */',
+    'export const THROTTLE_TIME_OFFSETS: readonly (readonly number[] | undefined)[] = [',
+  ];
+  const byKey: string[] = [];
+  for (const m of messages.filter((x) => x.type === 'response')) {
+    const top = m.structs[0]!;
+    const offsets: number[] = [];
+    for (let v = 0; v <= m.validVersions.max; v++) {
+      if (v < m.validVersions.min) {
+        offsets.push(-1);
+        continue;
+      }
+      let offset = 0;
+      let result = -1;
+      for (const f of top.fields) {
+        const present = v >= f.versions.min && v <= f.versions.max && !(v >= f.taggedVersions.min && v <= f.taggedVersions.max);
+        if (!present) continue;
+        if (f.name === 'ThrottleTimeMs') {
+          result = offset;
+          break;
+        }
+        const width = f.type.kind === 'primitive' ? FIXED_WIDTH[f.type.name] : undefined;
+        if (width === undefined) {
+          // keep looking: the field may still be present (then it is VARIABLE) or absent (ABSENT)
+          const later = top.fields.slice(top.fields.indexOf(f) + 1).some((g) => g.name === 'ThrottleTimeMs' && v >= g.versions.min && v <= g.versions.max);
+          result = later ? -2 : -1;
+          break;
+        }
+        offset += width;
+      }
+      offsets.push(result);
+    }
+    byKey[m.apiKey] = `  [${offsets.join(', ')}], // ${m.name}`;
+  }
+  for (let k = 0; k < byKey.length; k++) lines.push(byKey[k] ?? '  undefined,');
+  lines.push('];', '');
+  return lines.join('\n');
+}
+
 /** Every generated file, by name. */
 export function generate(messages: MessageSpec[]): Map<string, string> {
   const files = new Map<string, string>();
@@ -88,6 +143,7 @@ export function generate(messages: MessageSpec[]): Map<string, string> {
   }
   files.set('api-table.ts', apiTable(messages));
   files.set('codecs.ts', registry(messages));
+  files.set('throttle-time-offsets.ts', throttleTimeTable(messages));
   return files;
 }
 

@@ -1,0 +1,38 @@
+// The principal a SASL exchange is about, read from the client's tokens as they pass (the proxy does not terminate
+// SASL; it binds the name only once the broker has said the exchange succeeded).
+
+/** Client tokens a mechanism sends before the broker's verdict: PLAIN one, SCRAM two (client-first, client-final). */
+export function clientTokens(mechanism: string): number {
+  return mechanism.startsWith('SCRAM-') ? 2 : 1;
+}
+
+/** PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. Kafka's principal is the authcid (the username). */
+export function plainUsername(token: Buffer): string | undefined {
+  const first = token.indexOf(0);
+  const second = first < 0 ? -1 : token.indexOf(0, first + 1);
+  if (second < 0) return undefined;
+  const name = token.toString('utf8', first + 1, second);
+  return name.length > 0 ? name : undefined;
+}
+
+/** SCRAM client-first-message (RFC 5802): gs2-header "n=" saslname ",r=" nonce ...; ",", "=" escaped as =2C, =3D. */
+export function scramUsername(token: Buffer): string | undefined {
+  const text = token.toString('utf8');
+  const gs2 = /^[ny](?:=[^,]*)?,(?:a=[^,]*)?,|^p=[^,]*,(?:a=[^,]*)?,/.exec(text);
+  if (!gs2) return undefined;
+  const m = /^n=([^,]*),/.exec(text.slice(gs2[0].length));
+  if (!m || m[1]!.length === 0) return undefined;
+  return m[1]!.replace(/=2C/g, ',').replace(/=3D/g, '=');
+}
+
+/** The username in a mechanism's first client token, or undefined (other mechanisms, malformed tokens). */
+export function usernameOf(mechanism: string, firstToken: Buffer): string | undefined {
+  if (mechanism === 'PLAIN') return plainUsername(firstToken);
+  if (mechanism === 'SCRAM-SHA-256' || mechanism === 'SCRAM-SHA-512') return scramUsername(firstToken);
+  return undefined;
+}
+
+/** SCRAM server-final-message: "v=" on success, "e=" on failure. */
+export function scramServerFinalOk(token: Buffer): boolean {
+  return token.length >= 2 && token[0] === 0x76 && token[1] === 0x3d;
+}
