@@ -1,0 +1,51 @@
+// Kafka's quota precedence, level by level, and the bucket keys (Kafka's quota sensor tags).
+import t from 'tap';
+import { QuotaRules, PRODUCE, FETCH, REQUESTS, DEFAULT } from '../../src/quota/quota-rules.js';
+import type { QuotaEntry } from '../../src/config/load-config.js';
+
+const r = (rate: number) => ({ rate, burst: rate });
+const entry = (user: string | undefined, clientId: string | undefined, produce: number, extra: Partial<QuotaEntry> = {}): QuotaEntry => ({
+  user, clientId, produce: r(produce), fetch: undefined, requests: undefined, ...extra,
+});
+
+const all = new QuotaRules([
+  entry('alice', 'app', 1),
+  entry('alice', DEFAULT, 2),
+  entry('alice', undefined, 3),
+  entry(DEFAULT, 'app', 4),
+  entry(DEFAULT, DEFAULT, 5),
+  entry(DEFAULT, undefined, 6),
+  entry(undefined, 'app', 7),
+  entry(undefined, DEFAULT, 8),
+]);
+
+t.test('the most specific entity wins, in Kafka order', async (t) => {
+  t.match(all.resolve(PRODUCE, 'alice', 'app'), { level: 1, rate: 1, entity: 'user=alice,client-id=app', userTag: 'alice', clientTag: 'app' });
+  t.match(all.resolve(PRODUCE, 'alice', 'other'), { level: 2, rate: 2, userTag: 'alice', clientTag: 'other' }, '(user, <default>): per client id');
+  t.match(all.resolve(PRODUCE, 'bob', 'app'), { level: 4, rate: 4, userTag: 'bob', clientTag: 'app' });
+  t.match(all.resolve(PRODUCE, 'bob', 'x'), { level: 5, rate: 5, userTag: 'bob', clientTag: 'x' });
+});
+
+t.test('each level, by removing the more specific ones', async (t) => {
+  const levels: [QuotaEntry[], string, string, number, string, string][] = [
+    [[entry('alice', undefined, 3)], 'alice', 'app', 3, 'alice', ''],
+    [[entry(DEFAULT, undefined, 6)], 'carol', 'app', 6, 'carol', ''],
+    [[entry(undefined, 'app', 7)], 'carol', 'app', 7, '', 'app'],
+    [[entry(undefined, DEFAULT, 8)], 'carol', 'zzz', 8, '', 'zzz'],
+  ];
+  for (const [entries, user, client, level, userTag, clientTag] of levels) {
+    t.match(new QuotaRules(entries).resolve(PRODUCE, user, client), { level, userTag, clientTag }, `level ${level}`);
+  }
+  t.equal(new QuotaRules([entry(undefined, 'app', 7)]).resolve(PRODUCE, 'carol', 'other'), undefined, 'no quota applies');
+});
+
+t.test('each kind of quota is resolved on its own', async (t) => {
+  const rules = new QuotaRules([
+    { user: 'alice', clientId: undefined, produce: r(100), fetch: undefined, requests: undefined },
+    { user: undefined, clientId: DEFAULT, produce: r(1), fetch: r(200), requests: r(10) },
+  ]);
+  t.match(rules.resolve(PRODUCE, 'alice', 'a'), { level: 3, rate: 100 }, 'produce from the user entry');
+  t.match(rules.resolve(FETCH, 'alice', 'a'), { level: 8, rate: 200 }, 'fetch from the default client-id entry');
+  t.match(rules.resolve(REQUESTS, 'alice', 'a'), { level: 8, rate: 10 });
+  t.same([...QuotaRules.namedTenants(rules ? [entry('alice', 'x', 1), entry(DEFAULT, DEFAULT, 1)] : [])], ['alice', 'x'], 'named tenants exclude <default>');
+});
