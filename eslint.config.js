@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tap/', 'src/protocol/generated/'] },
+  { ignores: ['dist/', 'node_modules/', '.tap/', 'tmp/', 'src/protocol/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -1,26 +1,57 @@
 // `npm test`: starts one 3-node Kafka cluster, runs tap with it (test files that need their own cluster start one),
 // prints the brokers' log tails if anything failed, and always stops the cluster.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
 
 const log = (line: string) => console.error(`[test-runner] ${line}`);
 const started = Date.now();
-const cluster = await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, log });
+const cluster = await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log });
 log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-const tap = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) },
-});
 let interrupted = false;
+let current: ChildProcess | undefined;
+// tap and its test processes run in a process group of their own, so an interrupt reaches all of them, and ones
+// that do not stop within 10 s are killed.
+const signalTap = (signal: NodeJS.Signals) => {
+  if (current?.pid !== undefined && current.exitCode === null) {
+    try {
+      process.kill(-current.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+};
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     interrupted = true;
-    tap.kill(signal);
+    signalTap(signal);
+    setTimeout(() => signalTap('SIGKILL'), 10_000).unref();
   });
 }
-const code = await new Promise<number>((resolve) => tap.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
+
+function runTap(args: string[]): Promise<number> {
+  current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], {
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) },
+  });
+  return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
+}
+
+// Files named *.serial.test.ts measure rates and latencies: they run one at a time, after the others, so that no
+// other test competes with them for the two cores. Files given on the command line run as given.
+const files = process.argv.slice(2);
+let code: number;
+if (files.length) {
+  code = await runTap(files);
+} else {
+  const all = readdirSync('test', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).sort();
+  const serial = all.filter((f) => f.endsWith('.serial.test.ts'));
+  code = await runTap(all.filter((f) => !serial.includes(f)));
+  if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...serial]));
+}
 if (code !== 0 || interrupted) console.error(cluster.logTails(30));
 await cluster.stop();
 log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s, tap exit code ${code}`);

@@ -34,6 +34,8 @@ export interface ClusterOptions {
   brokerConfig?: Record<string, string | number | boolean>;
   /** How long to wait for the cluster to serve, ms. */
   startTimeoutMs?: number;
+  /** Open JMX (no authentication, loopback) on each broker, for reading the broker's own metrics. */
+  jmx?: boolean;
   log?: (line: string) => void;
 }
 
@@ -47,6 +49,8 @@ export interface NodeInfo {
   /** PLAINTEXT listener between brokers (INTERNAL). */
   internalPort: number;
   controllerPort: number;
+  /** JMX port, when enabled. */
+  jmxPort?: number;
   logFile: string;
   dataDir: string;
 }
@@ -167,7 +171,7 @@ export class KafkaCluster {
     const baseDir = join(tmpdir(), `kqp-kafka-${process.pid}-${randomBytes(4).toString('hex')}`);
     mkdirSync(baseDir, { recursive: true });
     const clusterId = randomKafkaUuid();
-    const perNode = opts.sasl ? 4 : 3;
+    const perNode = 3 + (opts.sasl ? 1 : 0) + (opts.jmx ? 1 : 0);
     const ports = await freePorts(count * perNode);
     const infos: NodeInfo[] = [];
     for (let i = 0; i < count; i++) {
@@ -182,6 +186,7 @@ export class KafkaCluster {
         internalPort: p[1]!,
         controllerPort: p[2]!,
         ...(opts.sasl ? { saslPort: p[3]! } : {}),
+        ...(opts.jmx ? { jmxPort: p[perNode - 1]! } : {}),
         logFile: join(dir, 'broker.log'),
         dataDir: join(dir, 'data'),
       });
@@ -293,6 +298,17 @@ export class KafkaCluster {
         '-XX:+ExitOnOutOfMemoryError',
         '-Djava.awt.headless=true',
         `-Dlog4j2.configurationFile=${n.log4jFile}`,
+        ...(n.info.jmxPort !== undefined
+          ? [
+              '-Dcom.sun.management.jmxremote',
+              '-Dcom.sun.management.jmxremote.authenticate=false',
+              '-Dcom.sun.management.jmxremote.ssl=false',
+              `-Dcom.sun.management.jmxremote.port=${n.info.jmxPort}`,
+              `-Dcom.sun.management.jmxremote.rmi.port=${n.info.jmxPort}`,
+              '-Djava.rmi.server.hostname=127.0.0.1',
+              '-Dcom.sun.management.jmxremote.host=127.0.0.1',
+            ]
+          : []),
         '-cp',
         this.info.classpath,
         'kafka.Kafka',

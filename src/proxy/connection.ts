@@ -335,8 +335,8 @@ export class Connection {
   }
 
   /**
-   * A fetch: cap its max_bytes to what the tenant may take now (one response then overshoots by one record batch at
-   * most, KIP-74), and hold it back while the tenant is in debt.
+   * A fetch: cap its max_bytes to what the tenant may take (one response then overshoots by one record batch at most,
+   * KIP-74), and hold it back until the tenant may take a quantum of its quota.
    */
   private admitFetch(head: Buffer, bodyAt: number, version: number, clientId: string | null): void {
     const allowance = this.ctx.quotas.fetchAllowance(this.tenant, clientId);

@@ -31,6 +31,13 @@ export interface FetchAllowance {
 
 const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
 
+/**
+ * A fetch is forwarded once its tenant's bucket holds at least half its burst, and asks for no more than the bucket
+ * holds. A capped response ends in a partial record batch that the consumer fetches again, so small caps waste quota
+ * (up to a batch per response); half a bucket or more per response keeps that waste a small share.
+ */
+const FETCH_QUANTUM_OF_BURST = 0.5;
+
 export class QuotaEnforcer {
   readonly table: BucketTable;
   readonly rules: QuotaRules;
@@ -84,14 +91,15 @@ export class QuotaEnforcer {
     return throttle;
   }
 
-  /** Before forwarding a fetch: how long to hold it, and how many bytes the tenant may take. Reused object. */
+  /** Before forwarding a fetch: how long to hold it, and how many bytes it may ask for. Reused object. */
   fetchAllowance(state: TenantState, clientId: string | null): FetchAllowance {
     this.resolve(state, clientId);
     const q = state.quotas[FETCH];
     if (!q) return UNLIMITED;
     const tokens = this.table.tokensOf(this.table.slotFor(state.keys[FETCH]!), FETCH, q.rate, q.burst);
-    this.allowance.waitMs = tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
-    this.allowance.maxBytes = Math.max(1, Math.floor(tokens));
+    const quantum = q.burst * FETCH_QUANTUM_OF_BURST;
+    this.allowance.waitMs = tokens >= quantum ? 0 : ((quantum - tokens) / q.rate) * 1000;
+    this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, quantum)));
     return this.allowance;
   }
 
