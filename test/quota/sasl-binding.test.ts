@@ -1,0 +1,97 @@
+// When a SASL principal is bound, against a fake broker that can refuse the last step without closing the connection
+// (a real one closes it): only an exchange the broker accepted to the end binds its user; v1 (SaslAuthenticate) and
+// v0 (unframed tokens) exchanges alike.
+import t, { type Test } from 'tap';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { configFromObject } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
+import { Writer } from '../../src/protocol/writer.js';
+import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
+import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
+import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame } from '../support/fake-broker.js';
+import { RawClient } from '../support/raw-client.js';
+import { produceRequest } from '../support/requests.js';
+
+const encode = (f: (w: Writer) => void) => {
+  const w = new Writer();
+  f(w);
+  return Buffer.from(w.finish());
+};
+
+/** A broker whose SCRAM/PLAIN exchange answers `verdicts` in turn (true: accept that token). */
+async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
+  let step = 0;
+  let raw = 0;
+  const broker = new FakeBroker((frame) => {
+    if (frame.includes('kqp-probe')) return undefined;
+    if (raw > 0) {
+      raw--;
+      return [Buffer.from([0, 0, 0, 0])]; // an empty unframed server token
+    }
+    const id = correlationOf(frame);
+    const key = apiKeyOf(frame);
+    const version = frame.readInt16BE(6);
+    if (key === 17) {
+      if (rawV0) raw = 1;
+      return [responseFrame(id, encode((w) => Handshake.encodeSaslHandshakeResponse(w, version, { ...Handshake.defaultSaslHandshakeResponse(), mechanisms: ['PLAIN', 'SCRAM-SHA-512'] })))];
+    }
+    if (key === 36) {
+      const ok = verdicts[step++] ?? false;
+      const body = { ...Authenticate.defaultSaslAuthenticateResponse(), errorCode: ok ? 0 : 58, authBytes: Buffer.from(ok ? 'v=proof' : 'e=invalid') };
+      return [responseFrame(id, encode((w) => Authenticate.encodeSaslAuthenticateResponse(w, version, body)), version >= 2)];
+    }
+    if (key === 0) return [responseFrame(id, encode((w) => ProduceRes.encodeProduceResponse(w, version, ProduceRes.defaultProduceResponse())), version >= 9)];
+    return undefined;
+  });
+  const [port, metricsPort] = await freePorts(2);
+  const config = configFromObject({
+    listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${await broker.listen()}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'silent',
+    quotas: [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
+  });
+  const proxy = new ProxyServer(config, { logger: createLogger('silent') });
+  await proxy.start();
+  const client = await RawClient.open(port!);
+  t.teardown(async () => {
+    client.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  const charged = async (tenant: string) => {
+    const text = await proxy.metrics.registry.getSingleMetricAsString('kqp_tenant_bytes_total');
+    const line = text.split('\n').find((l) => l.includes(`tenant="${tenant}"`) && l.includes('kind="produce"'));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  return { client, charged };
+}
+
+const authenticate = (bytes: string) => ({ authBytes: Buffer.from(bytes), unknownTaggedFields: undefined });
+
+for (const [name, verdicts, user] of [
+  ['SCRAM accepted to the end', [true, true], 'bob'],
+  ['SCRAM refused at the last step', [true, false], 'ANONYMOUS'],
+] as const) {
+  t.test(`${name}: produce is charged to ${user}`, async (t) => {
+    const { client, charged } = await setup(t, [...verdicts]);
+    await client.response(client.send(17, 1, { mechanism: 'SCRAM-SHA-512', unknownTaggedFields: undefined }));
+    await client.response(client.send(36, 2, authenticate('n,,n=bob,r=clientnonce')));
+    await client.response(client.send(36, 2, authenticate('c=biws,r=clientnonceservernonce,p=proof')));
+    await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+    t.ok((await charged(user)) > 5000, `charged to ${user}`);
+    t.equal(await charged(user === 'bob' ? 'ANONYMOUS' : 'bob'), 0, 'and to nobody else');
+  });
+}
+
+t.test('PLAIN over v0 unframed tokens binds its user once the broker answers the token', async (t) => {
+  const { client, charged } = await setup(t, [], true);
+  await client.response(client.send(17, 0, { mechanism: 'PLAIN', unknownTaggedFields: undefined }));
+  const token = Buffer.from('\0alice\0secret');
+  const frame = Buffer.alloc(4 + token.length);
+  frame.writeInt32BE(token.length, 0);
+  token.copy(frame, 4);
+  client.socket.write(frame);
+  await new Promise((r) => setTimeout(r, 200));
+  await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.ok((await charged('alice')) > 5000, 'charged to alice');
+});
