@@ -92,6 +92,8 @@ export class Connection {
   private sasl: { mechanism: string; user: string | undefined; sent: number; accepted: number } | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
+  /** A mute decided while a request was being forwarded: it starts when that request's last byte is forwarded. */
+  private muteAtFrameEnd = false;
   private muteTimer: NodeJS.Timeout | undefined;
   private readonly heldRequests: Held = { until: 0, pieces: [], timer: undefined };
   private readonly heldResponses: Held = { until: 0, pieces: [], timer: undefined };
@@ -224,14 +226,22 @@ export class Connection {
     else if (!this.client.write(piece)) this.pauseUpstream(UpstreamPause.ClientFull);
   }
 
-  /** Does not read the client until now + ms (a throttle); extends a mute already running. */
-  private mute(ms: number): void {
+  /**
+   * Does not read the client until now + ms (a throttle); extends a mute already running. A request being forwarded
+   * is forwarded to its end first (as a broker reads a whole request before it mutes the channel), so the broker is
+   * never left holding half a request.
+   */
+  private mute(ms: number, midRequest: boolean): void {
     const until = this.ctx.now() + ms;
     if (until <= this.mutedUntil) return;
     this.mutedUntil = until;
-    this.pause(Pause.Throttled);
+    if (midRequest) this.muteAtFrameEnd = true;
+    else this.pause(Pause.Throttled);
     clearTimeout(this.muteTimer);
-    this.muteTimer = setTimeout(() => this.resume(Pause.Throttled), Math.ceil(ms));
+    this.muteTimer = setTimeout(() => {
+      this.muteAtFrameEnd = false;
+      this.resume(Pause.Throttled);
+    }, Math.ceil(ms));
   }
 
   /** Holds requests (this one and what follows) back until `until`, not reading the client meanwhile. */
@@ -276,7 +286,11 @@ export class Connection {
       onFrame: (size, head) => this.onRequest(size, head),
       onWhole: () => undefined,
       onBody: (chunk) => this.toBroker(chunk),
-      onEnd: () => undefined,
+      onEnd: () => {
+        if (!this.muteAtFrameEnd) return;
+        this.muteAtFrameEnd = false;
+        this.pause(Pause.Throttled);
+      },
     };
   }
 
@@ -322,7 +336,7 @@ export class Connection {
       throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
       if (throttle > 0) {
         quotas.throttled(this.tenant, throttle);
-        this.mute(throttle);
+        this.mute(throttle, head.length < size + 4);
       }
     }
     if (acks !== 0) {
@@ -429,7 +443,7 @@ export class Connection {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
         this.ctx.quotas.throttled(this.tenant, t);
-        this.mute(t);
+        this.mute(t, this.requests.frameBytesLeft > 0);
         throttle = Math.max(throttle, t);
       }
     }
