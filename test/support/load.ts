@@ -39,20 +39,23 @@ export function push(kind: ClientKind, o: { classpath: string; bootstrap: string
       { classpath: o.classpath, heapMb: 384 }));
   }
   if (kind === 'kafkajs') return handle(tsx('test/support/kafkajs-push.ts', [o.bootstrap, o.topic, o.clientId]));
-  const config = { 'client.id': o.clientId, acks: '1', ...o.extra };
-  const child = spawn('kcat', ['-P', '-b', o.bootstrap, '-t', o.topic, ...Object.entries(config).flatMap(([k, v]) => ['-X', `${k}=${v}`])],
-    { stdio: ['pipe', 'ignore', 'ignore'] });
-  const line = Buffer.alloc(1024, 0x6b);
-  line[1023] = 0x0a;
-  const block = Buffer.concat(Array.from({ length: 64 }, () => line));
-  let running = true;
-  const feed = () => {
-    while (running && child.stdin.write(block));
-    if (running) child.stdin.once('drain', feed);
+  // records come from `yes` in the same pipeline (not from this process, whose event loop may be measuring
+  // latencies); kcat's queue is kept small so that, once the quota holds it back, nothing spins
+  const config = { 'client.id': o.clientId, acks: '1', 'queue.buffering.max.kbytes': '32768', ...o.extra };
+  const record = 'k'.repeat(1023);
+  const kcat = ['kcat', '-P', '-b', o.bootstrap, '-t', o.topic, ...Object.entries(config).flatMap(([k, v]) => ['-X', `${k}=${v}`])];
+  const child = spawn('sh', ['-c', `exec yes ${record} | exec ${kcat.map((a) => `'${a}'`).join(' ')}`], { stdio: 'ignore', detached: true });
+  killWithOwner(child.pid!, { group: true });
+  return {
+    stop: async () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    },
   };
-  child.stdin.on('error', () => undefined);
-  feed();
-  return handle(child, () => (running = false));
 }
 
 /** Consumes `topic` from the beginning in `group` as fast as the client can, committing every 500 ms. */

@@ -1,0 +1,64 @@
+// Isolation: a quiet tenant producing at half its quota (fixed-rate Produce round trips, timed to the µs) keeps its
+// p99 latency while a noisy tenant tries 10× its own quota through the same sidecar. Runs alternate "alone" and
+// "with the noisy tenant" and pool each side's round trips, so slow drifts of this shared machine fall on both sides.
+// For contrast, the same noisy tenant without a quota.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
+import { startSidecarProcesses } from '../test/support/proxy-process.js';
+import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
+import { push, type ClientKind } from '../test/support/load.js';
+import { testKafka } from '../test/support/kafkajs.js';
+
+const MB = 1024 * 1024;
+const QUOTA = 2 * MB; // each tenant's; the quiet one sends half of it, the noisy one tries 10× (it sends as fast as it can)
+const QUIET_REQUESTS_PER_SEC = QUOTA / 2 / (16 * 1024);
+const ROUNDS = 5;
+const SECONDS = 12;
+
+export async function run(args: string[]): Promise<Record<string, number>> {
+  const noisyKind = (args[0] ?? 'kcat') as ClientKind; // kcat ignores throttle_time_ms: only the proxy holds it back
+  const cluster = await KafkaCluster.start({ nodes: 1, log: console.error });
+  try {
+    const admin = testKafka(cluster.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: ['quiet', 'noisy'].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+    await admin.disconnect();
+    const [proxy] = await startSidecarProcesses(cluster.info.nodes, {
+      quotas: [{ clientId: 'quiet', produceBytesPerSec: QUOTA }, { clientId: 'noisy', produceBytesPerSec: QUOTA }],
+    });
+    const quiet = () => fixedRateProduce(proxy!.port, 'quiet', { requestsPerSec: QUIET_REQUESTS_PER_SEC, seconds: SECONDS, clientId: 'quiet' });
+    const withNoisy = async (clientId: string) => {
+      const noisy = push(noisyKind, { classpath: cluster.info.classpath, bootstrap: proxy!.bootstrap, topic: 'noisy', clientId });
+      await sleep(2000);
+      const r = await quiet();
+      await noisy.stop();
+      return r;
+    };
+    await quiet(); // warm-up
+    const alone: number[] = [];
+    const noisy: number[] = [];
+    const unthrottled: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const a = await quiet();
+      const n = await withNoisy('noisy');
+      alone.push(...a.latencies);
+      noisy.push(...n.latencies);
+      console.error(`round ${i + 1}: alone p99 ${a.p99.toFixed(2)} ms, noisy at 10× its quota p99 ${n.p99.toFixed(2)} ms`);
+    }
+    const u = await withNoisy('unlimited'); // a client id no quota applies to
+    unthrottled.push(...u.latencies);
+    await proxy!.stop();
+    const figures = {
+      quietP99Ratio: Number((percentile(noisy, 99) / percentile(alone, 99)).toFixed(3)),
+      quietP99AloneMs: Number(percentile(alone, 99).toFixed(3)),
+      quietP99NoisyMs: Number(percentile(noisy, 99).toFixed(3)),
+      quietP50AloneMs: Number(percentile(alone, 50).toFixed(3)),
+      quietP50NoisyMs: Number(percentile(noisy, 50).toFixed(3)),
+      quietP99UnthrottledNoisyMs: Number(percentile(unthrottled, 99).toFixed(3)),
+      samplesPerSide: alone.length,
+    };
+    return figures;
+  } finally {
+    await cluster.stop();
+  }
+}

@@ -1,0 +1,94 @@
+// Quota accuracy, the proxy's and Kafka's own side by side on the same workload in one run: a tenant with a 5 MB/s
+// produce quota, then one with a 5 MB/s fetch quota, push (pull) as hard as they can for 30 s with the Java client
+// and kcat; first through the sidecar with the proxy's quota, then straight to the broker with the same quota set as
+// Kafka's own client quota (producer_byte_rate / consumer_byte_rate). The rate is the broker's own count (its log
+// files for produce, BytesOutPerSec over JMX for fetch) from 5 s to 30 s. Each *ErrorPct is the largest deviation
+// over the clients, signed; latency is the Java producer's own p99 while throttled.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaCluster, setClientQuota, type NodeInfo } from '../src/local-kafka/kafka-cluster.js';
+import { startSidecarProcesses } from '../test/support/proxy-process.js';
+import { sampler, slope, topicLogBytes, type Sample } from '../test/support/broker-bytes.js';
+import { jmxSampler } from '../test/support/broker-metrics.js';
+import { pull, push, type ClientKind } from '../test/support/load.js';
+import { producerPerformance } from '../test/support/java-clients.js';
+import { runKcat } from '../test/support/kcat.js';
+import { testKafka } from '../test/support/kafkajs.js';
+
+const MB = 1024 * 1024;
+const QUOTA = 5 * MB;
+const SECONDS = 32;
+const KINDS: ClientKind[] = ['java', 'kcat'];
+const log = (line: string) => console.error(line);
+
+const worst = (xs: number[]) => xs.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
+const errorPct = (rate: number) => Number(((rate / QUOTA - 1) * 100).toFixed(2));
+
+export async function run(): Promise<Record<string, number>> {
+  const cluster = await KafkaCluster.start({ nodes: 1, jmx: true, log });
+  try {
+    const node: NodeInfo = cluster.info.nodes[0]!;
+    const direct = `${node.host}:${node.port}`;
+    const cp = cluster.info.classpath;
+    const admin = testKafka(direct).admin();
+    await admin.connect();
+    const [sidecar] = await startSidecarProcesses(cluster.info.nodes, {
+      quotas: [{ clientId: 'proxy-produce', produceBytesPerSec: QUOTA }, { clientId: 'proxy-fetch', fetchBytesPerSec: QUOTA }],
+    });
+    await setClientQuota(cluster.info, { clientId: 'kafka-produce' }, { producer_byte_rate: QUOTA });
+    await setClientQuota(cluster.info, { clientId: 'kafka-fetch' }, { consumer_byte_rate: QUOTA });
+
+    const produceRate = async (kind: ClientKind, bootstrap: string, clientId: string) => {
+      const topic = `p-${clientId}-${kind}`;
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const s = sampler(() => topicLogBytes(node, topic));
+      const l = push(kind, { classpath: cp, bootstrap, topic, clientId });
+      await sleep(SECONDS * 1000);
+      await l.stop();
+      return slope(await s.stop(), 5, 30);
+    };
+    const source = 'fetch-source';
+    await admin.createTopics({ topics: [{ topic: source, numPartitions: 1 }], waitForLeaders: true });
+    await producerPerformance(cp, { bootstrap: direct, topic: source, numRecords: 400 * 1024, recordSize: 1024, props: { acks: 1, 'linger.ms': 20, 'batch.size': 262144 } });
+    await runKcat(['-C', '-b', direct, '-t', source, '-o', 'beginning', '-c', '1', '-e', '-q']);
+    const fetchRate = async (kind: ClientKind, bootstrap: string, clientId: string) => {
+      const s = jmxSampler(cp, node, `kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=${source}`);
+      const l = pull(kind, { classpath: cp, bootstrap, topic: source, group: `${clientId}-${kind}-${Date.now()}`, clientId });
+      await sleep(SECONDS * 1000);
+      await l.stop();
+      return slope((await s.stop()) as Sample[], 5, 30);
+    };
+
+    const results: Record<string, number[]> = { proxyProduce: [], kafkaProduce: [], proxyFetch: [], kafkaFetch: [] };
+    for (const kind of KINDS) {
+      results.proxyProduce!.push(errorPct(await produceRate(kind, sidecar!.bootstrap, 'proxy-produce')));
+      results.kafkaProduce!.push(errorPct(await produceRate(kind, direct, 'kafka-produce')));
+      results.proxyFetch!.push(errorPct(await fetchRate(kind, sidecar!.bootstrap, 'proxy-fetch')));
+      results.kafkaFetch!.push(errorPct(await fetchRate(kind, direct, 'kafka-fetch')));
+      log(`${kind}: produce error proxy ${results.proxyProduce!.at(-1)}%, Kafka ${results.kafkaProduce!.at(-1)}%; ` +
+        `fetch error proxy ${results.proxyFetch!.at(-1)}%, Kafka ${results.kafkaFetch!.at(-1)}%`);
+    }
+
+    // latency while throttled: the same Java producer, 60 MB at as fast as it can, through each system's quota
+    const latency = async (bootstrap: string, clientId: string) => {
+      const topic = `lat-${clientId}`;
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      return producerPerformance(cp, { bootstrap, topic, numRecords: 60 * 1024, recordSize: 1024, props: { 'client.id': clientId, acks: 1 } });
+    };
+    const proxyLatency = await latency(sidecar!.bootstrap, 'proxy-produce');
+    const kafkaLatency = await latency(direct, 'kafka-produce');
+    await sidecar!.stop();
+    await admin.disconnect();
+    return {
+      produceErrorPct: worst(results.proxyProduce!),
+      fetchErrorPct: worst(results.proxyFetch!),
+      kafkaProduceErrorPct: worst(results.kafkaProduce!),
+      kafkaFetchErrorPct: worst(results.kafkaFetch!),
+      proxyThrottledP50Ms: proxyLatency.p50Ms,
+      proxyThrottledP99Ms: proxyLatency.p99Ms,
+      kafkaThrottledP50Ms: kafkaLatency.p50Ms,
+      kafkaThrottledP99Ms: kafkaLatency.p99Ms,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
