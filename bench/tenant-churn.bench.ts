@@ -1,0 +1,41 @@
+// Tenant churn: a million distinct client ids, each used once and abandoned, through a 10,000-slot table, with five
+// tenants left in debt meanwhile. Reports the proxy's RSS at the start, its peak and at the end, and how many of the
+// indebted tenants escaped their throttle (came back with less throttle than they owed).
+import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
+import { startProxyProcess } from '../test/support/proxy-process.js';
+import { churnConfig, pipelinedMetadata } from '../test/support/metadata-load.js';
+
+const TENANTS = 1_000_000;
+const DEBTORS = 5;
+const DEBT_REQUESTS = 400;
+
+export async function run(): Promise<Record<string, number>> {
+  const cluster = await KafkaCluster.start({ nodes: 1, log: console.error });
+  try {
+    const node = cluster.info.nodes[0]!;
+    const proxy = await startProxyProcess(churnConfig(`${node.host}:${node.port}`, DEBTORS));
+    for (let i = 0; i < DEBTORS; i++) await pipelinedMetadata(proxy.port, () => `debtor-${i}`, DEBT_REQUESTS);
+    const debtStarted = Date.now();
+    const rssStartMB = proxy.rssMB();
+    const curve: number[] = [];
+    const started = Date.now();
+    await pipelinedMetadata(proxy.port, (i) => `tenant-${i}`, TENANTS, () => void curve.push(Math.round(proxy.rssMB())));
+    const rssEndMB = proxy.rssMB();
+    console.error(`${TENANTS} tenants in ${((Date.now() - started) / 1000).toFixed(0)} s; RSS every 50,000 (MB): ${curve.join(' ')}`);
+    let escapes = 0;
+    for (let i = 0; i < DEBTORS; i++) {
+      const [throttle] = await pipelinedMetadata(proxy.port, () => `debtor-${i}`, 1);
+      if (throttle! < 0.9 * ((DEBT_REQUESTS - 1) * 1000 - (Date.now() - debtStarted))) escapes++;
+    }
+    await proxy.stop();
+    return {
+      tenants: TENANTS,
+      rssStartMB: Math.round(rssStartMB),
+      rssPeakMB: Math.max(Math.round(rssStartMB), ...curve, Math.round(rssEndMB)),
+      rssEndMB: Math.round(rssEndMB),
+      escapes,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
