@@ -3,6 +3,8 @@
 // - throughputRatio: Java ProducerPerformance, 1 KB records, unthrottled, through the proxy ÷ direct to the broker;
 // - addedP50Ms, addedP99Ms: Produce round trips (16 × 1 KB records each) at a fixed rate of half the direct maximum,
 //   through the proxy minus direct;
+// - the same two through a plain Node socket pipe (pipeThroughputRatio, pipeAddedP50Ms, pipeAddedP99Ms): what one
+//   more hop costs on this machine whatever the relay, to tell the proxy's own cost from the hop's;
 // - pipeRatio: 1 MB Kafka frames streamed through the proxy ÷ through a plain Node socket pipe;
 // - cpuSecondsPerGB: the proxy's CPU time per GB it relayed in that stream;
 // - rssIdle1000MB, rssBusy100MB: proxy RSS with 1,000 idle connections and with 100 busy ones.
@@ -21,6 +23,7 @@ import { buildProxy, cpuSeconds, pinSelf, rssMB, startPlainPipe, startProxyProce
 import { Sink } from './support/sink.js';
 
 const PERF_RECORDS = 300_000;
+const THROUGHPUT_ROUNDS = 5;
 const BATCH_RECORDS = 16;
 const LATENCY_SECONDS = 10;
 const PIPE_BYTES = 2 * 1024 ** 3;
@@ -132,39 +135,54 @@ export async function run(args: string[]): Promise<Record<string, number>> {
 }
 
 async function againstKafka(figures: Record<string, number>): Promise<void> {
-  const cluster = await KafkaCluster.start({ nodes: 1, heapMb: 1024, log });
+  // Direct and the proxy use the broker's INTERNAL listener (it advertises itself); the plain pipe relays to the CLIENT
+  // listener, which advertises the pipe, so a client bootstrapped through the pipe stays on it.
+  const [proxyPort, metricsPort, pipePort, clientPort] = await freePorts(4);
+  const pipe = await startPlainPipe(pipePort!, clientPort!);
+  const cluster = await KafkaCluster.start({
+    nodes: 1, heapMb: 1024, log, clientPorts: { 1: clientPort! },
+    advertise: (_id, listener) => (listener === 'CLIENT' ? { host: '127.0.0.1', port: pipePort! } : undefined),
+  }).catch(async (err: unknown) => {
+    await pipe.stop();
+    throw err;
+  });
   try {
     const node = cluster.info.nodes[0]!;
-    const direct = `${node.host}:${node.port}`;
-    const [proxyPort, metricsPort] = await freePorts(2);
+    const direct = `${node.host}:${node.internalPort}`;
     const proxy = await startProxyProcess(proxyYaml(proxyPort!, metricsPort!, direct, proxyPort!), proxyPort!);
     const viaProxy = `127.0.0.1:${proxyPort}`;
+    const viaPipe = `127.0.0.1:${pipePort}`;
     const admin = new Kafka({ brokers: [direct], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'perf', numPartitions: 3 }, { topic: 'latency', numPartitions: 1 }], waitForLeaders: true });
     await admin.disconnect();
 
-    log('throughput: ProducerPerformance, direct and through the proxy, alternating');
+    log('throughput: ProducerPerformance, direct, through the proxy and through a plain pipe, alternating');
     const perf = (bootstrap: string) =>
       producerPerformance(cluster.info.classpath, { bootstrap, topic: 'perf', numRecords: PERF_RECORDS, recordSize: 1024, props: { acks: 1, 'linger.ms': 5 } });
     await perf(direct); // warm-up (JIT, page cache)
     const directRuns: { mbPerSec: number; recordsPerSec: number }[] = [];
     const proxyRuns: { mbPerSec: number }[] = [];
-    for (let i = 0; i < 3; i++) {
+    const pipeRuns: { mbPerSec: number }[] = [];
+    for (let i = 0; i < THROUGHPUT_ROUNDS; i++) {
       directRuns.push(await perf(direct));
       proxyRuns.push(await perf(viaProxy));
-      log(`  direct ${directRuns[i]!.mbPerSec} MB/s, proxy ${proxyRuns[i]!.mbPerSec} MB/s`);
+      pipeRuns.push(await perf(viaPipe));
+      log(`  direct ${directRuns[i]!.mbPerSec} MB/s, proxy ${proxyRuns[i]!.mbPerSec} MB/s, plain pipe ${pipeRuns[i]!.mbPerSec} MB/s`);
     }
+    // each round's ratio against the direct run next to it, then the median over rounds: drifts of this shared machine
+    // (a whole run 30 % slower) cancel within a round
+    const ratio = (runs: { mbPerSec: number }[]) => Number(median(runs.map((r, i) => r.mbPerSec / directRuns[i]!.mbPerSec)).toFixed(3));
     figures.directMBps = median(directRuns.map((r) => r.mbPerSec));
     figures.proxyMBps = median(proxyRuns.map((r) => r.mbPerSec));
-    figures.throughputRatio = Number((figures.proxyMBps / figures.directMBps).toFixed(3));
-
+    figures.throughputRatio = ratio(proxyRuns);
+    figures.pipeThroughputRatio = ratio(pipeRuns);
     const requestsPerSec = median(directRuns.map((r) => r.recordsPerSec)) / 2 / BATCH_RECORDS;
     log(`latency: ${requestsPerSec.toFixed(0)} Produce requests/s (${BATCH_RECORDS} × 1 KB each), half the direct maximum`);
-    const p50: Record<'direct' | 'proxy', number[]> = { direct: [], proxy: [] };
-    const p99: Record<'direct' | 'proxy', number[]> = { direct: [], proxy: [] };
-    for (let i = 0; i < 2; i++) {
-      for (const [side, port] of [['direct', node.port], ['proxy', proxyPort!]] as const) {
+    const p50: Record<'direct' | 'proxy' | 'pipe', number[]> = { direct: [], proxy: [], pipe: [] };
+    const p99: Record<'direct' | 'proxy' | 'pipe', number[]> = { direct: [], proxy: [], pipe: [] };
+    for (let i = 0; i < 3; i++) {
+      for (const [side, port] of [['direct', node.internalPort], ['proxy', proxyPort!], ['pipe', pipePort!]] as const) {
         const l = await fixedRateLatencies(port, 'latency', requestsPerSec, LATENCY_SECONDS);
         p50[side].push(percentile(l, 50));
         p99[side].push(percentile(l, 99));
@@ -175,8 +193,11 @@ async function againstKafka(figures: Record<string, number>): Promise<void> {
     figures.directP99Ms = Number(median(p99.direct).toFixed(3));
     figures.addedP50Ms = Number((median(p50.proxy) - median(p50.direct)).toFixed(3));
     figures.addedP99Ms = Number((median(p99.proxy) - median(p99.direct)).toFixed(3));
+    figures.pipeAddedP50Ms = Number((median(p50.pipe) - median(p50.direct)).toFixed(3));
+    figures.pipeAddedP99Ms = Number((median(p99.pipe) - median(p99.direct)).toFixed(3));
     await proxy.stop();
   } finally {
+    await pipe.stop();
     await cluster.stop();
   }
 }
