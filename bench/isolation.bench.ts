@@ -1,7 +1,9 @@
 // Isolation: a quiet tenant producing at half its quota (fixed-rate Produce round trips, timed to the µs) keeps its
 // p99 latency while a noisy tenant tries 10× its own quota through the same sidecar. Runs alternate "alone" and
 // "with the noisy tenant" and pool each side's round trips, so slow drifts of this shared machine fall on both sides.
-// For contrast, the same noisy tenant without a quota.
+// For contrast, the same noisy tenant without a quota; and, as the floor no proxy can go under, a neighbour that
+// sends exactly its quota by itself, in requests of the size kcat sends (librdkafka's batch.size, ~1 MB), unthrottled:
+// the broker's own cost of the bytes the quota lets through.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
@@ -14,6 +16,7 @@ const QUOTA = 2 * MB; // each tenant's; the quiet one sends half of it, the nois
 const QUIET_REQUESTS_PER_SEC = QUOTA / 2 / (16 * 1024);
 const ROUNDS = 8;
 const SECONDS = 12;
+const NEIGHBOUR_RECORDS = 900; // 1 KB records per request of the at-quota neighbour: ~0.9 MB, as kcat's batches
 
 export async function run(args: string[]): Promise<Record<string, number>> {
   const noisyKind = (args[0] ?? 'kcat') as ClientKind; // kcat ignores throttle_time_ms: only the proxy holds it back
@@ -34,16 +37,28 @@ export async function run(args: string[]): Promise<Record<string, number>> {
       await noisy.stop();
       return r;
     };
+    const withAtQuota = async () => {
+      const requestsPerSec = QUOTA / (NEIGHBOUR_RECORDS * 1024);
+      const neighbour = fixedRateProduce(proxy!.port, 'noisy', { requestsPerSec, seconds: SECONDS + 2, records: NEIGHBOUR_RECORDS, clientId: 'at-quota' });
+      await sleep(1000);
+      const r = await quiet();
+      await neighbour;
+      return r;
+    };
     await quiet(); // warm-up
     const alone: number[] = [];
     const noisy: number[] = [];
+    const atQuota: number[] = [];
     const unthrottled: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const a = await quiet();
       const n = await withNoisy('noisy');
+      const q = await withAtQuota();
       alone.push(...a.latencies);
       noisy.push(...n.latencies);
-      console.error(`round ${i + 1}: alone p99 ${a.p99.toFixed(2)} ms, noisy at 10× its quota p99 ${n.p99.toFixed(2)} ms`);
+      atQuota.push(...q.latencies);
+      console.error(`round ${i + 1}: alone p99 ${a.p99.toFixed(2)} ms, noisy at 10× its quota p99 ${n.p99.toFixed(2)} ms, ` +
+        `neighbour at its quota unthrottled p99 ${q.p99.toFixed(2)} ms`);
     }
     const u = await withNoisy('unlimited'); // a client id no quota applies to
     unthrottled.push(...u.latencies);
@@ -54,6 +69,8 @@ export async function run(args: string[]): Promise<Record<string, number>> {
       quietP99NoisyMs: Number(percentile(noisy, 99).toFixed(3)),
       quietP50AloneMs: Number(percentile(alone, 50).toFixed(3)),
       quietP50NoisyMs: Number(percentile(noisy, 50).toFixed(3)),
+      quietP99AtQuotaNeighbourMs: Number(percentile(atQuota, 99).toFixed(3)),
+      quietP99RatioToAtQuota: Number((percentile(noisy, 99) / percentile(atQuota, 99)).toFixed(3)),
       quietP99UnthrottledNoisyMs: Number(percentile(unthrottled, 99).toFixed(3)),
       samplesPerSide: alone.length,
     };
