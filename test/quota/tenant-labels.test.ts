@@ -1,0 +1,43 @@
+// The per-tenant metrics' label set is bounded by the config: tenants it names get their own series, every other
+// tenant (however many client ids and users come and go) shares "other".
+import t from 'tap';
+import { Registry } from 'prom-client';
+import { configFromObject } from '../../src/config/load-config.js';
+import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
+import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
+
+const PRODUCE = 0;
+const CLIENT_IDS = 20_000;
+
+t.test(`${CLIENT_IDS.toLocaleString('en')} unnamed client ids add no label values`, async (t) => {
+  const config = configFromObject({
+    listen: '127.0.0.1:1', upstream: '127.0.0.1:2',
+    quotas: [
+      { clientId: 'named-app', produceBytesPerSec: 1000, fetchBytesPerSec: 1000 },
+      { user: 'alice', produceBytesPerSec: 1000 },
+      { clientId: '<default>', produceBytesPerSec: 1000, fetchBytesPerSec: 1000 },
+    ],
+  });
+  const registry = new Registry();
+  let now = 0;
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(registry), () => now);
+  const charge = (clientId: string) => {
+    const tenant = quotas.newTenant('10.0.0.1');
+    const throttle = quotas.chargeRequest(tenant, clientId, PRODUCE, 5000); // over the burst: throttled every time
+    if (throttle > 0) quotas.throttled(tenant, throttle);
+    quotas.fetchAllowance(tenant, clientId);
+    quotas.chargeFetchResponse(tenant, 5000);
+    now += 1;
+  };
+  charge('named-app');
+  for (let i = 0; i < CLIENT_IDS; i++) charge(`app-${i}`);
+
+  const tenants = new Set<string>();
+  for (const metric of await registry.getMetricsAsJSON()) {
+    if (!metric.name.startsWith('kqp_tenant_')) continue;
+    for (const v of metric.values) tenants.add(String(v.labels.tenant));
+  }
+  t.same([...tenants].sort(), ['named-app', 'other'], 'one series per named tenant that showed up, and "other"');
+  const other = (await registry.getSingleMetric('kqp_tenant_throttled_requests_total')!.get()).values.find((v) => v.labels.tenant === 'other');
+  t.equal(other?.value, CLIENT_IDS, 'every unnamed client id was counted under "other"');
+});
