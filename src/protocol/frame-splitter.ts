@@ -41,6 +41,11 @@ export class FrameSplitter {
   private pending: Buffer | undefined;
   private pendingHave = 0;
   private bodyLeft = 0;
+  /** suspend() was called: no frame is begun until resume(). */
+  private suspended = false;
+  private resuming = false;
+  /** What arrived while suspended (views of the pushed chunks, in order). */
+  private readonly rest: Buffer[] = [];
 
   constructor(
     private readonly handler: FrameHandler,
@@ -50,9 +55,30 @@ export class FrameSplitter {
     readonly headLimit: number,
   ) {}
 
-  /** True between frames: no partial frame is held. */
+  /** True between frames: no partial frame or unread bytes are held. */
   get idle(): boolean {
-    return this.state === State.Prefix && this.prefixHave === 0;
+    return this.state === State.Prefix && this.prefixHave === 0 && this.rest.length === 0;
+  }
+
+  /**
+   * Stops at the next frame boundary: the frame under way is handed over to its end, then what is left of the chunk
+   * (and any chunk pushed meanwhile) is kept, as views, until resume(). The caller stops reading its source too, so
+   * what is kept is what had been read already.
+   */
+  suspend(): void {
+    this.suspended = true;
+  }
+
+  /** Hands over what was kept, then goes on with what is pushed; a handler may suspend again on the way. */
+  resume(): void {
+    if (!this.suspended || this.resuming) return;
+    this.suspended = false;
+    this.resuming = true;
+    try {
+      for (const chunk of this.rest.splice(0)) this.push(chunk); // once suspended again, push keeps them, in order
+    } finally {
+      this.resuming = false;
+    }
   }
 
   /** Bytes of the current frame (after its prefix) not yet handed over; 0 between frames. */
@@ -68,6 +94,10 @@ export class FrameSplitter {
     while (pos < len) {
       switch (this.state) {
         case State.Prefix: {
+          if (this.suspended && this.prefixHave === 0) {
+            this.rest.push(pos === 0 ? chunk : chunk.subarray(pos));
+            return;
+          }
           if (this.prefixHave === 0 && len - pos >= SIZE_PREFIX) {
             this.size = chunk.readInt32BE(pos);
             this.checkSize();

@@ -174,14 +174,23 @@ export class Connection {
     this.close(`bad frame from ${side}`);
   }
 
+  /**
+   * Stops reading the client: the socket is paused and the request splitter stops at the end of the request under
+   * way, keeping the rest of what was read (so a chunk of many small requests cannot run past a limit or a throttle).
+   */
   private pause(reason: Pause): void {
-    if (this.paused === 0) this.client.pause();
+    if (this.paused === 0) {
+      this.client.pause();
+      this.requests.suspend();
+    }
     this.paused |= reason;
   }
 
   private resume(reason: Pause): void {
     if ((this.paused & reason) === 0) return;
     this.paused &= ~reason;
+    if (this.paused !== 0 || this.done) return;
+    this.feedRequests(() => this.requests.resume()); // may pause again
     if (this.paused === 0 && !this.done) this.client.resume();
   }
 
@@ -197,9 +206,15 @@ export class Connection {
   }
 
   private onClientData(chunk: Buffer): void {
+    if (this.done) return; // a shutdown reads to the client's FIN and forwards nothing more
+    this.feedRequests(() => this.requests.push(chunk));
+  }
+
+  /** Runs the request splitter (push or resume), forwarding what it hands over in as few writes as possible. */
+  private feedRequests(feed: () => void): void {
     this.upstream.cork();
     try {
-      this.requests.push(chunk);
+      feed();
     } catch (err) {
       this.fail(err, 'client');
     }
@@ -301,7 +316,7 @@ export class Connection {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
       this.rawTokensLeft--;
       this.saslClientToken(head.subarray(4));
-      this.inflight.push(-1, -1, 0, now, RAW_SASL_TOKEN);
+      this.track(-1, -1, 0, now, RAW_SASL_TOKEN, 0);
       this.toBroker(head);
       return STREAM;
     }
@@ -341,11 +356,17 @@ export class Connection {
     }
     if (acks !== 0) {
       // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone)
-      this.inflight.push(h.apiKey, h.apiVersion, h.correlationId, now, 0, throttle);
-      if (this.inflight.full) this.pause(Pause.InflightFull);
+      this.track(h.apiKey, h.apiVersion, h.correlationId, now, 0, throttle);
     }
     this.toBroker(head);
     return STREAM;
+  }
+
+  /** Tracks a request whose response is awaited; at the limit, stops reading the client until a response frees a place. */
+  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number): void {
+    // reading stops when the queue fills, so a request never finds it full
+    if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle)) throw new Error('in-flight queue overflow');
+    if (this.inflight.full) this.pause(Pause.InflightFull);
   }
 
   /**

@@ -189,3 +189,34 @@ t.test('a handler can ask for a longer head; it gets a view when the chunk holds
     if (chunkSize === bytes.length) t.ok(heads.every((h) => h.buffer === bytes.buffer), 'all views when the chunk holds them');
   }
 });
+
+t.test('suspend stops at the end of the frame under way; resume hands over the rest, in order, without copies', async (t) => {
+  const frames = [payload(10, 1), payload(300, 2), payload(20, 3), payload(5, 4)].map(frame);
+  const seen: Buffer[] = [];
+  let bodies = 0;
+  const s: FrameSplitter = new FrameSplitter({
+    onFrame: (size, head) => {
+      seen.push(head);
+      if (head.length === size + 4 || seen.length !== 2) s.suspend(); // suspend after every frame but the streamed one
+      return STREAM;
+    },
+    onWhole: () => undefined,
+    onBody: () => void bodies++,
+    onEnd: () => s.suspend(),
+  }, 1 << 20, 64);
+  const first = Buffer.concat(frames.slice(0, 3));
+  s.push(first);
+  t.equal(seen.length, 1, 'one frame handed over, then suspended');
+  t.notOk(s.idle, 'the rest of the chunk is kept');
+  s.push(frames[3]!);
+  t.equal(seen.length, 1, 'a chunk pushed while suspended is kept too');
+  s.resume();
+  t.equal(seen.length, 2, 'resume: the next frame, streamed to its end (it suspended at its end)');
+  t.equal(bodies, 1, 'its body, in one piece');
+  s.resume();
+  s.resume();
+  t.equal(seen.length, 4, 'then the others, in order');
+  t.same(seen.map((h) => h.readInt32BE(0)), [10, 300, 20, 5]);
+  t.equal(seen[2]!.buffer, first.buffer, 'kept frames are views of the chunk they came in');
+  t.ok(s.idle);
+});

@@ -1,8 +1,11 @@
 // Connection handling against an in-process fake broker (unit tests of the relay alone): a response whose correlation
 // id does not match closes the connection with one log line; acks=0 produce is not tracked; SASL v0 unframed tokens
-// pass; a response with no request closes the connection.
+// pass; a response with no request closes the connection; the in-flight limit holds even inside one chunk; frames
+// over the size limits close their connection.
 import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { configFromObject } from '../../src/config/load-config.js';
@@ -33,13 +36,13 @@ function normal(frame: Buffer): Buffer[] | undefined {
   return undefined;
 }
 
-async function setup(t: Test, script: Script = normal) {
+async function setup(t: Test, script: Script = normal, limits: Record<string, number> = {}) {
   const broker = new FakeBroker(script);
   const brokerPort = await broker.listen();
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) });
   const [port, metricsPort] = await freePorts(2);
-  const config = configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${brokerPort}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'warn' });
+  const config = configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${brokerPort}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'warn', limits });
   const proxy = new ProxyServer(config, { logger: pino({ level: 'warn' }, sink) });
   await proxy.start();
   t.teardown(async () => {
@@ -134,4 +137,51 @@ t.test('a client id of kilobytes: the proxy reads a longer head and still tracks
   t.equal(fromClients(broker).length, 2);
   t.ok(fromClients(broker).every((f) => f.includes(longId)), 'both forwarded intact');
   client.close();
+});
+
+t.test('at maxInFlightPerConnection the proxy forwards no more, even from one chunk, until a response frees a place', async (t) => {
+  const waiting: { frame: Buffer; socket: Socket }[] = [];
+  const { broker, port } = await setup(t, (frame, socket) => {
+    if (isProbe(frame)) return normal(frame);
+    waiting.push({ frame, socket });
+    return undefined;
+  }, { maxInFlightPerConnection: 5 });
+  const answer = (n: number) => {
+    for (const { frame, socket } of waiting.splice(0, n)) socket.write(responseFrame(correlationOf(frame), apiVersionsBody));
+  };
+  const client = await RawClient.open(port);
+  client.socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeRequest(18, 3, i + 1, API_VERSIONS_V3))));
+  await sleep(300);
+  t.equal(fromClients(broker).length, 5, 'twenty requests in one write: five forwarded');
+  answer(2);
+  await sleep(200);
+  t.equal(fromClients(broker).length, 7, 'two answered: two more forwarded');
+  for (let i = 0; i < 20 && client.frames.length < 20; i++) {
+    answer(5);
+    await sleep(100);
+  }
+  t.same(client.frames.map((f) => f.readInt32BE(4)), Array.from({ length: 20 }, (_, i) => i + 1), 'all twenty answered, in order');
+  t.notOk(client.closed, 'connection open');
+  client.close();
+});
+
+t.test('a request over maxFrameBytes and a response over maxRewriteFrameBytes close their connection', async (t) => {
+  const BIG = 77; // the correlation id whose ApiVersions response the broker makes 70 KB long
+  const { lines, port } = await setup(t, (frame) => {
+    if (isProbe(frame) || correlationOf(frame) !== BIG) return normal(frame);
+    return [responseFrame(BIG, Buffer.concat([apiVersionsBody, Buffer.alloc(70_000)]))];
+  }, { maxFrameBytes: 100_000, maxRewriteFrameBytes: 65_536 });
+  const tooLarge = await RawClient.open(port);
+  const other = await RawClient.open(port);
+  const prefix = Buffer.alloc(4);
+  prefix.writeInt32BE(100_001, 0);
+  tooLarge.socket.write(prefix);
+  await tooLarge.closedWithin(2000);
+  t.pass('a frame over maxFrameBytes closes the connection before its bytes are read');
+  t.ok(lines.some((l) => l.includes('exceeds the maximum of 100000')), 'one log line names the limit');
+  t.ok((await other.response(other.send(18, 3, API_VERSIONS_V3))).length > 0, 'another connection is unaffected');
+  // ApiVersions responses are rewritten whole (versions capped): one of 70 KB is over maxRewriteFrameBytes
+  other.socket.write(encodeRequest(18, 3, BIG, API_VERSIONS_V3));
+  await other.closedWithin(2000);
+  t.ok(lines.some((l) => l.includes('exceeds maxRewriteFrameBytes')), 'a response too large to rewrite closes its connection, with a log line');
 });

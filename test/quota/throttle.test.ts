@@ -14,7 +14,7 @@ import * as MetadataRes from '../../src/protocol/generated/metadata-response.js'
 import * as FetchRes from '../../src/protocol/generated/fetch-response.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, type Script } from '../support/fake-broker.js';
-import { RawClient } from '../support/raw-client.js';
+import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { readRequestHeader } from '../../src/protocol/headers.js';
 import { fetchMaxBytesOffset, produceAcks } from '../../src/proxy/request-peek.js';
 import { fetchRequest, produceRequest } from '../support/requests.js';
@@ -102,16 +102,17 @@ t.test("the client sees the larger of the broker's throttle and the proxy's", as
   t.equal((decodeResponseFrame(r.subarray(4), 3, 12).body as MetadataRes.MetadataResponse).throttleTimeMs, 7777, 'the broker\'s, being larger');
 });
 
-t.test('acks=0 produce is throttled by not reading the client', async (t) => {
+t.test('acks=0 produce is throttled by not reading the client, even what came in the same read', async (t) => {
   const { client, arrivals } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 10_240 }], brokerScript());
-  client.send(0, 9, produceRequest('t', 0, Buffer.alloc(30_000, 1), 0)); // no response ever
-  const meta = client.send(3, 12, { ...defaultMetadataRequest(), topics: [] });
-  await client.response(meta, 5000);
-  // both may have come in one read; if so the mute applies to what follows
-  const next = client.send(3, 12, { ...defaultMetadataRequest(), topics: [] });
-  await client.response(next, 5000);
-  const gap = arrivals.at(-1)!.at - arrivals[0]!.at;
-  t.ok(gap >= 1800, `requests after an acks=0 produce that put the tenant in debt waited ${gap.toFixed(0)} ms`);
+  // one write: a 30 KB acks=0 produce (no response ever; 20 KB over a 10 KB burst: 2 s of debt), then a Metadata
+  client.socket.write(Buffer.concat([
+    encodeRequest(0, 9, 1, produceRequest('t', 0, Buffer.alloc(30_000, 1), 0)),
+    encodeRequest(3, 12, 2, { ...defaultMetadataRequest(), topics: [] }),
+  ]));
+  await client.response(2, 5000);
+  t.same(arrivals.map((a) => a.key), [0, 3]);
+  const gap = arrivals[1]!.at - arrivals[0]!.at;
+  t.ok(gap >= 1800, `the request after an acks=0 produce that put the tenant in debt waited ${gap.toFixed(0)} ms`);
 });
 
 t.test('fetch: max_bytes is capped to what the tenant may take, and a fetch in debt is held', async (t) => {
