@@ -6,6 +6,9 @@ import { FrameSplitter, STREAM } from '../../src/protocol/frame-splitter.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata-response.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce-response.js';
+import { produceRequest } from './requests.js';
+import { recordBatch } from './record-batch.js';
 
 const PIPELINE = 500;
 const metadata = { ...defaultMetadataRequest(), topics: [] };
@@ -48,9 +51,44 @@ export async function pipelinedMetadata(port: number, clientIds: (i: number) => 
 }
 
 
+/** One Produce (v9, acks=1) of `kb` 1 KB records as `clientId`; resolves with the response's throttle_time_ms. */
+export async function produceOnce(port: number, clientId: string, kb: number): Promise<number> {
+  const socket: Socket = connect({ host: '127.0.0.1', port });
+  socket.setNoDelay(true);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const splitter = new FrameSplitter(
+        {
+          onFrame: (_size, head) => {
+            resolve((decodeResponseFrame(head.subarray(4), 0, 9).body as ProduceResponse).throttleTimeMs);
+            return STREAM;
+          },
+          onWhole: () => undefined,
+          onBody: () => undefined,
+          onEnd: () => undefined,
+        },
+        1 << 20,
+        1 << 20,
+      );
+      socket.on('data', (c: Buffer) => splitter.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => reject(new Error('closed before the produce response')));
+      socket.write(encodeRequest(0, 9, 1, produceRequest(DEBT_TOPIC, 0, recordBatch(kb, 1024), 1), clientId));
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Where debtors' produce requests go (it need not exist: the proxy charges the request whatever the broker says). */
+const DEBT_TOPIC = 'churn-debt';
+/** Debtors' produce quota: 1 KB/s, burst 1 KB (a 400 KB request then owes about 400 s). */
+export const DEBTOR_BYTES_PER_SEC = 1024;
+
 /**
  * The config of the churn runs: a 10,000-slot table, a request quota per client id (so every new id needs a bucket),
- * and `debtors` client ids allowed one request a second (burst 1), to be left in debt.
+ * and `debtors` client ids with a produce quota of 1 KB/s, to be left in debt.
  */
 export function churnConfig(upstream: string, debtors: number): Record<string, unknown> {
   return {
@@ -59,7 +97,7 @@ export function churnConfig(upstream: string, debtors: number): Record<string, u
     quotaTable: { capacity: 10_000 },
     quotas: [
       { clientId: '<default>', requestsPerSec: 100_000 },
-      ...Array.from({ length: debtors }, (_, i) => ({ clientId: `debtor-${i}`, requestsPerSec: 1, requestBurst: 1 })),
+      ...Array.from({ length: debtors }, (_, i) => ({ clientId: `debtor-${i}`, produceBytesPerSec: DEBTOR_BYTES_PER_SEC, produceBurstBytes: DEBTOR_BYTES_PER_SEC })),
     ],
   };
 }
