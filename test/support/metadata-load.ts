@@ -13,23 +13,15 @@ import { recordBatch } from './record-batch.js';
 const PIPELINE = 500;
 const metadata = { ...defaultMetadataRequest(), topics: [] };
 
-/** Sends `count` requests, `PIPELINE` in flight at most; resolves with the first 1,000 responses' throttle_time_ms. */
-export async function pipelinedMetadata(port: number, clientIds: (i: number) => string, count: number, onProgress?: (done: number) => void): Promise<number[]> {
+/** Connects to the proxy; `onResponse` gets each whole response frame (its size prefix included). */
+async function connectWithResponses(port: number, onResponse: (frame: Buffer) => void): Promise<Socket> {
   const socket: Socket = connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
   await new Promise((resolve) => socket.once('connect', resolve));
-  const throttles: number[] = [];
-  let sent = 0;
-  let done = 0;
-  let wake: (() => void) | undefined;
   const splitter = new FrameSplitter(
     {
       onFrame: (_size, head) => {
-        const body = decodeResponseFrame(head.subarray(4), 3, 12).body as MetadataResponse;
-        if (throttles.length < 1000) throttles.push(body.throttleTimeMs);
-        done++;
-        if (done % 50_000 === 0) onProgress?.(done);
-        wake?.();
+        onResponse(head);
         return STREAM;
       },
       onWhole: () => undefined,
@@ -40,6 +32,22 @@ export async function pipelinedMetadata(port: number, clientIds: (i: number) => 
     1 << 20,
   );
   socket.on('data', (c: Buffer) => splitter.push(c));
+  return socket;
+}
+
+/** Sends `count` requests, `PIPELINE` in flight at most; resolves with the first 1,000 responses' throttle_time_ms. */
+export async function pipelinedMetadata(port: number, clientIds: (i: number) => string, count: number, onProgress?: (done: number) => void): Promise<number[]> {
+  const throttles: number[] = [];
+  let sent = 0;
+  let done = 0;
+  let wake: (() => void) | undefined;
+  const socket = await connectWithResponses(port, (frame) => {
+    const body = decodeResponseFrame(frame.subarray(4), 3, 12).body as MetadataResponse;
+    if (throttles.length < 1000) throttles.push(body.throttleTimeMs);
+    done++;
+    if (done % 50_000 === 0) onProgress?.(done);
+    wake?.();
+  });
   while (done < count) {
     const batch: Buffer[] = [];
     while (sent < count && sent - done < PIPELINE) batch.push(encodeRequest(3, 12, ++sent, metadata, clientIds(sent)));
@@ -53,29 +61,14 @@ export async function pipelinedMetadata(port: number, clientIds: (i: number) => 
 
 /** One Produce (v9, acks=1) of `kb` 1 KB records as `clientId`; resolves with the response's throttle_time_ms. */
 export async function produceOnce(port: number, clientId: string, kb: number): Promise<number> {
-  const socket: Socket = connect({ host: '127.0.0.1', port });
-  socket.setNoDelay(true);
-  await new Promise((resolve) => socket.once('connect', resolve));
+  let answer: ((throttleMs: number) => void) | undefined;
+  const answered = new Promise<number>((resolve) => (answer = resolve));
+  const socket = await connectWithResponses(port, (frame) => answer!((decodeResponseFrame(frame.subarray(4), 0, 9).body as ProduceResponse).throttleTimeMs));
   try {
-    return await new Promise<number>((resolve, reject) => {
-      const splitter = new FrameSplitter(
-        {
-          onFrame: (_size, head) => {
-            resolve((decodeResponseFrame(head.subarray(4), 0, 9).body as ProduceResponse).throttleTimeMs);
-            return STREAM;
-          },
-          onWhole: () => undefined,
-          onBody: () => undefined,
-          onEnd: () => undefined,
-        },
-        1 << 20,
-        1 << 20,
-      );
-      socket.on('data', (c: Buffer) => splitter.push(c));
-      socket.on('error', reject);
-      socket.on('close', () => reject(new Error('closed before the produce response')));
-      socket.write(encodeRequest(0, 9, 1, produceRequest(DEBT_TOPIC, 0, recordBatch(kb, 1024), 1), clientId));
-    });
+    const closed = new Promise<never>((_, reject) => socket.once('close', () => reject(new Error('closed before the produce response'))));
+    socket.on('error', () => undefined);
+    socket.write(encodeRequest(0, 9, 1, produceRequest(DEBT_TOPIC, 0, recordBatch(kb, 1024), 1), clientId));
+    return await Promise.race([answered, closed]);
   } finally {
     socket.destroy();
   }
