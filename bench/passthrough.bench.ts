@@ -14,11 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../src/local-kafka/ports.js';
-import { FrameSplitter, STREAM } from '../src/protocol/frame-splitter.js';
 import { producerPerformance } from '../test/support/java-clients.js';
 import { encodeRequest } from '../test/support/raw-client.js';
 import { produceRequest } from '../test/support/requests.js';
-import { recordBatch } from '../test/support/record-batch.js';
+import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
 import { buildProxy, cpuSeconds, pinSelf, rssMB, startPlainPipe, startProxyProcess } from './support/processes.js';
 import { Sink } from './support/sink.js';
 
@@ -31,59 +30,11 @@ const PIPE_RUNS = 5;
 const FRAME_PAYLOAD = 1024 * 1024;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const log = (line: string) => console.error(line);
 
 function proxyYaml(port: number, metricsPort: number, upstream: string, advertiseTo?: number): string {
   const advertise = advertiseTo ? `advertise: { mode: map, map: { "1": "127.0.0.1:${advertiseTo}" } }\n` : '';
   return `listen: 127.0.0.1:${port}\nupstream: ${upstream}\nmetrics: 127.0.0.1:${metricsPort}\n${advertise}limits: { maxConnections: 5000 }\nlogLevel: warn\n`;
-}
-
-/** Sends Produce requests at a fixed rate on one connection for `seconds`; returns each round trip in ms. */
-async function fixedRateLatencies(port: number, topic: string, requestsPerSec: number, seconds: number): Promise<number[]> {
-  const template = encodeRequest(0, 9, 0, produceRequest(topic, 0, recordBatch(BATCH_RECORDS, 1024), 1));
-  const socket = connect({ host: '127.0.0.1', port });
-  socket.setNoDelay(true);
-  await new Promise((resolve) => socket.once('connect', resolve));
-  const sentAt = new Map<number, number>();
-  const latencies: number[] = [];
-  const splitter = new FrameSplitter(
-    {
-      onFrame: (_size, head) => {
-        const id = head.readInt32BE(4);
-        latencies.push(performance.now() - sentAt.get(id)!);
-        sentAt.delete(id);
-        return STREAM;
-      },
-      onWhole: () => undefined,
-      onBody: () => undefined,
-      onEnd: () => undefined,
-    },
-    1 << 30,
-    64,
-  );
-  socket.on('data', (c: Buffer) => splitter.push(c));
-  const total = Math.round(requestsPerSec * seconds);
-  const start = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) * requestsPerSec) / 1000));
-      while (sent < due) {
-        const frame = Buffer.from(template);
-        frame.writeInt32BE(++sent, 8);
-        sentAt.set(sent, performance.now());
-        socket.write(frame);
-      }
-      if (sent >= total) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
-  });
-  for (let i = 0; i < 200 && latencies.length < total; i++) await sleep(50);
-  socket.destroy();
-  return latencies.slice(Math.floor(total * 0.1)); // the first 10% warm up
 }
 
 /** Streams `bytes` of 1 MB acks=0 Produce frames to port; returns MB/s as seen by the sink. */
@@ -183,7 +134,7 @@ async function againstKafka(figures: Record<string, number>): Promise<void> {
     const p99: Record<'direct' | 'proxy' | 'pipe', number[]> = { direct: [], proxy: [], pipe: [] };
     for (let i = 0; i < 3; i++) {
       for (const [side, port] of [['direct', node.internalPort], ['proxy', proxyPort!], ['pipe', pipePort!]] as const) {
-        const l = await fixedRateLatencies(port, 'latency', requestsPerSec, LATENCY_SECONDS);
+        const l = (await fixedRateProduce(port, 'latency', { requestsPerSec, seconds: LATENCY_SECONDS, records: BATCH_RECORDS })).latencies;
         p50[side].push(percentile(l, 50));
         p99[side].push(percentile(l, 99));
         log(`  ${side}: p50 ${percentile(l, 50).toFixed(3)} ms, p99 ${percentile(l, 99).toFixed(3)} ms (${l.length} requests)`);
