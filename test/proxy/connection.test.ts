@@ -7,17 +7,14 @@ import { Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { configFromObject } from '../../src/config/load-config.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { encodeMetadataResponse, defaultMetadataResponse } from '../../src/protocol/generated/metadata-response.js';
 import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../../src/protocol/generated/sasl-handshake-response.js';
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame, type Script } from '../support/fake-broker.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
-import { freePorts } from '../../src/local-kafka/ports.js';
 
 function body(encode: (w: Writer) => void): Buffer {
   const w = new Writer();
@@ -38,18 +35,14 @@ function normal(frame: Buffer): Buffer[] | undefined {
 
 async function setup(t: Test, script: Script = normal, limits: Record<string, number> = {}) {
   const broker = new FakeBroker(script);
-  const brokerPort = await broker.listen();
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) });
-  const [port, metricsPort] = await freePorts(2);
-  const config = configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${brokerPort}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'warn', limits });
-  const proxy = new ProxyServer(config, { logger: pino({ level: 'warn' }, sink) });
-  await proxy.start();
+  const { proxy, port } = await proxyBefore(broker, { logLevel: 'warn', limits }, pino({ level: 'warn' }, sink));
   t.teardown(async () => {
     await proxy.stop();
     await broker.close();
   });
-  return { broker, proxy, lines, port: port! };
+  return { broker, proxy, lines, port };
 }
 
 /** The proxy's readiness probe talks to the broker too; tests look only at what clients sent. */

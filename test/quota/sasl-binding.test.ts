@@ -2,15 +2,11 @@
 // (a real one closes it): only an exchange the broker accepted to the end binds its user; v1 (SaslAuthenticate) and
 // v0 (unframed tokens) exchanges alike.
 import t, { type Test } from 'tap';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { configFromObject } from '../../src/config/load-config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { freePorts } from '../../src/local-kafka/ports.js';
 import { Writer } from '../../src/protocol/writer.js';
 import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
 import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
 import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame } from '../support/fake-broker.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient } from '../support/raw-client.js';
 import { produceRequest } from '../support/requests.js';
 
@@ -45,14 +41,10 @@ async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
     if (key === 0) return [responseFrame(id, encode((w) => ProduceRes.encodeProduceResponse(w, version, ProduceRes.defaultProduceResponse())), version >= 9)];
     return undefined;
   });
-  const [port, metricsPort] = await freePorts(2);
-  const config = configFromObject({
-    listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${await broker.listen()}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'silent',
+  const { proxy, port } = await proxyBefore(broker, {
     quotas: [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
   });
-  const proxy = new ProxyServer(config, { logger: createLogger('silent') });
-  await proxy.start();
-  const client = await RawClient.open(port!);
+  const client = await RawClient.open(port);
   t.teardown(async () => {
     client.close();
     await proxy.stop();

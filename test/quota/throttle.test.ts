@@ -3,17 +3,13 @@
 // larger of the broker's and the proxy's throttle wins; acks=0 is throttled by not reading; a fetch in debt is held
 // and every fetch's max_bytes is capped.
 import t, { type Test } from 'tap';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { configFromObject } from '../../src/config/load-config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { freePorts } from '../../src/local-kafka/ports.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
 import * as MetadataRes from '../../src/protocol/generated/metadata-response.js';
 import * as FetchRes from '../../src/protocol/generated/fetch-response.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame, type Script } from '../support/fake-broker.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { readRequestHeader } from '../../src/protocol/headers.js';
 import { fetchMaxBytesOffset, produceAcks } from '../../src/proxy/request-peek.js';
@@ -47,12 +43,8 @@ function brokerScript(o: { brokerThrottle?: number; fetchBytes?: number } = {}):
 
 async function setup(t: Test, quotas: object[], script: Script) {
   const broker = new FakeBroker(script);
-  const brokerPort = await broker.listen();
-  const [port, metricsPort] = await freePorts(2);
-  const config = configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${brokerPort}`, metrics: `127.0.0.1:${metricsPort}`, logLevel: 'silent', quotas });
-  const proxy = new ProxyServer(config, { logger: createLogger('silent') });
-  await proxy.start();
-  const client = await RawClient.open(port!);
+  const { proxy, port } = await proxyBefore(broker, { quotas });
+  const client = await RawClient.open(port);
   t.teardown(async () => {
     client.close();
     await proxy.stop();

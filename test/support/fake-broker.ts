@@ -1,7 +1,12 @@
 // An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it records every
 // frame it receives and answers through a scripted handler (return frames to send, or nothing).
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
 import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
+import { configFromObject } from '../../src/config/load-config.js';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
 
 export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
 
@@ -49,6 +54,18 @@ export class FakeBroker {
     for (const s of this.sockets) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * Starts `broker` and an in-process proxy in front of it, on free ports, with `config` (listen, upstream and metrics
+ * filled in). The caller stops both.
+ */
+export async function proxyBefore(broker: FakeBroker, config: Record<string, unknown>, logger: Logger = createLogger('silent')): Promise<{ proxy: ProxyServer; port: number }> {
+  const upstream = `127.0.0.1:${await broker.listen()}`;
+  const [port, metricsPort] = await freePorts(2);
+  const proxy = new ProxyServer(configFromObject({ logLevel: 'silent', ...config, listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}` }), { logger });
+  await proxy.start();
+  return { proxy, port: port! };
 }
 
 /** A response frame: size prefix, correlation id, (header v1: empty tagged fields), body. */
