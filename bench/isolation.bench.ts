@@ -10,6 +10,7 @@ import { startSidecarProcesses } from '../test/support/proxy-process.js';
 import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
 import { push, type ClientKind } from '../test/support/load.js';
 import { testKafka } from '../test/support/kafkajs.js';
+import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 
 const MB = 1024 * 1024;
 const QUOTA = 2 * MB; // each tenant's; the quiet one sends half of it, the noisy one tries 10× (it sends as fast as it can)
@@ -24,7 +25,7 @@ export async function run(args: string[]): Promise<Record<string, number>> {
   try {
     const admin = testKafka(cluster.bootstrap).admin();
     await admin.connect();
-    await admin.createTopics({ topics: ['quiet', 'noisy'].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+    await createTopicsAndWait(admin, ['quiet', 'noisy'].map((topic) => ({ topic, numPartitions: 1 })));
     await admin.disconnect();
     const [proxy] = await startSidecarProcesses(cluster.info.nodes, {
       quotas: [{ clientId: 'quiet', produceBytesPerSec: QUOTA }, { clientId: 'noisy', produceBytesPerSec: QUOTA }],

@@ -20,6 +20,7 @@ import { produceRequest } from '../test/support/requests.js';
 import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
 import { buildProxy, cpuSeconds, pinSelf, rssMB, startPlainPipe, startProxyProcess } from './support/processes.js';
 import { Sink } from './support/sink.js';
+import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 
 const PERF_RECORDS = 300_000;
 const THROUGHPUT_ROUNDS = 5;
@@ -105,7 +106,7 @@ async function againstKafka(figures: Record<string, number>): Promise<void> {
     const viaPipe = `127.0.0.1:${pipePort}`;
     const admin = new Kafka({ brokers: [direct], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'perf', numPartitions: 3 }, { topic: 'latency', numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsAndWait(admin, [{ topic: 'perf', numPartitions: 3 }, { topic: 'latency', numPartitions: 1 }]);
     await admin.disconnect();
 
     log('throughput: ProducerPerformance, direct, through the proxy and through a plain pipe, alternating');

@@ -13,6 +13,7 @@ import { pull, push, type ClientKind } from '../test/support/load.js';
 import { producerPerformance } from '../test/support/java-clients.js';
 import { runKcat } from '../test/support/kcat.js';
 import { testKafka } from '../test/support/kafkajs.js';
+import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 
 const MB = 1024 * 1024;
 const QUOTA = 5 * MB;
@@ -39,7 +40,7 @@ export async function run(): Promise<Record<string, number>> {
 
     const produceRate = async (kind: ClientKind, bootstrap: string, clientId: string) => {
       const topic = `p-${clientId}-${kind}`;
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
       const s = sampler(() => topicLogBytes(node, topic));
       const l = push(kind, { classpath: cp, bootstrap, topic, clientId });
       await sleep(SECONDS * 1000);
@@ -47,7 +48,7 @@ export async function run(): Promise<Record<string, number>> {
       return slope(await s.stop(), 5, 30);
     };
     const source = 'fetch-source';
-    await admin.createTopics({ topics: [{ topic: source, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsAndWait(admin, [{ topic: source, numPartitions: 1 }]);
     await producerPerformance(cp, { bootstrap: direct, topic: source, numRecords: 400 * 1024, recordSize: 1024, props: { acks: 1, 'linger.ms': 20, 'batch.size': 262144 } });
     await runKcat(['-C', '-b', direct, '-t', source, '-o', 'beginning', '-c', '1', '-e', '-q']);
     const fetchRate = async (kind: ClientKind, bootstrap: string, clientId: string) => {
@@ -71,7 +72,7 @@ export async function run(): Promise<Record<string, number>> {
     // latency while throttled: the same Java producer, 60 MB at as fast as it can, through each system's quota
     const latency = async (bootstrap: string, clientId: string) => {
       const topic = `lat-${clientId}`;
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
       return producerPerformance(cp, { bootstrap, topic, numRecords: 60 * 1024, recordSize: 1024, props: { 'client.id': clientId, acks: 1 } });
     };
     const proxyLatency = await latency(sidecar!.bootstrap, 'proxy-produce');

@@ -11,6 +11,7 @@ import { freePorts } from '../local-kafka/ports.js';
 import { configFromObject } from '../config/load-config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../observability/logger.js';
+import { createTopicsAndWait } from '../local-kafka/topics.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' } } });
 const seconds = values.seconds === undefined ? Infinity : Number(values.seconds);
@@ -44,7 +45,7 @@ console.error(`proxy on ${bootstrap} (metrics on http://127.0.0.1:${metricsPort}
 
 const admin = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
 await admin.connect();
-await admin.createTopics({ topics: TENANTS.map((t) => ({ topic: `demo-${t}`, numPartitions: 1 })), waitForLeaders: true });
+await createTopicsAndWait(admin, TENANTS.map((t) => ({ topic: `demo-${t}`, numPartitions: 1 })));
 await admin.disconnect();
 
 let running = true;

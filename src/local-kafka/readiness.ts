@@ -1,5 +1,6 @@
 // Proves a cluster serves: a real client creates a topic and produces to it with acks=all.
 import { Kafka, logLevel } from 'kafkajs';
+import { createTopicsAndWait } from './topics.js';
 
 const READY_TOPIC = '__kqp_ready';
 
@@ -18,7 +19,7 @@ export async function checkServes(bootstrap: string, replicationFactor: number):
     await admin.connect();
     const topics = await admin.listTopics();
     if (!topics.includes(READY_TOPIC)) {
-      await admin.createTopics({ topics: [{ topic: READY_TOPIC, numPartitions: 1, replicationFactor }], waitForLeaders: true });
+      await createTopicsAndWait(admin, [{ topic: READY_TOPIC, numPartitions: 1, replicationFactor }]);
     }
     await producer.connect();
     await producer.send({ topic: READY_TOPIC, acks: -1, messages: [{ value: `ready ${Date.now()}` }] });

@@ -5,6 +5,7 @@ import { testKafka } from '../support/kafkajs.js';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { kcatConsume, kcatProduce } from '../support/kcat.js';
 import { consumerPerformance, producerPerformance, verifiableConsumer, verifiableProducer } from '../support/java-clients.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const RECORDS = 10_000;
 const cluster = sharedCluster();
@@ -13,7 +14,7 @@ const admin = kafka.admin();
 
 async function createTopic(partitions = 3): Promise<string> {
   const topic = uniqueName('harness');
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }], waitForLeaders: true });
+  await createTopicsAndWait(admin, [{ topic, numPartitions: partitions, replicationFactor: 3 }]);
   return topic;
 }
 

@@ -15,6 +15,7 @@ import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { producerPerformance } from '../support/java-clients.js';
 import { encodeRequest } from '../support/raw-client.js';
 import { fetchRequest } from '../support/requests.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const PARTITIONS = 20;
 const PER_PARTITION = 50 * 1024 * 1024;
@@ -34,10 +35,7 @@ t.test('a stalled consumer with 1 GB waiting does not grow the proxy', async (t)
   const admin = kafka.admin();
   await admin.connect();
   // every partition on broker 1, so one sidecar connection serves them all
-  await admin.createTopics({
-    topics: [{ topic, replicaAssignment: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, replicas: [broker.id] })) }],
-    waitForLeaders: true,
-  });
+  await createTopicsAndWait(admin, [{ topic, replicaAssignment: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, replicas: [broker.id] })) }]);
   t.teardown(async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();

@@ -9,6 +9,7 @@ import { startSidecars } from '../support/sidecars.js';
 import { kcatConsume, kcatProduce, runKcat } from '../support/kcat.js';
 import { producerPerformance, verifiableConsumer, verifiableProducer } from '../support/java-clients.js';
 import { runJavaOk } from '../../src/local-kafka/java-tool.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const cluster = sharedCluster();
 const sidecars = await startSidecars(cluster);
@@ -21,7 +22,7 @@ t.teardown(() => admin.disconnect());
 
 async function topic(prefix: string, partitions = 3): Promise<string> {
   const name = uniqueName(prefix);
-  await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor: 3 }], waitForLeaders: true });
+  await createTopicsAndWait(admin, [{ topic: name, numPartitions: partitions, replicationFactor: 3 }]);
   return name;
 }
 

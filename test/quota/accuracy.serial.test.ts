@@ -11,6 +11,7 @@ import { pull, push, type ClientKind } from '../support/load.js';
 import { producerPerformance } from '../support/java-clients.js';
 import { jmxSampler } from '../support/broker-metrics.js';
 import { runKcat } from '../support/kcat.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const MB = 1024 * 1024;
 const SECONDS = 32;
@@ -42,7 +43,7 @@ const pct = (rate: number, quota: number) => `${((rate / quota - 1) * 100).toFix
 for (const kind of ['java', 'kafkajs', 'kcat'] as ClientKind[]) {
   t.test(`produce, ${kind}: the broker receives each tenant's quota`, async (t) => {
     const topics = [uniqueName(`acc-${kind}-1`), uniqueName(`acc-${kind}-10`)];
-    await admin.createTopics({ topics: topics.map(onThisBroker), waitForLeaders: true });
+    await createTopicsAndWait(admin, topics.map(onThisBroker));
     t.teardown(() => admin.deleteTopics({ topics }));
     const loads = [
       push(kind, { classpath: cluster.classpath, bootstrap: proxy.bootstrap, topic: topics[0]!, clientId: 'produce-1mb' }),
@@ -59,7 +60,7 @@ for (const kind of ['java', 'kafkajs', 'kcat'] as ClientKind[]) {
 
 t.test('fetch: the broker sends each tenant its quota', async (t) => {
   const topics = [uniqueName('acc-fetch-1'), uniqueName('acc-fetch-10')];
-  await admin.createTopics({ topics: topics.map(onThisBroker), waitForLeaders: true });
+  await createTopicsAndWait(admin, topics.map(onThisBroker));
   t.teardown(() => admin.deleteTopics({ topics }));
   // more to read than 1 MB/s and 10 MB/s take in 32 s
   for (const [topic, mb] of [[topics[0]!, 60], [topics[1]!, 400]] as const) {

@@ -10,6 +10,7 @@ import { startSidecarProcesses } from '../support/proxy-process.js';
 import { fixedRateProduce, percentile } from '../support/fixed-rate.js';
 import { sampler, slope, topicLogBytes } from '../support/broker-bytes.js';
 import { push } from '../support/load.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const MB = 1024 * 1024;
 const QUOTA = 2 * MB;
@@ -22,7 +23,7 @@ t.test('a noisy neighbour at many times its quota does not move a quiet tenant',
   const admin = testKafka(`${node.host}:${node.port}`).admin();
   await admin.connect();
   const [quietTopic, noisyTopic] = [uniqueName('quiet'), uniqueName('noisy')];
-  await admin.createTopics({ topics: [quietTopic, noisyTopic].map((topic) => ({ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] })), waitForLeaders: true });
+  await createTopicsAndWait(admin, [quietTopic, noisyTopic].map((topic) => ({ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] })));
   t.teardown(async () => {
     await admin.deleteTopics({ topics: [quietTopic, noisyTopic] });
     await admin.disconnect();

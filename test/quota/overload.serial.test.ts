@@ -8,6 +8,7 @@ import { testKafka } from '../support/kafkajs.js';
 import { startSidecarProcesses } from '../support/proxy-process.js';
 import { sampler, topicLogBytes } from '../support/broker-bytes.js';
 import { push } from '../support/load.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const RATE = 256 * 1024; // unthrottled, this producer sends 25-45 MB/s here: 100× and more
 const BURST = RATE;
@@ -22,7 +23,7 @@ t.test('a tenant at 100× its quota for 60 s', async (t) => {
   const admin = testKafka(`${node.host}:${node.port}`).admin();
   await admin.connect();
   const topic = uniqueName('overload');
-  await admin.createTopics({ topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }], waitForLeaders: true });
+  await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
   t.teardown(async () => {
     await admin.deleteTopics({ topics: [topic] });
     await admin.disconnect();

@@ -2,13 +2,14 @@
 // idempotent acks=all producer, consumes in a group, describes and alters configs, deletes the topic; prints one
 // JSON line with what it saw. Usage: kafkajs-workload.ts BOOTSTRAP TOPIC COUNT
 import { testKafka } from './kafkajs.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const [bootstrap, topic, countText] = process.argv.slice(2);
 const count = Number(countText);
 const kafka = testKafka(bootstrap!, { clientId: 'kafkajs-workload' });
 const admin = kafka.admin();
 await admin.connect();
-await admin.createTopics({ topics: [{ topic: topic!, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+await createTopicsAndWait(admin, [{ topic: topic!, numPartitions: 3, replicationFactor: 3 }]);
 const producer = kafka.producer({ idempotent: true });
 await producer.connect();
 const values = Array.from({ length: count }, (_, i) => `v${i}`);
