@@ -1,6 +1,9 @@
-// The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers), and
-// /quota?user=U&clientId=C (the quotas that apply to that entity and the state of its buckets, as JSON).
+// The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers),
+// /quota?user=U&clientId=C (the quotas that apply to that entity and the state of its buckets, as JSON), and
+// /debug/heap (memory after a full garbage collection, only in a process started with node's --expose-gc: tests and
+// memory investigations; a production process answers 404, so nobody can make it collect on demand).
 import { createServer, type Server } from 'node:http';
+import { getHeapStatistics } from 'node:v8';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/load-config.js';
 
@@ -27,6 +30,8 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
       const user = url.searchParams.get('user') ?? 'ANONYMOUS';
       const clientId = url.searchParams.get('clientId') ?? '';
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.quota(user, clientId), null, 2)}\n`);
+    } else if (path === '/debug/heap' && typeof globalThis.gc === 'function') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(heapAfterGc(globalThis.gc))}\n`);
     } else if (path === '/readyz') {
       const ready = endpoints.ready();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
@@ -41,4 +46,19 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
     server.once('error', reject);
     server.listen(at.port, at.host, () => resolve(server));
   });
+}
+
+/** Bytes in use after a full (major) collection: what the process holds, not what V8 has yet to collect. */
+function heapAfterGc(gc: () => void): object {
+  gc();
+  const heap = getHeapStatistics();
+  const usage = process.memoryUsage();
+  return {
+    heapUsed: heap.used_heap_size,
+    heapTotal: heap.total_heap_size,
+    heapLimit: heap.heap_size_limit,
+    external: usage.external,
+    arrayBuffers: usage.arrayBuffers,
+    rss: usage.rss,
+  };
 }

@@ -35,20 +35,33 @@ async function connectWithResponses(port: number, onResponse: (frame: Buffer) =>
   return socket;
 }
 
-/** Sends `count` requests, `PIPELINE` in flight at most; resolves with the first 1,000 responses' throttle_time_ms. */
-export async function pipelinedMetadata(port: number, clientIds: (i: number) => string, count: number, onProgress?: (done: number) => void): Promise<number[]> {
+/**
+ * Sends `count` requests, `PIPELINE` in flight at most; resolves with the first 1,000 responses' throttle_time_ms.
+ * Every 50,000 responses it calls `onProgress` and sends nothing more until what that returns has settled.
+ */
+export async function pipelinedMetadata(
+  port: number,
+  clientIds: (i: number) => string,
+  count: number,
+  onProgress?: (done: number) => void | Promise<void>,
+): Promise<number[]> {
   const throttles: number[] = [];
   let sent = 0;
   let done = 0;
   let wake: (() => void) | undefined;
+  let progress: Promise<void> | undefined;
   const socket = await connectWithResponses(port, (frame) => {
     const body = decodeResponseFrame(frame.subarray(4), 3, 12).body as MetadataResponse;
     if (throttles.length < 1000) throttles.push(body.throttleTimeMs);
     done++;
-    if (done % 50_000 === 0) onProgress?.(done);
+    if (done % 50_000 === 0 && onProgress) progress = Promise.resolve(onProgress(done));
     wake?.();
   });
   while (done < count) {
+    if (progress) {
+      await progress;
+      progress = undefined;
+    }
     const batch: Buffer[] = [];
     while (sent < count && sent - done < PIPELINE) batch.push(encodeRequest(3, 12, ++sent, metadata, clientIds(sent)));
     if (batch.length) socket.write(Buffer.concat(batch));

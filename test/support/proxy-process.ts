@@ -1,13 +1,37 @@
-// The proxy as a child process (its RSS and CPU are its own), run from the sources with tsx, configured by an object
-// that is written out as its YAML file.
+// The proxy as a child process (its memory and CPU are its own), run from the sources with tsx, configured by an
+// object that is written out as its YAML file. It runs with node's --expose-gc, so that /debug/heap reports memory
+// after a full collection, optionally under a fixed heap (--max-old-space-size), and logs at info level to a file
+// under .tap/proxy-logs/ that `npm test` prints the tail of when the test that started it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePorts, waitForPort } from '../../src/local-kafka/ports.js';
 import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
 import type { NodeInfo } from '../../src/local-kafka/kafka-cluster.js';
+
+/**
+ * The fixed heap the memory tests give the proxy: the smallest old space in which the idle proxy (under tsx) starts
+ * and serves is 20 MB (measured: with 16 MB it aborts during start-up, "JavaScript heap out of memory"; its heap in
+ * use after a full collection is 17 MB), plus a 12 MB margin, which is 6× what a full 10,000-slot quota table's key
+ * index adds (2.0 MB, test/quota/churn.serial.test.ts). A proxy that kept anything per tenant ever seen, per byte over
+ * quota or per byte waiting would run out of it and die, which these tests would see.
+ */
+export const PROXY_HEAP_MB = 32;
+
+/** Where proxy processes log: one file per proxy, named after the test file that started it. */
+export const PROXY_LOG_DIR = '.tap/proxy-logs';
+
+/** Memory after a full garbage collection (GET /debug/heap), in bytes. */
+export interface HeapStats {
+  heapUsed: number;
+  heapTotal: number;
+  heapLimit: number;
+  external: number;
+  arrayBuffers: number;
+  rss: number;
+}
 
 export interface ProxyProcess {
   port: number;
@@ -15,7 +39,11 @@ export interface ProxyProcess {
   pid: number;
   child: ChildProcess;
   bootstrap: string;
+  logFile: string;
   rssMB(): number;
+  /** Null while it runs; how it ended otherwise (a proxy that ran out of heap ends with SIGABRT). */
+  exited(): string | null;
+  heap(): Promise<HeapStats>;
   metrics(): Promise<string>;
   /** Sum of the samples of a metric whose line starts with `prefix` (name and, optionally, labels). */
   metric(prefix: string): Promise<number>;
@@ -23,45 +51,67 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `src/cli.ts` with `config` (listen and metrics are filled in); `advertiseSelf` maps `nodeId` to it. */
-export async function startProxyProcess(
-  config: Record<string, unknown>,
-  o: { advertiseSelf?: number; port?: number } = {},
-): Promise<ProxyProcess> {
+export interface ProxyProcessOptions {
+  /** Maps this node id to the proxy itself in advertised addresses. */
+  advertiseSelf?: number;
+  port?: number;
+  /** Runs it with --max-old-space-size=heapMB. */
+  heapMB?: number;
+}
+
+/** Starts `src/cli.ts` with `config` (listen and metrics are filled in). */
+export async function startProxyProcess(config: Record<string, unknown>, o: ProxyProcessOptions = {}): Promise<ProxyProcess> {
   const [freePort, metricsPort] = await freePorts(2);
   const port = o.port ?? freePort;
   const dir = mkdtempSync(join(tmpdir(), 'kqp-proxy-'));
   const full = {
     listen: `127.0.0.1:${port}`,
     metrics: `127.0.0.1:${metricsPort}`,
-    logLevel: 'warn',
+    logLevel: 'info',
     ...(o.advertiseSelf !== undefined ? { advertise: { mode: 'map', map: { [String(o.advertiseSelf)]: `127.0.0.1:${port}` } } } : {}),
     ...config,
   };
   writeFileSync(join(dir, 'proxy.yaml'), stringify(full));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--config', join(dir, 'proxy.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  killWithOwner(child.pid!);
-  await waitForPort('127.0.0.1', port!, 30_000, () => {
-    if (child.exitCode !== null) throw new Error(`proxy exited with ${child.exitCode}`);
+  mkdirSync(PROXY_LOG_DIR, { recursive: true });
+  const logFile = join(PROXY_LOG_DIR, `${basename(process.argv[1] ?? 'proxy')}-${port}.log`);
+  const log = createWriteStream(logFile);
+  const heap = o.heapMB !== undefined ? [`--max-old-space-size=${o.heapMB}`] : [];
+  const child = spawn(process.execPath, ['--expose-gc', ...heap, '--import', 'tsx', 'src/cli.ts', '--config', join(dir, 'proxy.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  let exit: string | null = null;
+  child.once('exit', (code, signal) => {
+    exit = signal ? `killed by ${signal}` : `exit code ${code}`;
+  });
+  killWithOwner(child.pid!);
+  await waitForPort('127.0.0.1', port!, 60_000, () => {
+    if (child.exitCode !== null) throw new Error(`proxy exited with ${child.exitCode}; its log: ${logFile}`);
+  });
+  const base = `http://127.0.0.1:${metricsPort}`;
+  const metrics = async () => (await fetch(`${base}/metrics`)).text();
   return {
     port: port!,
     metricsPort: metricsPort!,
     pid: child.pid!,
     child,
     bootstrap: `127.0.0.1:${port}`,
+    logFile,
     rssMB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024,
+    exited: () => exit,
+    heap: async () => (await (await fetch(`${base}/debug/heap`)).json()) as HeapStats,
     metrics,
     metric: async (prefix) =>
       (await metrics()).split('\n').filter((l) => l.startsWith(prefix)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0),
     quota: async (user, clientId) =>
-      (await (await fetch(`http://127.0.0.1:${metricsPort}/quota?user=${encodeURIComponent(user)}&clientId=${encodeURIComponent(clientId)}`)).json()) as Record<string, unknown>,
+      (await (await fetch(`${base}/quota?user=${encodeURIComponent(user)}&clientId=${encodeURIComponent(clientId)}`)).json()) as Record<string, unknown>,
     stop: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await new Promise((resolve) => child.once('exit', resolve));
       }
+      log.end();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -75,10 +125,16 @@ export async function startSidecarProcesses(
   nodes: readonly NodeInfo[],
   config: Record<string, unknown>,
   listener: 'port' | 'saslPort' = 'port',
+  o: Pick<ProxyProcessOptions, 'heapMB'> = {},
 ): Promise<ProxyProcess[]> {
   const ports = await freePorts(nodes.length);
   const map = Object.fromEntries(nodes.map((n, i) => [String(n.id), `127.0.0.1:${ports[i]}`]));
   return Promise.all(
-    nodes.map((n, i) => startProxyProcess({ upstream: `${n.host}:${n[listener]}`, advertise: { mode: 'map', map }, ...config }, { port: ports[i]! })),
+    nodes.map((n, i) =>
+      startProxyProcess({ upstream: `${n.host}:${n[listener]}`, advertise: { mode: 'map', map }, ...config }, { port: ports[i]!, ...o }),
+    ),
   );
 }
+
+/** MB, for reports. */
+export const mb = (bytes: number) => (bytes / 1048576).toFixed(1);
