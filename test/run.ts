@@ -1,12 +1,18 @@
 // `npm test`: starts one 3-node Kafka cluster, runs tap with it (test files that need their own cluster start one),
-// prints the brokers' log tails if anything failed, and always stops the cluster.
+// and always stops the cluster. If anything failed it prints the brokers' log tails, then the failure report (proxy log
+// tails, then every failed assertion), so that the last lines of the output say what failed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
+import { failureReport } from './failure-report.js';
+import { PROXY_LOG_DIR } from './support/proxy-process.js';
 
 const log = (line: string) => console.error(`[test-runner] ${line}`);
 const started = Date.now();
+// what an earlier run left would be reported as this run's
+rmSync('.tap/test-results', { recursive: true, force: true });
+rmSync(PROXY_LOG_DIR, { recursive: true, force: true });
 const cluster = await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log });
 log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
@@ -52,7 +58,9 @@ if (files.length) {
   code = await runTap(all.filter((f) => !serial.includes(f)));
   if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...serial]));
 }
-if (code !== 0 || interrupted) console.error(cluster.logTails(30));
+const failed = code !== 0 || interrupted;
+if (failed) console.error(cluster.logTails(30));
 await cluster.stop();
+if (failed) console.error(failureReport());
 log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s, tap exit code ${code}`);
 process.exit(interrupted ? 130 : code);
