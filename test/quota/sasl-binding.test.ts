@@ -83,7 +83,12 @@ t.test('PLAIN over v0 unframed tokens binds its user once the broker answers the
   frame.writeInt32BE(token.length, 0);
   token.copy(frame, 4);
   client.socket.write(frame);
-  await new Promise((r) => setTimeout(r, 200));
+  // The proxy binds the user as it relays the broker's reply to the token (an empty frame: 4 bytes with its prefix),
+  // so once that reply has reached the client, the produce below is charged to alice.
+  const replied = () => client.frames.some((f) => f.length === 4);
+  const deadline = Date.now() + 10_000;
+  while (!replied() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.ok(replied(), "the broker's reply to the token reached the client");
   await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
   t.ok((await charged('alice')) > 5000, 'charged to alice');
 });
