@@ -75,6 +75,10 @@ export const CONFIG_SCHEMA = {
       properties: {
         capacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
         maxKeyLength: { type: 'integer', minimum: 16, maximum: 4096, default: 256 },
+        newBucketShare: {
+          type: 'number', minimum: 0, maximum: 1, default: 0.1,
+          description: 'share of its burst a bucket starts with when a tenant is new (or comes back after eviction)',
+        },
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

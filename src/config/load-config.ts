@@ -54,7 +54,7 @@ export interface ProxyConfig {
   logLevel: string;
   tenants: TenantsConfig;
   quotas: QuotaEntry[];
-  quotaTable: { capacity: number; maxKeyLength: number };
+  quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
 }
 
 /** A burst defaults to one second of the rate. */
@@ -94,7 +94,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
-    quotaTable: { capacity: number; maxKeyLength: number };
+    quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
   };
   let advertise: Advertise;
   if (c.advertise.mode === 'map') {

@@ -63,4 +63,8 @@ export class QuotaMetrics {
     c.throttleSeconds.inc(ms / 1000);
     c.throttledRequests.inc();
   }
+
+  throttledLonger(tenant: string, ms: number): void {
+    this.of(tenant).throttleSeconds.inc(ms / 1000);
+  }
 }

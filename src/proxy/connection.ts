@@ -6,8 +6,9 @@
 // its tenant in debt is still forwarded at once and its bytes are not kept; the client's socket is then not read for
 // the throttle time (muted). Its response carries throttle_time_ms = max(broker's, proxy's); for versions whose
 // clients back off by themselves (KIP-219) it goes out at once, for older versions it is held until the mute ends
-// (by not reading it from the broker). A fetch from a tenant already in debt is held, unforwarded, until the debt is
-// paid, and every fetch's max_bytes is capped to what the tenant may take.
+// (by not reading it from the broker). A fetch's max_bytes is capped to what the tenant may take, its response is
+// charged and throttles the same way; a fetch from a tenant already in debt (through another connection) is held,
+// unforwarded, until the debt is paid. Held and capped fetches count as throttled in the metrics.
 import type { Socket } from 'node:net';
 import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/frame-splitter.js';
 import { emptyRequestHeader, emptyResponseHeader, readRequestHeader, readResponseHeader } from '../protocol/headers.js';
@@ -20,7 +21,7 @@ import type { Limits } from '../config/load-config.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { clientBacksOff } from '../quota/client-backoff.js';
 import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
-import { InflightQueue, RAW_SASL_TOKEN } from './inflight-queue.js';
+import { InflightQueue, RAW_SASL_TOKEN, THROTTLE_COUNTED } from './inflight-queue.js';
 import { fetchMaxBytesOffset, produceAcks, saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
 import { FETCH, PRODUCE, type ResponseRewriter } from './response-rewriter.js';
 
@@ -345,9 +346,10 @@ export class Connection {
     api.requestBytes.inc(size + 4);
 
     let throttle = 0;
+    let flags = 0;
     const quotas = this.ctx.quotas;
     if (quotas.active) {
-      if (h.apiKey === FETCH && h.length >= 0) this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId);
+      if (h.apiKey === FETCH && h.length >= 0 && this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId)) flags = THROTTLE_COUNTED;
       throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
       if (throttle > 0) {
         quotas.throttled(this.tenant, throttle);
@@ -356,7 +358,7 @@ export class Connection {
     }
     if (acks !== 0) {
       // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone)
-      this.track(h.apiKey, h.apiVersion, h.correlationId, now, 0, throttle);
+      this.track(h.apiKey, h.apiVersion, h.correlationId, now, flags, throttle);
     }
     this.toBroker(head);
     return STREAM;
@@ -371,15 +373,22 @@ export class Connection {
 
   /**
    * A fetch: cap its max_bytes to what the tenant may take (one response then overshoots by one record batch at most,
-   * KIP-74), and hold it back until the tenant may take a quantum of its quota.
+   * KIP-74), and hold it back while the tenant is in debt. Returns whether it was capped or held (a throttle).
    */
-  private admitFetch(head: Buffer, bodyAt: number, version: number, clientId: string | null): void {
+  private admitFetch(head: Buffer, bodyAt: number, version: number, clientId: string | null): boolean {
     const allowance = this.ctx.quotas.fetchAllowance(this.tenant, clientId);
+    let capped = false;
     if (allowance.maxBytes !== Infinity) {
       const at = bodyAt + fetchMaxBytesOffset(version);
-      if (at + 4 <= head.length && head.readInt32BE(at) > allowance.maxBytes) head.writeInt32BE(allowance.maxBytes, at);
+      if (at + 4 <= head.length && head.readInt32BE(at) > allowance.maxBytes) {
+        head.writeInt32BE(allowance.maxBytes, at);
+        capped = true;
+      }
     }
     if (allowance.waitMs > 0) this.holdRequests(this.ctx.now() + allowance.waitMs);
+    if (!capped && allowance.waitMs === 0) return false;
+    this.ctx.quotas.throttled(this.tenant, allowance.waitMs);
+    return true;
   }
 
   /** A client SASL token (SaslAuthenticate's auth_bytes, or an unframed v0 token). */
@@ -463,7 +472,8 @@ export class Connection {
     if (apiKey === FETCH && this.ctx.quotas.active) {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
-        this.ctx.quotas.throttled(this.tenant, t);
+        if ((this.inflight.firstFlags() & THROTTLE_COUNTED) !== 0) this.ctx.quotas.throttledLonger(this.tenant, t);
+        else this.ctx.quotas.throttled(this.tenant, t);
         this.mute(t, this.requests.frameBytesLeft > 0);
         throttle = Math.max(throttle, t);
       }

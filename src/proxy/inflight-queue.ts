@@ -4,6 +4,8 @@
 
 /** Flags of an in-flight entry. */
 export const RAW_SASL_TOKEN = 1;
+/** A fetch already counted as throttled when it was admitted (held or capped): its response adds throttle time only. */
+export const THROTTLE_COUNTED = 2;
 
 export class InflightQueue {
   private apiKey: Int16Array;

@@ -1,9 +1,10 @@
 // The quota state: a fixed number of slots, each a token bucket per quota kind, in preallocated typed arrays, found
 // through a bounded key → slot index kept in least-recently-used order. Its memory depends on its capacity alone.
 //
-// Buckets refill lazily when touched (no timers): tokens = min(burst, tokens + rate × elapsed). A charge may take the
-// tokens below zero (the request is still forwarded); the owner is then throttled for -tokens / rate (Kafka's
-// KIP-599 bucket: admit while tokens ≥ 0, throttle for the debt).
+// Buckets refill lazily when touched (no timers): tokens = min(burst, tokens + rate × elapsed). A new bucket starts with
+// `startShare` of its burst (see quotaTable.newBucketShare in the config). A charge may take the tokens below zero (the
+// request is still forwarded); the owner is then throttled for -tokens / rate (Kafka's KIP-599 bucket: admit while
+// tokens ≥ 0, throttle for the debt).
 //
 // Eviction, when a new key needs a slot and none is free, looks at the least recently used slots (up to
 // EVICTION_SCAN of them):
@@ -48,7 +49,12 @@ export class BucketTable {
   private readonly free: Int32Array;
   readonly stats: TableStats;
 
-  constructor(capacity: number, private readonly maxKeyLength: number, private readonly now: () => number) {
+  constructor(
+    capacity: number,
+    private readonly maxKeyLength: number,
+    private readonly now: () => number,
+    private readonly startShare = 1,
+  ) {
     this.capacity = capacity;
     this.overflowSlot = capacity;
     const slots = capacity + 1;
@@ -108,7 +114,7 @@ export class BucketTable {
     return slot;
   }
 
-  /** Tokens in a bucket after refilling it (burst when never charged). */
+  /** Tokens in a bucket after refilling it (its start level when never charged). */
   tokensOf(slot: number, kind: number, rate: number, burst: number): number {
     const i = slot * KINDS + kind;
     this.refill(i, rate, burst);
@@ -133,8 +139,13 @@ export class BucketTable {
     const t = this.tokens[i]!;
     this.rate[i] = rate;
     this.burst[i] = burst;
-    this.tokens[i] = Number.isNaN(t) ? burst : Math.min(burst, t + (rate * (now - this.lastMs[i]!)) / 1000);
+    this.tokens[i] = Number.isNaN(t) ? burst * this.startShare : Math.min(burst, t + (rate * (now - this.lastMs[i]!)) / 1000);
     this.lastMs[i] = now;
+  }
+
+  /** What a new bucket of this burst starts with. */
+  startTokens(burst: number): number {
+    return burst * this.startShare;
   }
 
   /** Tokens a bucket would hold now, from its last rate and burst (NaN: never charged). */

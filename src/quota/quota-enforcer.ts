@@ -32,11 +32,20 @@ export interface FetchAllowance {
 const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
 
 /**
- * A fetch is forwarded once its tenant's bucket holds at least half its burst, and asks for no more than the bucket
- * holds. A capped response ends in a partial record batch that the consumer fetches again, so small caps waste quota
- * (up to a batch per response); half a bucket or more per response keeps that waste a small share.
+ * A fetch asks for no more than its tenant may take: max_bytes is capped to the bucket's tokens, but never below a
+ * quantum of a quarter of the burst (a capped response ends in a partial record batch that the consumer fetches again,
+ * so very small caps waste quota; a quarter of a one-second burst keeps the waste a small share). The response is
+ * charged, and one that takes the bucket below zero throttles the connection as a produce does: throttle_time_ms on the
+ * response, the client not read meanwhile (KIP-219). The quantum bounds the debt one response makes, and so what any
+ * 10-second window can carry beyond the quota (a quarter of a second of it, 2.5%).
  */
-const FETCH_QUANTUM_OF_BURST = 0.5;
+const FETCH_QUANTUM_OF_BURST = 0.25;
+/**
+ * A fetch is held, unforwarded, only while its tenant is in debt (another connection of the tenant took the bucket
+ * below zero; a connection's own debt keeps it muted). A debt of a few milliseconds is what a mute timer that fired a
+ * little early leaves behind: it is charged with the response rather than held.
+ */
+const FETCH_HOLD_TOLERANCE_MS = 10;
 
 export class QuotaEnforcer {
   readonly table: BucketTable;
@@ -50,7 +59,7 @@ export class QuotaEnforcer {
   constructor(config: ProxyConfig, private readonly metrics: QuotaMetrics, now: () => number) {
     this.rules = new QuotaRules(config.quotas);
     this.tenants = new TenantResolver(config.tenants);
-    this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now);
+    this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now, config.quotaTable.newBucketShare);
     this.active = config.quotas.length > 0;
     this.named = QuotaRules.namedTenants(config.quotas);
     metrics.watchTable(this.table);
@@ -97,9 +106,9 @@ export class QuotaEnforcer {
     const q = state.quotas[FETCH];
     if (!q) return UNLIMITED;
     const tokens = this.table.tokensOf(this.table.slotFor(state.keys[FETCH]!), FETCH, q.rate, q.burst);
-    const quantum = q.burst * FETCH_QUANTUM_OF_BURST;
-    this.allowance.waitMs = tokens >= quantum ? 0 : ((quantum - tokens) / q.rate) * 1000;
-    this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, quantum)));
+    const debtMs = tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
+    this.allowance.waitMs = debtMs > FETCH_HOLD_TOLERANCE_MS ? debtMs : 0;
+    this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, q.burst * FETCH_QUANTUM_OF_BURST)));
     return this.allowance;
   }
 
@@ -109,9 +118,14 @@ export class QuotaEnforcer {
     return state.quotas[FETCH] ? this.charge(state, FETCH, bytes) : 0;
   }
 
-  /** Records that a request was throttled for `ms`. */
+  /** Records that a request was throttled (held, capped or muted after) for `ms`. */
   throttled(state: TenantState, ms: number): void {
     this.metrics.throttled(state.label, ms);
+  }
+
+  /** Records more throttle time for a request already counted as throttled. */
+  throttledLonger(state: TenantState, ms: number): void {
+    this.metrics.throttledLonger(state.label, ms);
   }
 
   private charge(state: TenantState, kind: QuotaKind, cost: number): number {
@@ -131,7 +145,7 @@ export class QuotaEnforcer {
         continue;
       }
       const slot = this.table.find(`${q.userTag}\u0000${q.clientTag}`);
-      const tokens = slot === undefined ? q.burst : this.table.tokensOf(slot, k, q.rate, q.burst);
+      const tokens = slot === undefined ? this.table.startTokens(q.burst) : this.table.tokensOf(slot, k, q.rate, q.burst);
       kinds[KIND_NAMES[k]!] = {
         quota: { entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst },
         bucket: { key: { user: q.userTag, clientId: q.clientTag }, slot: slot ?? null, tokens, throttleMs: tokens >= 0 ? 0 : (-tokens / q.rate) * 1000 },

@@ -27,6 +27,21 @@ t.test('a bucket starts full, may go into debt, throttles for debt ÷ rate, refi
   t.equal(table.tokensOf(slot, 1, 50, 50), 50, 'kinds are separate');
 });
 
+t.test('a new bucket starts with its start share of the burst (quotaTable.newBucketShare), also after eviction', async (t) => {
+  const c = clock();
+  const table = new BucketTable(1, 256, c.now, 0.1);
+  const alice = table.slotFor('alice');
+  t.equal(table.tokensOf(alice, 0, 1000, 1000), 100, 'a tenth of a 1000-byte burst');
+  t.equal(table.startTokens(1000), 100);
+  t.equal(table.charge(alice, 0, 300, 1000, 1000), 200, '200 bytes of debt at 1000 B/s: 200 ms');
+  c.advance(10_000);
+  t.equal(table.tokensOf(alice, 0, 1000, 1000), 1000, 'it refills to the whole burst');
+  const bob = table.slotFor('bob'); // alice is full again: her slot is reused
+  t.equal(bob, alice);
+  t.equal(table.tokensOf(bob, 0, 1000, 1000), 100, 'the next tenant in that slot starts at a tenth again');
+  t.equal(table.tokensOf(table.slotFor('alice'), 0, 1000, 1000), 100, 'and so does alice when she comes back');
+});
+
 t.test('eviction: full buckets go first and lose nothing; partly used ones are forgiven and counted', async (t) => {
   const c = clock();
   const table = new BucketTable(3, 256, c.now);

@@ -1,7 +1,8 @@
 // How a throttle is applied, against an in-process fake broker (the relay alone): KIP-219 versions get their response
 // at once with throttle_time_ms and the client is not read meanwhile; older versions get the response held; the
-// larger of the broker's and the proxy's throttle wins; acks=0 is throttled by not reading; a fetch in debt is held
-// and every fetch's max_bytes is capped.
+// larger of the broker's and the proxy's throttle wins; acks=0 is throttled by not reading; a new tenant starts with a
+// tenth of its burst; every fetch's max_bytes is capped and a fetch response that takes the tenant into debt throttles
+// like a produce; a fetch from another connection of a tenant in debt is held; held and capped fetches are counted.
 import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
@@ -14,6 +15,7 @@ import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { readRequestHeader } from '../../src/protocol/headers.js';
 import { fetchMaxBytesOffset, produceAcks } from '../../src/proxy/request-peek.js';
 import { fetchRequest, produceRequest } from '../support/requests.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 
 const encode = (f: (w: Writer) => void) => {
   const w = new Writer();
@@ -41,9 +43,13 @@ function brokerScript(o: { brokerThrottle?: number; fetchBytes?: number } = {}):
   };
 }
 
-async function setup(t: Test, quotas: object[], script: Script) {
+/**
+ * An in-process proxy in front of a fake broker. The throttles below are worked out from buckets that start full
+ * (`quotaTable.newBucketShare: 1`) unless `quotaTable` says otherwise; the default start has a test of its own.
+ */
+async function setup(t: Test, quotas: object[], script: Script, quotaTable: object = { newBucketShare: 1 }) {
   const broker = new FakeBroker(script);
-  const { proxy, port } = await proxyBefore(broker, { quotas });
+  const { proxy, port } = await proxyBefore(broker, { quotas, quotaTable });
   const client = await RawClient.open(port);
   t.teardown(async () => {
     client.close();
@@ -57,13 +63,20 @@ async function setup(t: Test, quotas: object[], script: Script) {
     if (!frame.includes('kqp-probe')) arrivals.push({ key: apiKeyOf(frame), at: performance.now(), frame });
     return inner(frame, socket);
   });
-  return { client, arrivals, proxy };
+  return { client, arrivals, proxy, port };
 }
 
 // The proxy arms its timers with setTimeout(ms) from a performance.now() reading, but libuv counts from its cached loop
 // time, which lags by the time already spent in the loop iteration: a mute or hold may end up to that much early. Where
 // a hold is compared with its exact length, this margin allows for it.
 const TIMER_EARLY_MS = 50;
+
+const maxBytesAsked = (f: Buffer) => f.readInt32BE(4 + readRequestHeader(f, undefined, undefined, 4).length + fetchMaxBytesOffset(12));
+const metricSum = async (proxy: ProxyServer, name: string) =>
+  (await proxy.metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => l.includes('tenant="raw-client"'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+const throttledRequests = (proxy: ProxyServer) => metricSum(proxy, 'kqp_tenant_throttled_requests_total');
+const throttleSeconds = (proxy: ProxyServer) => metricSum(proxy, 'kqp_tenant_throttle_seconds_total');
 
 t.test('KIP-219 version (Produce v9): the response comes at once with throttle_time_ms; the client is not read meanwhile', async (t) => {
   // 10 KB/s with a 10 KB burst; a 30 KB produce leaves 20 KB of debt: 2 s
@@ -126,20 +139,61 @@ t.test('acks=0 produce is throttled by not reading the client, even what came in
   t.ok(waited >= 1900 - TIMER_EARLY_MS, `the request after an acks=0 produce that put the tenant in debt reached the broker ${waited.toFixed(0)} ms after the write`);
 });
 
-t.test('fetch: max_bytes is capped to what the tenant may take, and a fetch in debt is held', async (t) => {
+t.test('a new tenant starts with a tenth of its burst (quotaTable.newBucketShare, default 0.1)', async (t) => {
+  // 10 KB/s with a 10 KB burst: a new bucket holds 1 KB, so a 30 KB produce owes all but 1 KB of itself
+  const { client } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 10_240 }], brokerScript(), {});
+  const frame = encodeRequest(0, 9, 1, produceRequest('t', 0, Buffer.alloc(30_000, 1), 1));
+  client.socket.write(frame);
+  const body = decodeResponseFrame((await client.response(1, 20_000)).subarray(4), 0, 9).body as ProduceRes.ProduceResponse;
+  const owed = Math.round(((frame.length - 4 - 1024) / 10_240) * 1000);
+  t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `throttle_time_ms ${body.throttleTimeMs}: ${owed} ms for all but the 1 KB it started with`);
+});
+
+t.test('fetch: max_bytes is capped; the response that takes the tenant into debt carries throttle_time_ms', async (t) => {
   // 100 KB/s, burst 100 KB; the broker answers each fetch with 150 KB
-  const { client, arrivals } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
-  // taken before the first fetch is sent: its response is charged after it
-  const started = performance.now();
-  await client.response(client.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })));
-  const maxBytesAsked = (f: Buffer) => f.readInt32BE(4 + readRequestHeader(f, undefined, undefined, 4).length + fetchMaxBytesOffset(12));
+  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  const sentAt = performance.now();
+  const r = await client.response(client.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
+  const answeredAfter = performance.now() - sentAt;
   t.equal(maxBytesAsked(arrivals[0]!.frame), 102_400, 'the first fetch asked for the bucket (100 KB), not 50 MB');
+  // the response (its 150 000 record bytes and its headers) took the 102 400-byte bucket about 47 600 bytes into debt
+  const body = decodeResponseFrame(r.subarray(4), 1, 12).body as FetchRes.FetchResponse;
+  const owed = ((r.length - 4 - 102_400) / 102_400) * 1000;
+  t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `it carries throttle_time_ms ${body.throttleTimeMs} (${owed.toFixed(0)} ms owed)`);
+  t.ok(answeredAfter < body.throttleTimeMs, `and came at once (${answeredAfter.toFixed(0)} ms): Fetch v12 clients back off by themselves`);
+  t.equal(await throttledRequests(proxy), 1, 'the capped fetch counts as throttled');
+
+  // the same client's next fetch is not read before the throttle is over (the connection is muted)
   await client.response(client.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
-  const held = arrivals[1]!.at - started;
-  // The response (at least its 150 000 record bytes) took the 102 400-byte bucket to -47 600 or below; the next fetch
-  // is forwarded once the bucket is back to half (51 200), at least 98 800 bytes later at 102 400 B/s: 965 ms after
-  // the response was charged (QuotaEnforcer.fetchAllowance).
-  const refill = ((150_000 - 102_400 / 2) / 102_400) * 1000;
-  t.ok(held >= refill - TIMER_EARLY_MS, `the next fetch reached the broker ${held.toFixed(0)} ms after the first was sent`);
-  t.ok(maxBytesAsked(arrivals[1]!.frame) <= 102_400, 'and asked for no more than the bucket held');
+  t.ok(arrivals[1]!.at - sentAt >= body.throttleTimeMs - TIMER_EARLY_MS, `the next fetch reached the broker ${(arrivals[1]!.at - sentAt).toFixed(0)} ms after the first was sent`);
+  t.equal(maxBytesAsked(arrivals[1]!.frame), 25_600, 'and asked for a quarter of the burst, the debt being paid');
+});
+
+t.test('fetch: a fetch from another connection of a tenant in debt is held until the debt is paid, and counted', async (t) => {
+  const { client, arrivals, proxy, port } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  const other = await RawClient.open(port);
+  t.teardown(() => other.close());
+  const sentAt = performance.now();
+  const r = await client.response(client.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
+  const owedMs = (decodeResponseFrame(r.subarray(4), 1, 12).body as FetchRes.FetchResponse).throttleTimeMs;
+  const secondFrame = await other.response(other.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
+  const second = decodeResponseFrame(secondFrame.subarray(4), 1, 12).body as FetchRes.FetchResponse;
+  t.ok(arrivals[1]!.at - sentAt >= owedMs - TIMER_EARLY_MS, `the other connection's fetch reached the broker ${(arrivals[1]!.at - sentAt).toFixed(0)} ms after the first was sent (${owedMs} ms owed)`);
+  t.equal(maxBytesAsked(arrivals[1]!.frame), 25_600, 'asking for a quarter of the burst');
+  // its own response took the bucket into debt again: that throttle, not the hold it already waited out, is what it
+  // carries (a KIP-219 client would otherwise wait twice)
+  const ownMs = ((secondFrame.length - 4) / 102_400) * 1000;
+  t.ok(second.throttleTimeMs > 0 && second.throttleTimeMs <= ownMs + 10 + 1, `its response carries its own throttle, ${second.throttleTimeMs} ms (its ${secondFrame.length} bytes from an empty bucket: ${ownMs.toFixed(0)} ms)`);
+  t.equal(await throttledRequests(proxy), 2, 'both fetches count as throttled');
+  t.ok((await throttleSeconds(proxy)) * 1000 >= owedMs * 2 - 1, 'with the hold in the throttle seconds');
+});
+
+t.test('fetch: an older version (v7) gets its response held for the throttle, carrying it', async (t) => {
+  const { client } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  const sentAt = performance.now();
+  const r = await client.response(client.send(1, 7, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
+  const waited = performance.now() - sentAt;
+  const body = decodeResponseFrame(r.subarray(4), 1, 7).body as FetchRes.FetchResponse;
+  t.ok(body.throttleTimeMs > 400, `throttle_time_ms ${body.throttleTimeMs}`);
+  t.ok(waited >= body.throttleTimeMs - TIMER_EARLY_MS, `the response was held ${waited.toFixed(0)} ms`);
 });

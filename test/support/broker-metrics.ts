@@ -4,12 +4,12 @@ import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
 import type { NodeInfo } from '../../src/local-kafka/kafka-cluster.js';
 import type { Sample } from './broker-bytes.js';
 
-/** Samples an MBean attribute (a counter such as BytesOutPerSec's Count) every second until stop(). */
-export function jmxSampler(classpath: string, node: NodeInfo, objectName: string, attribute = 'Count'): { stop(): Promise<Sample[]> } {
+/** Samples an MBean attribute (a counter such as BytesOutPerSec's Count) every `everyMs` until stop(). */
+export function jmxSampler(classpath: string, node: NodeInfo, objectName: string, attribute = 'Count', everyMs = 1000): { stop(): Promise<Sample[]> } {
   if (node.jmxPort === undefined) throw new Error(`broker ${node.id} has no JMX port`);
   const child = spawnJava('org.apache.kafka.tools.JmxTool', [
     '--jmx-url', `service:jmx:rmi:///jndi/rmi://127.0.0.1:${node.jmxPort}/jmxrmi`,
-    '--object-name', objectName, '--attributes', attribute, '--reporting-interval', '1000', '--wait',
+    '--object-name', objectName, '--attributes', attribute, '--reporting-interval', String(everyMs), '--wait',
   ], { classpath, heapMb: 64 });
   killWithOwner(child.pid!);
   const samples: Sample[] = [];
