@@ -22,6 +22,8 @@ const MB = 1024 * 1024;
 const QUOTA = 5 * MB;
 const SECONDS = 32;
 const KINDS: ClientKind[] = ['java', 'kcat'];
+/** Each run has client ids of its own, so every tenant starts new (not with what an earlier run left in its bucket). */
+const USERS = [...KINDS, 'latency'];
 const log = (line: string) => console.error(line);
 
 /** The steady rate's error (5 s to 30 s) and the busiest 10-second window from the first sample on. */
@@ -38,10 +40,12 @@ export async function run(): Promise<Record<string, number>> {
     const admin = testKafka(direct).admin();
     await admin.connect();
     const [sidecar] = await startSidecarProcesses(cluster.info.nodes, {
-      quotas: [{ clientId: 'proxy-produce', produceBytesPerSec: QUOTA }, { clientId: 'proxy-fetch', fetchBytesPerSec: QUOTA }],
+      quotas: USERS.flatMap((u) => [{ clientId: `proxy-produce-${u}`, produceBytesPerSec: QUOTA }, { clientId: `proxy-fetch-${u}`, fetchBytesPerSec: QUOTA }]),
     });
-    await setClientQuota(cluster.info, { clientId: 'kafka-produce' }, { producer_byte_rate: QUOTA });
-    await setClientQuota(cluster.info, { clientId: 'kafka-fetch' }, { consumer_byte_rate: QUOTA });
+    for (const u of USERS) {
+      await setClientQuota(cluster.info, { clientId: `kafka-produce-${u}` }, { producer_byte_rate: QUOTA });
+      await setClientQuota(cluster.info, { clientId: `kafka-fetch-${u}` }, { consumer_byte_rate: QUOTA });
+    }
 
     const produceRate = async (kind: ClientKind, bootstrap: string, clientId: string) => {
       const topic = `p-${clientId}-${kind}`;
@@ -72,10 +76,10 @@ export async function run(): Promise<Record<string, number>> {
       return `${r.errorPct}% (10-s window ${r.window.toFixed(3)}×)`;
     };
     for (const kind of KINDS) {
-      log(`${kind}: produce error proxy ${record('proxyProduce', await produceRate(kind, sidecar!.bootstrap, 'proxy-produce'))}, ` +
-        `Kafka ${record('kafkaProduce', await produceRate(kind, direct, 'kafka-produce'))}; ` +
-        `fetch error proxy ${record('proxyFetch', await fetchRate(kind, sidecar!.bootstrap, 'proxy-fetch'))}, ` +
-        `Kafka ${record('kafkaFetch', await fetchRate(kind, direct, 'kafka-fetch'))}`);
+      log(`${kind}: produce error proxy ${record('proxyProduce', await produceRate(kind, sidecar!.bootstrap, `proxy-produce-${kind}`))}, ` +
+        `Kafka ${record('kafkaProduce', await produceRate(kind, direct, `kafka-produce-${kind}`))}; ` +
+        `fetch error proxy ${record('proxyFetch', await fetchRate(kind, sidecar!.bootstrap, `proxy-fetch-${kind}`))}, ` +
+        `Kafka ${record('kafkaFetch', await fetchRate(kind, direct, `kafka-fetch-${kind}`))}`);
     }
 
     // latency while throttled: the same Java producer, 60 MB at as fast as it can, through each system's quota
@@ -84,8 +88,8 @@ export async function run(): Promise<Record<string, number>> {
       await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
       return producerPerformance(cp, { bootstrap, topic, numRecords: 60 * 1024, recordSize: 1024, props: { 'client.id': clientId, acks: 1 } });
     };
-    const proxyLatency = await latency(sidecar!.bootstrap, 'proxy-produce');
-    const kafkaLatency = await latency(direct, 'kafka-produce');
+    const proxyLatency = await latency(sidecar!.bootstrap, 'proxy-produce-latency');
+    const kafkaLatency = await latency(direct, 'kafka-produce-latency');
     await sidecar!.stop();
     await admin.disconnect();
     return {
