@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], timeoutMs = 60_000): Promise<void> {
-  await admin.createTopics({ topics });
+  // kafkajs's own wait (waitForLeaders, on by default) gives up on the first UNKNOWN_TOPIC_OR_PARTITION: off
+  await admin.createTopics({ topics, waitForLeaders: false });
   const names = topics.map((t) => t.topic);
   const deadline = Date.now() + timeoutMs;
   let last = 'no metadata yet';
