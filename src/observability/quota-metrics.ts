@@ -58,13 +58,9 @@ export class QuotaMetrics {
     (kind === 'produce' ? c.produceBytes : c.fetchBytes).inc(n);
   }
 
-  throttled(tenant: string, ms: number): void {
+  throttled(tenant: string, ms: number, newRequest: boolean): void {
     const c = this.of(tenant);
     c.throttleSeconds.inc(ms / 1000);
-    c.throttledRequests.inc();
-  }
-
-  throttledLonger(tenant: string, ms: number): void {
-    this.of(tenant).throttleSeconds.inc(ms / 1000);
+    if (newRequest) c.throttledRequests.inc();
   }
 }

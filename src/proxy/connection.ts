@@ -472,8 +472,7 @@ export class Connection {
     if (apiKey === FETCH && this.ctx.quotas.active) {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
-        if ((this.inflight.firstFlags() & THROTTLE_COUNTED) !== 0) this.ctx.quotas.throttledLonger(this.tenant, t);
-        else this.ctx.quotas.throttled(this.tenant, t);
+        this.ctx.quotas.throttled(this.tenant, t, (this.inflight.firstFlags() & THROTTLE_COUNTED) === 0);
         this.mute(t, this.requests.frameBytesLeft > 0);
         throttle = Math.max(throttle, t);
       }

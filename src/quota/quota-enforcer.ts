@@ -118,14 +118,12 @@ export class QuotaEnforcer {
     return state.quotas[FETCH] ? this.charge(state, FETCH, bytes) : 0;
   }
 
-  /** Records that a request was throttled (held, capped or muted after) for `ms`. */
-  throttled(state: TenantState, ms: number): void {
-    this.metrics.throttled(state.label, ms);
-  }
-
-  /** Records more throttle time for a request already counted as throttled. */
-  throttledLonger(state: TenantState, ms: number): void {
-    this.metrics.throttledLonger(state.label, ms);
+  /**
+   * Records `ms` of throttle (held, capped or muted after); `newRequest` false adds the time to a request already
+   * counted as throttled.
+   */
+  throttled(state: TenantState, ms: number, newRequest = true): void {
+    this.metrics.throttled(state.label, ms, newRequest);
   }
 
   private charge(state: TenantState, kind: QuotaKind, cost: number): number {
