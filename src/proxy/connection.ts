@@ -4,7 +4,8 @@
 //
 // Quotas are enforced the way a Kafka broker enforces them, without buffering what a tenant sends: a request that puts
 // its tenant in debt is still forwarded at once and its bytes are not kept; the client's socket is then not read for
-// the throttle time (muted). Its response carries throttle_time_ms = max(broker's, proxy's); for versions whose
+// the throttle time (muted). A produce that would take its tenant more than a quarter of the burst into debt is held
+// first (its head and what was read of it; the rest stays in the socket) until it would not. Its response carries throttle_time_ms = max(broker's, proxy's); for versions whose
 // clients back off by themselves (KIP-219) it goes out at once, for older versions it is held until the mute ends
 // (by not reading it from the broker). A fetch's max_bytes is capped to what the tenant may take, its response is
 // charged and throttles the same way; a fetch from a tenant already in debt (through another connection) is held,
@@ -346,19 +347,23 @@ export class Connection {
     api.requestBytes.inc(size + 4);
 
     let throttle = 0;
+    let hold = 0;
     let flags = 0;
     const quotas = this.ctx.quotas;
     if (quotas.active) {
       if (h.apiKey === FETCH && h.length >= 0 && this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId)) flags = THROTTLE_COUNTED;
+      else if (h.apiKey === PRODUCE) hold = quotas.produceHoldMs(this.tenant, h.clientId, size);
       throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
+      if (hold > 0) this.holdRequests(now + hold);
       if (throttle > 0) {
         quotas.throttled(this.tenant, throttle);
         this.mute(throttle, head.length < size + 4);
       }
     }
     if (acks !== 0) {
-      // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone)
-      this.track(h.apiKey, h.apiVersion, h.correlationId, now, flags, throttle);
+      // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone); the response carries
+      // what is left of the throttle once a held request is forwarded (a KIP-219 client must not wait twice)
+      this.track(h.apiKey, h.apiVersion, h.correlationId, now, flags, throttle - hold);
     }
     this.toBroker(head);
     return STREAM;

@@ -1,7 +1,7 @@
 // How a throttle is applied, against an in-process fake broker (the relay alone): KIP-219 versions get their response
 // at once with throttle_time_ms and the client is not read meanwhile; older versions get the response held; the
 // larger of the broker's and the proxy's throttle wins; acks=0 is throttled by not reading; a new tenant starts with a
-// tenth of its burst; every fetch's max_bytes is capped and a fetch response that takes the tenant into debt throttles
+// tenth of its burst; a produce that would go deeper into debt than a quarter of the burst is held until it would not; every fetch's max_bytes is capped and a fetch response that takes the tenant into debt throttles
 // like a produce; a fetch from another connection of a tenant in debt is held; held and capped fetches are counted.
 import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
@@ -140,13 +140,38 @@ t.test('acks=0 produce is throttled by not reading the client, even what came in
 });
 
 t.test('a new tenant starts with a tenth of its burst (quotaTable.newBucketShare, default 0.1)', async (t) => {
-  // 10 KB/s with a 10 KB burst: a new bucket holds 1 KB, so a 30 KB produce owes all but 1 KB of itself
-  const { client } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 10_240 }], brokerScript(), {});
+  // 10 KB/s with a 10 KB burst: a new bucket holds 1 KB. A 30 KB produce is larger than the burst and the debt one
+  // request may take (a quarter of the burst), so it is held until the bucket is full (9 KB at 10 KB/s: 900 ms),
+  // then forwarded; it owes all but the 1 KB it started with, of which the response carries what is left after the hold.
+  const { client, arrivals } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 10_240 }], brokerScript(), {});
   const frame = encodeRequest(0, 9, 1, produceRequest('t', 0, Buffer.alloc(30_000, 1), 1));
+  const sentAt = performance.now();
   client.socket.write(frame);
   const body = decodeResponseFrame((await client.response(1, 20_000)).subarray(4), 0, 9).body as ProduceRes.ProduceResponse;
-  const owed = Math.round(((frame.length - 4 - 1024) / 10_240) * 1000);
-  t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `throttle_time_ms ${body.throttleTimeMs}: ${owed} ms for all but the 1 KB it started with`);
+  const heldMs = ((10_240 - 1024) / 10_240) * 1000;
+  t.ok(arrivals[0]!.at - sentAt >= heldMs - TIMER_EARLY_MS, `held ${(arrivals[0]!.at - sentAt).toFixed(0)} ms (${heldMs} ms until the bucket is full)`);
+  const owed = Math.round(((frame.length - 4 - 1024) / 10_240) * 1000 - heldMs);
+  t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `throttle_time_ms ${body.throttleTimeMs}: ${owed} ms, all but the 1 KB it started with, less the hold`);
+});
+
+t.test('a produce that would take its tenant more than a quarter of the burst into debt is held until it would not', async (t) => {
+  // 100 KB/s, burst 100 KB (starting full). One write: a 60 KB produce (40 KB left), then an 80 KB one, which would
+  // leave 40 KB of debt: it is held until only 25 KB would be left (150 ms), then forwarded; the client is muted until
+  // that debt is paid too (250 ms more), which is what its response says.
+  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 102_400 }], brokerScript());
+  const frames = [encodeRequest(0, 9, 1, produceRequest('t', 0, Buffer.alloc(60 * 1024 - 80, 1), 1)), encodeRequest(0, 9, 2, produceRequest('t', 0, Buffer.alloc(80 * 1024 - 80, 1), 1))];
+  const sentAt = performance.now();
+  client.socket.write(Buffer.concat(frames));
+  await client.response(1, 20_000);
+  const body = decodeResponseFrame((await client.response(2, 20_000)).subarray(4), 0, 9).body as ProduceRes.ProduceResponse;
+  const costs = frames.map((f) => f.length - 4);
+  const heldMs = ((costs[0]! + costs[1]! - 102_400 - 25_600) / 102_400) * 1000;
+  const owedMs = ((costs[0]! + costs[1]! - 102_400) / 102_400) * 1000;
+  t.ok(arrivals[0]!.at - sentAt < heldMs / 2, `the first reached the broker at once (${(arrivals[0]!.at - sentAt).toFixed(0)} ms)`);
+  t.ok(arrivals[1]!.at - sentAt >= heldMs - TIMER_EARLY_MS, `the second after ${(arrivals[1]!.at - sentAt).toFixed(0)} ms (held ${heldMs.toFixed(0)} ms)`);
+  t.ok(Math.abs(body.throttleTimeMs - (owedMs - heldMs)) <= 2, `its response carries throttle_time_ms ${body.throttleTimeMs}: the ${(owedMs - heldMs).toFixed(0)} ms left after the hold`);
+  t.equal(await throttledRequests(proxy), 1, 'one throttled request');
+  t.ok(Math.abs((await throttleSeconds(proxy)) * 1000 - owedMs) <= 2, `throttled for the hold and the debt after it (${owedMs.toFixed(0)} ms)`);
 });
 
 t.test('fetch: max_bytes is capped; the response that takes the tenant into debt carries throttle_time_ms', async (t) => {
