@@ -1,8 +1,9 @@
 // `npm test`: starts one 3-node Kafka cluster, runs tap with it (test files that need their own cluster start one),
 // and always stops the cluster. If anything failed it prints the brokers' log tails, then the failure report (proxy log
 // tails, then every failed assertion), so that the last lines of the output say what failed.
+// `npm run test:unit` (--unit): only the files that need no Kafka (no cluster is started), for the edit loop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
 import { failureReport } from './failure-report.js';
@@ -10,11 +11,18 @@ import { PROXY_LOG_DIR } from './support/proxy-process.js';
 
 const log = (line: string) => console.error(`[test-runner] ${line}`);
 const started = Date.now();
+const unitOnly = process.argv.includes('--unit');
+const files = process.argv.slice(2).filter((a) => a !== '--unit');
 // what an earlier run left would be reported as this run's
 rmSync('.tap/test-results', { recursive: true, force: true });
 rmSync(PROXY_LOG_DIR, { recursive: true, force: true });
-const cluster = await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log });
-log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+/** A file that uses the shared cluster or starts Kafka itself (directly or through the demo); the others are unit tests. */
+const needsKafka = (file: string) => /shared-cluster\.js|kafka-cluster\.js|demo\/demo\.[jt]s/.test(readFileSync(file, 'utf8'));
+const all = readdirSync('test', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).sort();
+
+const cluster = unitOnly ? undefined : await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log });
+if (cluster) log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 let interrupted = false;
 let current: ChildProcess | undefined;
@@ -41,26 +49,27 @@ function runTap(args: string[]): Promise<number> {
   current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], {
     stdio: 'inherit',
     detached: true,
-    env: { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) },
+    env: cluster ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) } : process.env,
   });
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
 // Files named *.serial.test.ts measure rates and latencies: they run one at a time, after the others, so that no
 // other test competes with them for the two cores. Files given on the command line run as given.
-const files = process.argv.slice(2);
 let code: number;
 if (files.length) {
   code = await runTap(files);
+} else if (unitOnly) {
+  // most of their time is spent waiting on timers (throttles, holds), so more than one file per core
+  code = await runTap(['--jobs=6', ...all.filter((f) => !needsKafka(f))]);
 } else {
-  const all = readdirSync('test', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).sort();
   const serial = all.filter((f) => f.endsWith('.serial.test.ts'));
   code = await runTap(all.filter((f) => !serial.includes(f)));
   if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...serial]));
 }
 const failed = code !== 0 || interrupted;
-if (failed) console.error(cluster.logTails(30));
-await cluster.stop();
+if (failed && cluster) console.error(cluster.logTails(30));
+await cluster?.stop();
 if (failed) console.error(failureReport());
 log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s, tap exit code ${code}`);
 process.exit(interrupted ? 130 : code);

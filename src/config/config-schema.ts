@@ -1,4 +1,5 @@
 // The config file's JSON Schema (validated at start; unknown keys are errors, so a typo is caught).
+import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 
 const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$' } as const;
 
@@ -59,12 +60,10 @@ export const CONFIG_SCHEMA = {
         properties: {
           user: { type: 'string', minLength: 1, maxLength: 256 },
           clientId: { type: 'string', minLength: 1, maxLength: 256 },
-          produceBytesPerSec: { type: 'number', exclusiveMinimum: 0 },
-          produceBurstBytes: { type: 'number', exclusiveMinimum: 0 },
-          fetchBytesPerSec: { type: 'number', exclusiveMinimum: 0 },
-          fetchBurstBytes: { type: 'number', exclusiveMinimum: 0 },
-          requestsPerSec: { type: 'number', exclusiveMinimum: 0 },
-          requestBurst: { type: 'number', exclusiveMinimum: 0 },
+          ...Object.fromEntries(QUOTA_KINDS.flatMap((k) => [
+            [k.rateSetting, { type: 'number', exclusiveMinimum: 0, description: `${k.charged} per second` }],
+            [k.burstSetting, { type: 'number', exclusiveMinimum: 0, description: `${k.unit} that may be used at once (default: 1 s of ${k.rateSetting})` }],
+          ])),
         },
       },
     },

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
+import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 
 export interface HostPort {
   host: string;
@@ -34,9 +35,8 @@ export interface Rate {
 export interface QuotaEntry {
   user: string | undefined;
   clientId: string | undefined;
-  produce: Rate | undefined;
-  fetch: Rate | undefined;
-  requests: Rate | undefined;
+  /** By kind (QUOTA_KINDS' order): the rate it sets, or undefined. */
+  rates: (Rate | undefined)[];
 }
 
 export interface TenantsConfig {
@@ -146,12 +146,10 @@ function quotaEntry(q: Record<string, string | number | undefined>, i: number): 
   const entry: QuotaEntry = {
     user: q.user as string | undefined,
     clientId: q.clientId as string | undefined,
-    produce: rate('produceBytesPerSec', 'produceBurstBytes'),
-    fetch: rate('fetchBytesPerSec', 'fetchBurstBytes'),
-    requests: rate('requestsPerSec', 'requestBurst'),
+    rates: QUOTA_KINDS.map((k) => rate(k.rateSetting, k.burstSetting)),
   };
   if (entry.user === undefined && entry.clientId === undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: needs user, clientId or both`);
-  if (!entry.produce && !entry.fetch && !entry.requests) throw new ConfigError(`invalid config:\n  quotas.${i}: sets no quota`);
+  if (entry.rates.every((r) => r === undefined)) throw new ConfigError(`invalid config:\n  quotas.${i}: sets no quota`);
   return entry;
 }
 

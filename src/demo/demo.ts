@@ -12,6 +12,7 @@ import { configFromObject } from '../config/load-config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createTopicsAndWait } from '../local-kafka/topics.js';
+import { PRODUCE } from '../quota/quota-kinds.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' } } });
 const seconds = values.seconds === undefined ? Infinity : Number(values.seconds);
@@ -79,7 +80,7 @@ const metric = async (name: string, tenant: string) => {
 const last = new Map<string, { bytes: number; throttle: number }>();
 for (const t of TENANTS) last.set(t, { bytes: logBytes(node.dataDir, `demo-${t}`), throttle: 0 });
 let lastAt = performance.now();
-const quotaOf = (t: string) => config.quotas.find((q) => q.clientId === t)?.produce?.rate ?? 0;
+const quotaOf = (t: string) => config.quotas.find((q) => q.clientId === t)?.rates[PRODUCE]?.rate ?? 0;
 console.log(`${'time'.padEnd(6)}${'tenant'.padEnd(8)}${'broker got'.padStart(13)}${'quota'.padStart(13)}${'throttled'.padStart(12)}`);
 const started = Date.now();
 // a row per tenant each second on a fixed grid; the rates are per second of the interval actually measured

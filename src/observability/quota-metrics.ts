@@ -2,10 +2,11 @@
 // set is bounded by the config. The bucket table reports its occupancy, evictions and overflow.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BucketTable } from '../quota/bucket-table.js';
+import { QUOTA_KINDS, type QuotaKind } from '../quota/quota-kinds.js';
 
 interface TenantChildren {
-  produceBytes: { inc(n: number): void };
-  fetchBytes: { inc(n: number): void };
+  /** By kind: bytes charged (kinds counted in bytes only). */
+  bytes: ({ inc(n: number): void } | undefined)[];
   throttleSeconds: { inc(n: number): void };
   throttledRequests: { inc(): void };
 }
@@ -18,7 +19,7 @@ export class QuotaMetrics {
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
-    this.bytesTotal = new Counter({ name: 'kqp_tenant_bytes_total', help: 'Bytes charged to a tenant: produce requests, fetch responses', labelNames: ['tenant', 'kind'], registers });
+    this.bytesTotal = new Counter({ name: 'kqp_tenant_bytes_total', help: `Bytes charged to a tenant, by kind: ${QUOTA_KINDS.filter((k) => k.unit === 'bytes').map((k) => k.charged).join('; ')}`, labelNames: ['tenant', 'kind'], registers });
     this.throttleSeconds = new Counter({ name: 'kqp_tenant_throttle_seconds_total', help: 'Throttle time given to a tenant', labelNames: ['tenant'], registers });
     this.throttledRequests = new Counter({ name: 'kqp_tenant_throttled_requests_total', help: 'Requests that got a throttle', labelNames: ['tenant'], registers });
   }
@@ -43,8 +44,7 @@ export class QuotaMetrics {
     let c = this.children.get(tenant);
     if (!c) {
       c = {
-        produceBytes: this.bytesTotal.labels(tenant, 'produce'),
-        fetchBytes: this.bytesTotal.labels(tenant, 'fetch'),
+        bytes: QUOTA_KINDS.map((k) => (k.unit === 'bytes' ? this.bytesTotal.labels(tenant, k.name) : undefined)),
         throttleSeconds: this.throttleSeconds.labels(tenant),
         throttledRequests: this.throttledRequests.labels(tenant),
       };
@@ -53,9 +53,9 @@ export class QuotaMetrics {
     return c;
   }
 
-  bytes(tenant: string, kind: 'produce' | 'fetch', n: number): void {
-    const c = this.of(tenant);
-    (kind === 'produce' ? c.produceBytes : c.fetchBytes).inc(n);
+  /** Bytes charged to a tenant's quota of a kind counted in bytes. */
+  bytes(tenant: string, kind: QuotaKind, n: number): void {
+    this.of(tenant).bytes[kind]!.inc(n);
   }
 
   throttled(tenant: string, ms: number, newRequest: boolean): void {

@@ -1,12 +1,10 @@
 // API key → name, valid versions, flexible versions and header versions (from the generated schema table).
-import { API_SCHEMAS, type ApiSchema } from './generated/api-table.js';
+import { API_SCHEMAS, ApiKey, type ApiSchema } from './generated/api-table.js';
 
 export type { ApiSchema };
 
 const BY_KEY: (ApiSchema | undefined)[] = [];
 for (const api of API_SCHEMAS) BY_KEY[api.key] = api;
-
-export const API_VERSIONS_KEY = 18;
 
 /** The schema of an API key, or undefined for a key this build does not know (it is passed through). */
 export function apiSchema(key: number): ApiSchema | undefined {
@@ -40,7 +38,7 @@ export function requestHeaderVersion(key: number, version: number): 0 | 1 | 2 | 
  * sent a version the broker does not support can still read the error (KIP-511; ApiKeys.responseHeaderVersion).
  */
 export function responseHeaderVersion(key: number, version: number): 0 | 1 | undefined {
-  if (key === API_VERSIONS_KEY) return 0;
+  if (key === ApiKey.ApiVersions) return 0;
   const flexible = isFlexible(key, version);
   if (flexible === undefined) return undefined;
   return flexible ? 1 : 0;

@@ -24,10 +24,9 @@ import { clientBacksOff } from '../quota/client-backoff.js';
 import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
 import { InflightQueue, RAW_SASL_TOKEN, THROTTLE_COUNTED } from './inflight-queue.js';
 import { fetchMaxBytesOffset, produceAcks, saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
-import { FETCH, PRODUCE, type ResponseRewriter } from './response-rewriter.js';
-
-const SASL_HANDSHAKE = 17;
-const SASL_AUTHENTICATE = 36;
+import type { ResponseRewriter } from './response-rewriter.js';
+import { ApiKey } from '../protocol/generated/api-table.js';
+import { ErrorCode } from '../protocol/generated/error-codes.js';
 
 /**
  * Bytes of each request read before it is forwarded. Headers and the fields the proxy peeks at nearly always fit; when
@@ -328,9 +327,9 @@ export class Connection {
     const h = this.header;
     try {
       readRequestHeader(head, h, this.reader, 4);
-      if (h.apiKey === PRODUCE && h.length >= 0) acks = produceAcks(head, 4 + h.length, h.apiVersion);
-      else if (h.apiKey === SASL_HANDSHAKE) mechanism = saslHandshakeMechanism(head, 4 + h.length, h.apiVersion);
-      else if (h.apiKey === SASL_AUTHENTICATE && h.length >= 0) authBytes = saslAuthBytes(head, 4 + h.length, h.apiVersion);
+      if (h.apiKey === ApiKey.Produce && h.length >= 0) acks = produceAcks(head, 4 + h.length, h.apiVersion);
+      else if (h.apiKey === ApiKey.SaslHandshake) mechanism = saslHandshakeMechanism(head, 4 + h.length, h.apiVersion);
+      else if (h.apiKey === ApiKey.SaslAuthenticate && h.length >= 0) authBytes = saslAuthBytes(head, 4 + h.length, h.apiVersion);
     } catch (err) {
       const payload = head.length - 4;
       if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, payload * 8);
@@ -351,8 +350,8 @@ export class Connection {
     let flags = 0;
     const quotas = this.ctx.quotas;
     if (quotas.active) {
-      if (h.apiKey === FETCH && h.length >= 0 && this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId)) flags = THROTTLE_COUNTED;
-      else if (h.apiKey === PRODUCE) hold = quotas.produceHoldMs(this.tenant, h.clientId, size);
+      if (h.apiKey === ApiKey.Fetch && h.length >= 0 && this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId)) flags = THROTTLE_COUNTED;
+      else if (h.apiKey === ApiKey.Produce) hold = quotas.produceHoldMs(this.tenant, h.clientId, size);
       throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
       if (hold > 0) this.holdRequests(now + hold);
       if (throttle > 0) {
@@ -466,15 +465,15 @@ export class Connection {
     const api = this.ctx.metrics.api(apiKey);
     api.latency.observe((this.ctx.now() - this.inflight.firstStartMs()) / 1000);
     api.responseBytes.inc(size + 4);
-    if (apiKey === SASL_HANDSHAKE && version === 0 && this.handshakeV0 !== undefined) {
-      if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === 0) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
+    if (apiKey === ApiKey.SaslHandshake && version === 0 && this.handshakeV0 !== undefined) {
+      if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === ErrorCode.NONE) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
       this.handshakeV0 = undefined;
-    } else if (apiKey === SASL_AUTHENTICATE && head.length >= bodyAt + 2) {
-      this.saslServerToken(head.readInt16BE(bodyAt) === 0);
+    } else if (apiKey === ApiKey.SaslAuthenticate && head.length >= bodyAt + 2) {
+      this.saslServerToken(head.readInt16BE(bodyAt) === ErrorCode.NONE);
     }
 
     let throttle = this.inflight.firstThrottleMs();
-    if (apiKey === FETCH && this.ctx.quotas.active) {
+    if (apiKey === ApiKey.Fetch && this.ctx.quotas.active) {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
         this.ctx.quotas.throttled(this.tenant, t, (this.inflight.firstFlags() & THROTTLE_COUNTED) === 0);

@@ -2,22 +2,14 @@
 // (Metadata, FindCoordinator, DescribeCluster, and the NodeEndpoints of Produce v10+, ShareFetch and
 // ShareAcknowledge), and ApiVersions is capped to the versions this proxy can decode.
 import { RESPONSE_CODECS } from '../protocol/generated/codecs.js';
-import { API_SCHEMAS } from '../protocol/generated/api-table.js';
 import { readResponseHeader, writeResponseHeader, emptyResponseHeader } from '../protocol/headers.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
 import { THROTTLE_TIME_OFFSETS, VARIABLE } from '../protocol/generated/throttle-time-offsets.js';
+import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
+import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { AddressMap } from './address-map.js';
-
-export const PRODUCE = 0;
-export const FETCH = 1;
-export const METADATA = 3;
-export const FIND_COORDINATOR = 10;
-export const API_VERSIONS = 18;
-export const DESCRIBE_CLUSTER = 60;
-export const SHARE_FETCH = 78;
-export const SHARE_ACKNOWLEDGE = 79;
 
 /**
  * Fetch responses stay streamed (they can be tens of MB), so when addresses are rewritten the proxy offers Fetch only
@@ -42,7 +34,7 @@ export class ResponseRewriter {
 
   constructor(private readonly addresses: AddressMap) {
     for (const api of API_SCHEMAS) this.maxVersion[api.key] = api.maxVersion;
-    if (addresses.enabled) this.maxVersion[FETCH] = Math.min(this.maxVersion[FETCH]!, FETCH_MAX_VERSION_WHEN_REWRITING);
+    if (addresses.enabled) this.maxVersion[ApiKey.Fetch] = Math.min(this.maxVersion[ApiKey.Fetch]!, FETCH_MAX_VERSION_WHEN_REWRITING);
   }
 
   /**
@@ -50,17 +42,17 @@ export class ResponseRewriter {
    * to cap ApiVersions, or to raise a throttle_time_ms that does not sit at a fixed offset (Produce, ...).
    */
   needsWhole(apiKey: number, version: number, throttleMs = 0): boolean {
-    if (apiKey === API_VERSIONS) return true;
+    if (apiKey === ApiKey.ApiVersions) return true;
     if (throttleMs > 0 && throttleTimeOffset(apiKey, version) === VARIABLE) return true;
     if (!this.addresses.enabled) return false;
     switch (apiKey) {
-      case METADATA:
-      case FIND_COORDINATOR:
-      case DESCRIBE_CLUSTER:
-      case SHARE_FETCH:
-      case SHARE_ACKNOWLEDGE:
+      case ApiKey.Metadata:
+      case ApiKey.FindCoordinator:
+      case ApiKey.DescribeCluster:
+      case ApiKey.ShareFetch:
+      case ApiKey.ShareAcknowledge:
         return true;
-      case PRODUCE:
+      case ApiKey.Produce:
         return version >= 10;
       default:
         return false;
@@ -75,12 +67,12 @@ export class ResponseRewriter {
     const codec = RESPONSE_CODECS.get(apiKey)!;
     const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
     const r = new Reader(frame, SIZE_PREFIX + header.length);
-    if (apiKey === API_VERSIONS && frame.readInt16BE(r.offset) !== 0) {
+    if (apiKey === ApiKey.ApiVersions && frame.readInt16BE(r.offset) !== ErrorCode.NONE) {
       return frame; // an error (e.g. UNSUPPORTED_VERSION answered in v0 format): nothing to cap
     }
     const body = codec.decode(r, version);
     r.expectEnd();
-    let changed = apiKey === API_VERSIONS ? this.capVersions(body as ApiVersionsBody) : this.addresses.enabled && this.rewriteAddresses(apiKey, version, body);
+    let changed = apiKey === ApiKey.ApiVersions ? this.capVersions(body as ApiVersionsBody) : this.addresses.enabled && this.rewriteAddresses(apiKey, version, body);
     const t = body as { throttleTimeMs?: number };
     if (throttleMs > 0 && t.throttleTimeMs !== undefined && t.throttleTimeMs < throttleMs) {
       t.throttleTimeMs = Math.ceil(throttleMs);
@@ -122,11 +114,11 @@ export class ResponseRewriter {
 
   private rewriteAddresses(apiKey: number, version: number, body: object): boolean {
     switch (apiKey) {
-      case METADATA:
+      case ApiKey.Metadata:
         return this.rewriteAll((body as { brokers: (Endpoint & { nodeId: number })[] }).brokers, (b) => b.nodeId);
-      case DESCRIBE_CLUSTER:
+      case ApiKey.DescribeCluster:
         return this.rewriteAll((body as { brokers: (Endpoint & { brokerId: number })[] }).brokers, (b) => b.brokerId);
-      case FIND_COORDINATOR: {
+      case ApiKey.FindCoordinator: {
         const b = body as Endpoint & { nodeId: number; coordinators: (Endpoint & { nodeId: number })[] };
         if (version >= 4) return this.rewriteAll(b.coordinators, (c) => c.nodeId);
         return this.rewriteOne(b, b.nodeId);

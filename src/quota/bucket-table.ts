@@ -15,8 +15,8 @@
 //      overflow slot. A tenant in debt therefore keeps its debt however many new keys (client ids) appear, and keys
 //      that find no slot share a single bucket, so inventing client ids buys nothing.
 import { createHash } from 'node:crypto';
+import { KINDS } from './quota-kinds.js';
 
-export const KINDS = 3;
 export const EVICTION_SCAN = 16;
 const NONE = -1;
 

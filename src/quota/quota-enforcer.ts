@@ -3,13 +3,11 @@
 // requests one each (a proxy cannot see the broker's handler time, KIP-124, so it counts requests).
 import type { ProxyConfig } from '../config/load-config.js';
 import { BucketTable } from './bucket-table.js';
-import { QuotaRules, FETCH, PRODUCE, REQUESTS, KIND_NAMES, type QuotaKind, type ResolvedQuota } from './quota-rules.js';
+import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
+import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
 import { TenantResolver } from './tenant-resolver.js';
 import type { QuotaMetrics } from '../observability/quota-metrics.js';
-
-const PRODUCE_API = 0;
-const SASL_HANDSHAKE_API = 17;
-const SASL_AUTHENTICATE_API = 36;
+import { ApiKey } from '../protocol/generated/api-table.js';
 
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
 export interface TenantState {
@@ -87,8 +85,8 @@ export class QuotaEnforcer {
     if (state.clientId === clientId) return;
     const entity = this.tenants.clientEntity(clientId);
     state.clientId = clientId;
-    for (let k = 0; k < 3; k++) {
-      const q = this.rules.resolve(k as QuotaKind, state.user, entity);
+    for (let k = 0; k < KINDS; k++) {
+      const q = this.rules.resolve(k, state.user, entity);
       state.quotas[k] = q;
       state.keys[k] = q ? `${q.userTag}\u0000${q.clientTag}` : '';
     }
@@ -99,11 +97,11 @@ export class QuotaEnforcer {
   chargeRequest(state: TenantState, clientId: string | null, apiKey: number, bytes: number): number {
     this.resolve(state, clientId);
     let throttle = 0;
-    if (apiKey === PRODUCE_API) {
-      this.metrics.bytes(state.label, 'produce', bytes);
+    if (apiKey === ApiKey.Produce) {
+      this.metrics.bytes(state.label, PRODUCE, bytes);
       throttle = this.charge(state, PRODUCE, bytes);
     }
-    if (apiKey !== SASL_HANDSHAKE_API && apiKey !== SASL_AUTHENTICATE_API) throttle = Math.max(throttle, this.charge(state, REQUESTS, 1));
+    if (apiKey !== ApiKey.SaslHandshake && apiKey !== ApiKey.SaslAuthenticate) throttle = Math.max(throttle, this.charge(state, REQUESTS, 1));
     return throttle;
   }
 
@@ -134,7 +132,7 @@ export class QuotaEnforcer {
 
   /** Charges a fetch response's size to the tenant of the connection's last request; returns the throttle in ms. */
   chargeFetchResponse(state: TenantState, bytes: number): number {
-    this.metrics.bytes(state.label, 'fetch', bytes);
+    this.metrics.bytes(state.label, FETCH, bytes);
     return state.quotas[FETCH] ? this.charge(state, FETCH, bytes) : 0;
   }
 
@@ -156,15 +154,16 @@ export class QuotaEnforcer {
   inspect(user: string, clientId: string): object {
     const entity = this.tenants.clientEntity(clientId);
     const kinds: Record<string, object> = {};
-    for (let k = 0; k < 3; k++) {
-      const q = this.rules.resolve(k as QuotaKind, user, entity);
+    for (let k = 0; k < KINDS; k++) {
+      const name = QUOTA_KINDS[k]!.name;
+      const q = this.rules.resolve(k, user, entity);
       if (!q) {
-        kinds[KIND_NAMES[k]!] = { quota: null };
+        kinds[name] = { quota: null };
         continue;
       }
       const slot = this.table.find(`${q.userTag}\u0000${q.clientTag}`);
       const tokens = slot === undefined ? this.table.startTokens(q.burst) : this.table.tokensOf(slot, k, q.rate, q.burst);
-      kinds[KIND_NAMES[k]!] = {
+      kinds[name] = {
         quota: { entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst },
         bucket: { key: { user: q.userTag, clientId: q.clientTag }, slot: slot ?? null, tokens, throttleMs: tokens >= 0 ? 0 : (-tokens / q.rate) * 1000 },
       };

@@ -6,12 +6,7 @@
 // and the bucket it is charged to is keyed the way Kafka tags its quota sensors: a quota set on a user alone is shared
 // by all of that user's client ids; one on a <default> is had separately by each user (or client id) it covers.
 import type { QuotaEntry, Rate } from '../config/load-config.js';
-
-export const PRODUCE = 0;
-export const FETCH = 1;
-export const REQUESTS = 2;
-export type QuotaKind = typeof PRODUCE | typeof FETCH | typeof REQUESTS;
-export const KIND_NAMES = ['produce', 'fetch', 'requests'] as const;
+import { KINDS, type QuotaKind } from './quota-kinds.js';
 
 export const DEFAULT = '<default>';
 
@@ -32,15 +27,14 @@ type Level = Map<string, Rate>;
 
 export class QuotaRules {
   // per kind: level maps keyed by user, client id or "user\u0000client"
-  private readonly levels: Level[][] = [[], [], []];
+  private readonly levels: Level[][] = [];
 
   constructor(entries: readonly QuotaEntry[]) {
-    for (let k = 0; k < 3; k++) for (let l = 0; l <= 8; l++) this.levels[k]![l] = new Map();
+    for (let k = 0; k < KINDS; k++) this.levels.push(Array.from({ length: 9 }, () => new Map()));
     for (const e of entries) {
-      const rates = [e.produce, e.fetch, e.requests];
       const { level, key } = levelOf(e.user, e.clientId);
-      for (let k = 0; k < 3; k++) {
-        const r = rates[k];
+      for (let k = 0; k < KINDS; k++) {
+        const r = e.rates[k];
         if (r) this.levels[k]![level]!.set(key, r);
       }
     }

@@ -1,11 +1,12 @@
 // Kafka's quota precedence, level by level, and the bucket keys (Kafka's quota sensor tags).
 import t from 'tap';
-import { QuotaRules, PRODUCE, FETCH, REQUESTS, DEFAULT } from '../../src/quota/quota-rules.js';
+import { QuotaRules, DEFAULT } from '../../src/quota/quota-rules.js';
+import { PRODUCE, FETCH, REQUESTS } from '../../src/quota/quota-kinds.js';
 import type { QuotaEntry } from '../../src/config/load-config.js';
 
 const r = (rate: number) => ({ rate, burst: rate });
-const entry = (user: string | undefined, clientId: string | undefined, produce: number, extra: Partial<QuotaEntry> = {}): QuotaEntry => ({
-  user, clientId, produce: r(produce), fetch: undefined, requests: undefined, ...extra,
+const entry = (user: string | undefined, clientId: string | undefined, produce: number): QuotaEntry => ({
+  user, clientId, rates: [r(produce), undefined, undefined],
 });
 
 const all = new QuotaRules([
@@ -41,8 +42,8 @@ t.test('each level, by removing the more specific ones', async (t) => {
 
 t.test('each kind of quota is resolved on its own', async (t) => {
   const rules = new QuotaRules([
-    { user: 'alice', clientId: undefined, produce: r(100), fetch: undefined, requests: undefined },
-    { user: undefined, clientId: DEFAULT, produce: r(1), fetch: r(200), requests: r(10) },
+    { user: 'alice', clientId: undefined, rates: [r(100), undefined, undefined] },
+    { user: undefined, clientId: DEFAULT, rates: [r(1), r(200), r(10)] },
   ]);
   t.match(rules.resolve(PRODUCE, 'alice', 'a'), { level: 3, rate: 100 }, 'produce from the user entry');
   t.match(rules.resolve(FETCH, 'alice', 'a'), { level: 8, rate: 200 }, 'fetch from the default client-id entry');

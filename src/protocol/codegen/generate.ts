@@ -1,9 +1,11 @@
-// `npm run codegen`: writes src/protocol/generated/ from the message schemas inside the pinned kafka-clients jar.
+// `npm run codegen`: writes src/protocol/generated/ from the message schemas inside the pinned kafka-clients jar, and
+// Kafka's error codes from its Errors enum in the same jar (read by KafkaErrors.java).
 // `npm run codegen -- --check`: fails if the committed output differs from what the generator writes now.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureKafkaJars, KAFKA_VERSION } from '../../local-kafka/kafka-jars.js';
+import { runJavaOk } from '../../local-kafka/java-tool.js';
 import { intersect, isEmpty, loadSchemasFromJar, type MessageSpec } from './schema.js';
 import { kebabCase, MessageEmitter, typeName } from './emit-message.js';
 
@@ -43,8 +45,50 @@ function apiTable(messages: MessageSpec[]): string {
         `firstFlexibleVersion: ${flex}, listeners: [${m.listeners.map((l) => `'${l}'`).join(', ')}], latestVersionUnstable: ${m.latestVersionUnstable} },`,
     );
   }
-  lines.push('];', '');
+  lines.push('];', '', '/** API keys by name. */', 'export const ApiKey = {');
+  for (const m of requests) lines.push(`  ${apiName(m.name)}: ${m.apiKey},`);
+  lines.push('} as const;', '');
   return lines.join('\n');
+}
+
+export interface KafkaError {
+  code: number;
+  name: string;
+  retriable: boolean;
+  message: string;
+}
+
+/** Kafka's error codes: constants by name, and a table by code. */
+function errorTable(errors: KafkaError[]): string {
+  const lines = [HEADER, '', "/** Kafka's error codes (org.apache.kafka.common.protocol.Errors) by name. */", 'export const ErrorCode = {'];
+  for (const e of errors) lines.push(`  ${e.name}: ${e.code},`);
+  lines.push(
+    '} as const;',
+    '',
+    'export interface KafkaError {',
+    '  name: string;',
+    '  /** A client retries it by itself (its exception is a RetriableException). */',
+    '  retriable: boolean;',
+    "  /** Kafka's default message for it. */",
+    '  message: string;',
+    '}',
+    '',
+    '/** Every error code, with its name, whether clients retry it, and its message. */',
+    'export const KAFKA_ERRORS: ReadonlyMap<number, KafkaError> = new Map<number, KafkaError>([',
+  );
+  for (const e of errors) lines.push(`  [${e.code}, { name: '${e.name}', retriable: ${e.retriable}, message: ${JSON.stringify(e.message)} }],`);
+  lines.push(']);', '');
+  return lines.join('\n');
+}
+
+/** Reads Kafka's error codes from the Errors enum in the jar on `classpath`. */
+async function readKafkaErrors(classpath: string): Promise<KafkaError[]> {
+  const source = fileURLToPath(new URL('./KafkaErrors.java', import.meta.url));
+  const { stdout } = await runJavaOk(source, [], { classpath, timeoutMs: 120_000 });
+  return stdout.trim().split('\n').map((line) => {
+    const [code, name, retriable, message] = line.split('\t');
+    return { code: Number(code), name: name!, retriable: retriable === 'true', message: message ?? '' };
+  });
 }
 
 function registry(messages: MessageSpec[]): string {
@@ -135,7 +179,7 @@ function throttleTimeTable(messages: MessageSpec[]): string {
 }
 
 /** Every generated file, by name. */
-export function generate(messages: MessageSpec[]): Map<string, string> {
+export function generate(messages: MessageSpec[], errors: KafkaError[]): Map<string, string> {
   const files = new Map<string, string>();
   for (const m of messages) {
     const source = `kafka-clients ${KAFKA_VERSION} common/message/${m.name}.json`;
@@ -144,6 +188,7 @@ export function generate(messages: MessageSpec[]): Map<string, string> {
   files.set('api-table.ts', apiTable(messages));
   files.set('codecs.ts', registry(messages));
   files.set('throttle-time-offsets.ts', throttleTimeTable(messages));
+  files.set('error-codes.ts', errorTable(errors));
   return files;
 }
 
@@ -151,7 +196,8 @@ async function main(): Promise<void> {
   const check = process.argv.includes('--check');
   const jars = await ensureKafkaJars((line) => console.error(line));
   // APIs whose schema has no valid version left (removed from Kafka) get no codec.
-  const files = generate(loadSchemasFromJar(jars.clientsJar).filter((m) => m.validVersions.min <= m.validVersions.max));
+  const messages = loadSchemasFromJar(jars.clientsJar).filter((m) => m.validVersions.min <= m.validVersions.max);
+  const files = generate(messages, await readKafkaErrors(jars.classpath));
   const existing = existsSync(OUT_DIR) ? readdirSync(OUT_DIR).filter((f) => f.endsWith('.ts')) : [];
   if (check) {
     const problems: string[] = [];

@@ -1,0 +1,30 @@
+// The kinds of quota, as data: this one list gives the bucket table its width (one bucket per kind in each slot), the
+// rules their per-kind levels, the config schema each kind's rate and burst settings, /quota its fields and the
+// metrics their kind label. Adding a kind is one entry here, and the place where requests are charged to it.
+
+export interface QuotaKindSpec {
+  /** Its name in /quota, the config's documentation and metric labels. */
+  readonly name: string;
+  /** The config setting of its rate (per second) and of its burst. */
+  readonly rateSetting: string;
+  readonly burstSetting: string;
+  /** What one token is. */
+  readonly unit: 'bytes' | 'requests';
+  /** What is charged (for the config schema's descriptions). */
+  readonly charged: string;
+}
+
+export const QUOTA_KINDS = [
+  { name: 'produce', rateSetting: 'produceBytesPerSec', burstSetting: 'produceBurstBytes', unit: 'bytes', charged: 'produce request bytes (header and body, as Kafka counts them)' },
+  { name: 'fetch', rateSetting: 'fetchBytesPerSec', burstSetting: 'fetchBurstBytes', unit: 'bytes', charged: 'fetch response bytes' },
+  { name: 'requests', rateSetting: 'requestsPerSec', burstSetting: 'requestBurst', unit: 'requests', charged: 'requests (every API but the SASL exchange)' },
+] as const satisfies readonly QuotaKindSpec[];
+
+/** A kind's index in QUOTA_KINDS (its bucket's place within a slot). */
+export type QuotaKind = number;
+export const PRODUCE: QuotaKind = 0;
+export const FETCH: QuotaKind = 1;
+export const REQUESTS: QuotaKind = 2;
+
+/** Buckets per slot of the table. */
+export const KINDS = QUOTA_KINDS.length;
