@@ -12,6 +12,8 @@ import { PROXY_LOG_DIR } from './support/proxy-process.js';
 const log = (line: string) => console.error(`[test-runner] ${line}`);
 const started = Date.now();
 const unitOnly = process.argv.includes('--unit');
+/** The edit loop's fuzz run is a fifth of npm test's million (unless KQP_FUZZ_ITERATIONS says otherwise). */
+const UNIT_FUZZ_ITERATIONS = 200_000;
 const files = process.argv.slice(2).filter((a) => a !== '--unit');
 // what an earlier run left would be reported as this run's
 rmSync('.tap/test-results', { recursive: true, force: true });
@@ -49,7 +51,9 @@ function runTap(args: string[]): Promise<number> {
   current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], {
     stdio: 'inherit',
     detached: true,
-    env: cluster ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) } : process.env,
+    env: cluster
+      ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) }
+      : { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env },
   });
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
@@ -60,8 +64,9 @@ let code: number;
 if (files.length) {
   code = await runTap(files);
 } else if (unitOnly) {
-  // most of their time is spent waiting on timers (throttles, holds), so more than one file per core
-  code = await runTap(['--jobs=6', ...all.filter((f) => !needsKafka(f))]);
+  // most of their time is spent waiting on timers (throttles, holds), so they all run at once
+  const unit = all.filter((f) => !needsKafka(f));
+  code = await runTap([`--jobs=${unit.length}`, ...unit]);
 } else {
   const serial = all.filter((f) => f.endsWith('.serial.test.ts'));
   code = await runTap(all.filter((f) => !serial.includes(f)));

@@ -1,6 +1,8 @@
-// One client connection and its own upstream connection to the broker. Requests and responses are split into frames
-// and forwarded as the pieces they arrived in (views, no copies), except the few responses that are rewritten whole.
-// In-flight requests are tracked in order; backpressure pauses the reading side when the writing side is full.
+// The relay: one client connection and its own upstream connection to the broker. Requests and responses are split
+// into frames and forwarded as the pieces they arrived in (views, no copies), except the few responses that are
+// rewritten whole. In-flight requests are tracked in order; backpressure pauses the reading side when the writing side
+// is full. What is decided about each request comes from its API key's stage (request-stages.ts), which the relay
+// carries out (hold, mute, throttle_time_ms, no response); the SASL exchange is followed by sasl-tracker.ts.
 //
 // Quotas are enforced the way a Kafka broker enforces them, without buffering what a tenant sends: a request that puts
 // its tenant in debt is still forwarded at once and its bytes are not kept; the client's socket is then not read for
@@ -15,18 +17,17 @@ import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/fra
 import { emptyRequestHeader, emptyResponseHeader, readRequestHeader, readResponseHeader } from '../protocol/headers.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
-import { apiName, apiSchema } from '../protocol/api.js';
+import { apiName } from '../protocol/api.js';
 import type { Logger, RateLimitedLog } from '../observability/logger.js';
 import { upstreamErrorKind, type ProxyMetrics } from '../observability/metrics.js';
 import type { Limits } from '../config/load-config.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { clientBacksOff } from '../quota/client-backoff.js';
-import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
-import { InflightQueue, RAW_SASL_TOKEN, THROTTLE_COUNTED } from './inflight-queue.js';
-import { fetchMaxBytesOffset, produceAcks, saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
+import { InflightQueue, LOCAL_ANSWER, RAW_SASL_TOKEN, THROTTLE_COUNTED } from './inflight-queue.js';
 import type { ResponseRewriter } from './response-rewriter.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
-import { ErrorCode } from '../protocol/generated/error-codes.js';
+import { SaslTracker } from './sasl-tracker.js';
+import { emptyDecision, resetDecision, type StageTable, type RequestView } from './request-stages.js';
 
 /**
  * Bytes of each request read before it is forwarded. Headers and the fields the proxy peeks at nearly always fit; when
@@ -58,13 +59,11 @@ export interface ConnectionContext {
   metrics: ProxyMetrics;
   rewriter: ResponseRewriter;
   quotas: QuotaEnforcer;
+  stages: StageTable;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
 }
-
-/** SASL mechanisms whose v0 (unframed) exchange has a known number of client tokens. */
-const RAW_TOKENS: Record<string, number> = { PLAIN: 1, 'SCRAM-SHA-256': 2, 'SCRAM-SHA-512': 2, OAUTHBEARER: 1 };
 
 /** Pieces held back in one direction until a time, with the socket that feeds them paused. */
 interface Held {
@@ -85,12 +84,11 @@ export class Connection {
   private upstreamPaused = 0;
   private closing = false;
   private done = false;
-  /** SaslHandshake v0 sent: its mechanism, until the response arrives. */
-  private handshakeV0: string | undefined;
-  /** Unframed SASL tokens still expected from the client after a v0 handshake (Infinity: unknown mechanism). */
-  private rawTokensLeft = 0;
-  /** The SASL exchange under way: mechanism, the user its first token names, tokens sent and accepted so far. */
-  private sasl: { mechanism: string; user: string | undefined; sent: number; accepted: number } | undefined;
+  private readonly sasl: SaslTracker;
+  private readonly view: RequestView;
+  private readonly decision = emptyDecision();
+  /** The rest of the request being read is dropped: the proxy answered it. */
+  private discarding = false;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
   /** A mute decided while a request was being forwarded: it starts when that request's last byte is forwarded. */
@@ -110,6 +108,8 @@ export class Connection {
   ) {
     const { limits } = ctx;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress);
+    this.sasl = new SaslTracker((principal) => ctx.quotas.bindPrincipal(this.tenant, principal));
+    this.view = { head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant, now: 0 };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
     this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
@@ -300,9 +300,12 @@ export class Connection {
   private requestHandler(): FrameHandler {
     return {
       onFrame: (size, head) => this.onRequest(size, head),
-      onWhole: () => undefined,
-      onBody: (chunk) => this.toBroker(chunk),
+      onWhole: (frame) => this.onRequest(frame.length - 4, frame),
+      onBody: (chunk) => {
+        if (!this.discarding) this.toBroker(chunk);
+      },
       onEnd: () => {
+        this.discarding = false;
         if (!this.muteAtFrameEnd) return;
         this.muteAtFrameEnd = false;
         this.pause(Pause.Throttled);
@@ -310,120 +313,62 @@ export class Connection {
     };
   }
 
-  /** Reads what the proxy needs from a request's head, tracks it and forwards the head; returns how to take the rest. */
+  /**
+   * Reads a request's header, follows SASL, asks the request's stage what to do and does it, tracks the request and
+   * forwards its head; returns how to take the rest.
+   */
   private onRequest(size: number, head: Buffer): number {
     const now = this.ctx.now();
-    if (this.rawTokensLeft > 0 && !(this.rawTokensLeft === Infinity && this.looksLikeRequest(head))) {
+    if (this.sasl.rawToken(head)) {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
-      this.rawTokensLeft--;
-      this.saslClientToken(head.subarray(4));
       this.track(-1, -1, 0, now, RAW_SASL_TOKEN, 0);
       this.toBroker(head);
       return STREAM;
     }
-    let acks = -1;
-    let mechanism: string | undefined;
-    let authBytes: Buffer | undefined;
     const h = this.header;
+    const d = this.decision;
+    const view = this.view;
     try {
       readRequestHeader(head, h, this.reader, 4);
-      if (h.apiKey === ApiKey.Produce && h.length >= 0) acks = produceAcks(head, 4 + h.length, h.apiVersion);
-      else if (h.apiKey === ApiKey.SaslHandshake) mechanism = saslHandshakeMechanism(head, 4 + h.length, h.apiVersion);
-      else if (h.apiKey === ApiKey.SaslAuthenticate && h.length >= 0) authBytes = saslAuthBytes(head, 4 + h.length, h.apiVersion);
+      view.head = head;
+      view.size = size;
+      view.bodyAt = h.length >= 0 ? 4 + h.length : -1;
+      view.now = now;
+      this.sasl.request(h.apiKey, h.apiVersion, head, view.bodyAt);
+      resetDecision(d);
+      this.ctx.stages.of(h.apiKey)(view, d);
     } catch (err) {
       const payload = head.length - 4;
       if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, payload * 8);
       throw err;
     }
-    this.rawTokensLeft = 0;
-    if (mechanism !== undefined) {
-      this.sasl = { mechanism, user: undefined, sent: 0, accepted: 0 };
-      if (h.apiVersion === 0) this.handshakeV0 = mechanism;
+    const partial = head.length < size + 4;
+    if (d.whole && partial) {
+      if (size > this.ctx.limits.maxRewriteFrameBytes) throw new RequestTooLargeError(h.apiKey, h.apiVersion, size);
+      return WHOLE;
     }
-    if (authBytes !== undefined) this.saslClientToken(authBytes);
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
-
-    let throttle = 0;
-    let hold = 0;
-    let flags = 0;
-    const quotas = this.ctx.quotas;
-    if (quotas.active) {
-      if (h.apiKey === ApiKey.Fetch && h.length >= 0 && this.admitFetch(head, 4 + h.length, h.apiVersion, h.clientId)) flags = THROTTLE_COUNTED;
-      else if (h.apiKey === ApiKey.Produce) hold = quotas.produceHoldMs(this.tenant, h.clientId, size);
-      throttle = quotas.chargeRequest(this.tenant, h.clientId, h.apiKey, size);
-      if (hold > 0) this.holdRequests(now + hold);
-      if (throttle > 0) {
-        quotas.throttled(this.tenant, throttle);
-        this.mute(throttle, head.length < size + 4);
-      }
+    if (d.holdMs > 0) this.holdRequests(now + d.holdMs);
+    if (d.muteMs > 0) this.mute(d.muteMs, partial);
+    if (d.answer) {
+      this.discarding = partial;
+      // nothing ahead of it: it goes at once; else when its turn comes (responseDone)
+      if (this.inflight.size === 0) this.toClient(d.answer);
+      else this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags | LOCAL_ANSWER, d.responseThrottleMs, d.answer);
+      return STREAM;
     }
-    if (acks !== 0) {
-      // acks=0 produce gets no response, so it is not tracked (its throttle is the mute alone); the response carries
-      // what is left of the throttle once a held request is forwarded (a KIP-219 client must not wait twice)
-      this.track(h.apiKey, h.apiVersion, h.correlationId, now, flags, throttle - hold);
-    }
+    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags, d.responseThrottleMs);
     this.toBroker(head);
     return STREAM;
   }
 
   /** Tracks a request whose response is awaited; at the limit, stops reading the client until a response frees a place. */
-  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number): void {
+  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number, answer?: Buffer): void {
     // reading stops when the queue fills, so a request never finds it full
-    if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle)) throw new Error('in-flight queue overflow');
+    if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle, answer)) throw new Error('in-flight queue overflow');
     if (this.inflight.full) this.pause(Pause.InflightFull);
-  }
-
-  /**
-   * A fetch: cap its max_bytes to what the tenant may take (one response then overshoots by one record batch at most,
-   * KIP-74), and hold it back while the tenant is in debt. Returns whether it was capped or held (a throttle).
-   */
-  private admitFetch(head: Buffer, bodyAt: number, version: number, clientId: string | null): boolean {
-    const allowance = this.ctx.quotas.fetchAllowance(this.tenant, clientId);
-    let capped = false;
-    if (allowance.maxBytes !== Infinity) {
-      const at = bodyAt + fetchMaxBytesOffset(version);
-      if (at + 4 <= head.length && head.readInt32BE(at) > allowance.maxBytes) {
-        head.writeInt32BE(allowance.maxBytes, at);
-        capped = true;
-      }
-    }
-    if (allowance.waitMs > 0) this.holdRequests(this.ctx.now() + allowance.waitMs);
-    if (!capped && allowance.waitMs === 0) return false;
-    this.ctx.quotas.throttled(this.tenant, allowance.waitMs);
-    return true;
-  }
-
-  /** A client SASL token (SaslAuthenticate's auth_bytes, or an unframed v0 token). */
-  private saslClientToken(token: Buffer): void {
-    const s = this.sasl;
-    if (!s) return;
-    if (s.sent === 0) s.user = usernameOf(s.mechanism, token);
-    s.sent++;
-  }
-
-  /** The broker accepted (ok) or refused a SASL token; the principal is bound once the whole exchange succeeded. */
-  private saslServerToken(ok: boolean): void {
-    const s = this.sasl;
-    if (!s) return;
-    if (!ok) {
-      this.sasl = undefined;
-      return;
-    }
-    s.accepted++;
-    if (s.accepted >= clientTokens(s.mechanism)) {
-      if (s.user !== undefined) this.ctx.quotas.bindPrincipal(this.tenant, s.user);
-      this.sasl = undefined;
-    }
-  }
-
-  /** After an unknown mechanism's v0 handshake: does this frame read as a Kafka request rather than a SASL token? */
-  private looksLikeRequest(head: Buffer): boolean {
-    if (head.length < 12) return false;
-    const api = apiSchema(head.readInt16BE(4));
-    const version = head.readInt16BE(6);
-    return api !== undefined && version >= api.minVersion && version <= api.maxVersion;
   }
 
   private responseHandler(): FrameHandler {
@@ -440,8 +385,7 @@ export class Connection {
     if (this.inflight.size === 0) throw new UnexpectedResponseError('a response with no request in flight');
     const whole = head.length === size + 4;
     if ((this.inflight.firstFlags() & RAW_SASL_TOKEN) !== 0) {
-      const s = this.sasl;
-      if (s) this.saslServerToken(!s.mechanism.startsWith('SCRAM-') || s.accepted === 0 || scramServerFinalOk(head.subarray(4)));
+      this.sasl.rawTokenResponse(head);
       this.toClient(head);
       if (whole) this.responseDone();
       return STREAM;
@@ -465,12 +409,7 @@ export class Connection {
     const api = this.ctx.metrics.api(apiKey);
     api.latency.observe((this.ctx.now() - this.inflight.firstStartMs()) / 1000);
     api.responseBytes.inc(size + 4);
-    if (apiKey === ApiKey.SaslHandshake && version === 0 && this.handshakeV0 !== undefined) {
-      if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === ErrorCode.NONE) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
-      this.handshakeV0 = undefined;
-    } else if (apiKey === ApiKey.SaslAuthenticate && head.length >= bodyAt + 2) {
-      this.saslServerToken(head.readInt16BE(bodyAt) === ErrorCode.NONE);
-    }
+    this.sasl.response(apiKey, version, head, bodyAt);
 
     let throttle = this.inflight.firstThrottleMs();
     if (apiKey === ApiKey.Fetch && this.ctx.quotas.active) {
@@ -506,10 +445,25 @@ export class Connection {
     this.responseDone();
   }
 
+  /** A response went to the client; so do the proxy's own answers that were waiting for it. */
   private responseDone(): void {
     this.inflight.shift();
+    while (this.inflight.size > 0 && (this.inflight.firstFlags() & LOCAL_ANSWER) !== 0) {
+      this.toClient(this.inflight.firstAnswer()!);
+      this.inflight.shift();
+    }
     if (!this.inflight.full) this.resume(Pause.InflightFull);
     if (this.closing && this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
+  }
+}
+
+/** A request a stage needed whole is larger than limits.maxRewriteFrameBytes. */
+export class RequestTooLargeError extends ProtocolError {
+  readonly code = 'KQP_REQUEST_TOO_LARGE_TO_INSPECT';
+  override readonly name = 'RequestTooLargeError';
+
+  constructor(apiKey: number, version: number, size: number) {
+    super('Request', version, '', `${apiName(apiKey)} request of ${size} bytes exceeds maxRewriteFrameBytes`);
   }
 }
 

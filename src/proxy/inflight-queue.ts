@@ -1,11 +1,14 @@
 // The requests of one connection awaiting their responses, in order (Kafka answers in request order). A ring of
 // parallel typed arrays that starts small and doubles up to a fixed capacity, so idle connections cost little and
-// none can grow without bound.
+// none can grow without bound. A request the proxy answered itself waits here with its answer until every response
+// before it has gone to the client.
 
 /** Flags of an in-flight entry. */
 export const RAW_SASL_TOKEN = 1;
 /** A fetch already counted as throttled when it was admitted (held or capped): its response adds throttle time only. */
 export const THROTTLE_COUNTED = 2;
+/** Answered by the proxy (never forwarded): its answer goes to the client when its turn comes. */
+export const LOCAL_ANSWER = 4;
 
 export class InflightQueue {
   private apiKey: Int16Array;
@@ -14,6 +17,8 @@ export class InflightQueue {
   private startMs: Float64Array;
   private throttleMs: Float64Array;
   private flags: Uint8Array;
+  /** Local answers, allocated with the first one (most connections never have any). */
+  private answers: (Buffer | undefined)[] | undefined;
   private head = 0;
   private count = 0;
 
@@ -36,7 +41,7 @@ export class InflightQueue {
   }
 
   /** Appends an entry; returns false (and stores nothing) when the queue is at capacity. */
-  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0): boolean {
+  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0, answer?: Buffer): boolean {
     if (this.count >= this.capacity) return false;
     if (this.count === this.apiKey.length) this.grow();
     const i = (this.head + this.count) % this.apiKey.length;
@@ -46,6 +51,7 @@ export class InflightQueue {
     this.startMs[i] = startMs;
     this.throttleMs[i] = throttleMs;
     this.flags[i] = flags;
+    if (answer !== undefined) (this.answers ??= new Array<Buffer | undefined>(this.apiKey.length))[i] = answer;
     this.count++;
     return true;
   }
@@ -76,15 +82,21 @@ export class InflightQueue {
     return this.flags[this.head]!;
   }
 
+  /** The oldest entry's local answer (LOCAL_ANSWER entries). */
+  firstAnswer(): Buffer | undefined {
+    return this.answers?.[this.head];
+  }
+
   shift(): void {
     if (this.count === 0) return;
+    if (this.answers) this.answers[this.head] = undefined;
     this.head = (this.head + 1) % this.apiKey.length;
     this.count--;
   }
 
   private grow(): void {
     const n = Math.min(this.apiKey.length * 2, this.capacity);
-    const order = (a: ArrayLike<number>) => Array.from({ length: this.count }, (_, k) => a[(this.head + k) % a.length]!);
+    const order = <T>(a: ArrayLike<T>): T[] => Array.from({ length: this.count }, (_, k) => a[(this.head + k) % a.length] as T);
     const next = <T extends Int16Array | Int32Array | Float64Array | Uint8Array>(make: new (n: number) => T, a: T): T => {
       const b = new make(n);
       b.set(order(a));
@@ -96,6 +108,11 @@ export class InflightQueue {
     this.startMs = next(Float64Array, this.startMs);
     this.throttleMs = next(Float64Array, this.throttleMs);
     this.flags = next(Uint8Array, this.flags);
+    if (this.answers) {
+      const answers = order(this.answers);
+      answers.length = n;
+      this.answers = answers;
+    }
     this.head = 0;
   }
 }

@@ -9,6 +9,7 @@ import { AddressMap } from './address-map.js';
 import { BrokerProbe } from './broker-probe.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { ResponseRewriter } from './response-rewriter.js';
+import { RequestStages, type StageTable } from './request-stages.js';
 import { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { QuotaMetrics } from '../observability/quota-metrics.js';
 
@@ -16,6 +17,8 @@ export interface ProxyOptions {
   logger?: Logger;
   /** Monotonic milliseconds. */
   now?: () => number;
+  /** The request stages (default: the config's, RequestStages); unit tests of the relay give their own. */
+  stages?: StageTable;
 }
 
 export class ProxyServer {
@@ -38,6 +41,7 @@ export class ProxyServer {
     this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now);
     this.ctx = {
       quotas: this.quotas,
+      stages: opts.stages ?? new RequestStages(this.quotas),
       limits: config.limits,
       metrics: this.metrics,
       rewriter: new ResponseRewriter(new AddressMap(config.advertise)),

@@ -7,7 +7,6 @@ import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
 import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
 import { TenantResolver } from './tenant-resolver.js';
 import type { QuotaMetrics } from '../observability/quota-metrics.js';
-import { ApiKey } from '../protocol/generated/api-table.js';
 
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
 export interface TenantState {
@@ -93,16 +92,17 @@ export class QuotaEnforcer {
     state.label = this.named.has(state.user) ? state.user : this.named.has(entity) ? entity : 'other';
   }
 
-  /** Charges a request (produce bytes, one request); returns the throttle time in ms (0: none). */
-  chargeRequest(state: TenantState, clientId: string | null, apiKey: number, bytes: number): number {
+  /** Charges one request; returns the throttle time in ms (0: none). */
+  chargeRequest(state: TenantState, clientId: string | null): number {
     this.resolve(state, clientId);
-    let throttle = 0;
-    if (apiKey === ApiKey.Produce) {
-      this.metrics.bytes(state.label, PRODUCE, bytes);
-      throttle = this.charge(state, PRODUCE, bytes);
-    }
-    if (apiKey !== ApiKey.SaslHandshake && apiKey !== ApiKey.SaslAuthenticate) throttle = Math.max(throttle, this.charge(state, REQUESTS, 1));
-    return throttle;
+    return this.charge(state, REQUESTS, 1);
+  }
+
+  /** Charges a produce request (its bytes, and one request); returns the longer throttle in ms (0: none). */
+  chargeProduce(state: TenantState, clientId: string | null, bytes: number): number {
+    this.resolve(state, clientId);
+    this.metrics.bytes(state.label, PRODUCE, bytes);
+    return Math.max(this.charge(state, PRODUCE, bytes), this.charge(state, REQUESTS, 1));
   }
 
   /**

@@ -6,7 +6,6 @@ import { configFromObject } from '../../src/config/load-config.js';
 import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
 import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
 
-const PRODUCE = 0;
 const CLIENT_IDS = 20_000;
 
 t.test(`${CLIENT_IDS.toLocaleString('en')} unnamed client ids add no label values`, async (t) => {
@@ -23,7 +22,7 @@ t.test(`${CLIENT_IDS.toLocaleString('en')} unnamed client ids add no label value
   const quotas = new QuotaEnforcer(config, new QuotaMetrics(registry), () => now);
   const charge = (clientId: string) => {
     const tenant = quotas.newTenant('10.0.0.1');
-    const throttle = quotas.chargeRequest(tenant, clientId, PRODUCE, 5000); // over the burst: throttled every time
+    const throttle = quotas.chargeProduce(tenant, clientId, 5000); // over the burst: throttled every time
     if (throttle > 0) quotas.throttled(tenant, throttle);
     quotas.fetchAllowance(tenant, clientId);
     quotas.chargeFetchResponse(tenant, 5000);

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { StageTable } from '../../src/proxy/request-stages.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
 
@@ -60,10 +61,10 @@ export class FakeBroker {
  * Starts `broker` and an in-process proxy in front of it, on free ports, with `config` (listen, upstream and metrics
  * filled in). The caller stops both.
  */
-export async function proxyBefore(broker: FakeBroker, config: Record<string, unknown>, logger: Logger = createLogger('silent')): Promise<{ proxy: ProxyServer; port: number }> {
+export async function proxyBefore(broker: FakeBroker, config: Record<string, unknown>, logger: Logger = createLogger('silent'), stages?: StageTable): Promise<{ proxy: ProxyServer; port: number }> {
   const upstream = `127.0.0.1:${await broker.listen()}`;
   const [port, metricsPort] = await freePorts(2);
-  const proxy = new ProxyServer(configFromObject({ logLevel: 'silent', ...config, listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}` }), { logger });
+  const proxy = new ProxyServer(configFromObject({ logLevel: 'silent', ...config, listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}` }), { logger, ...(stages ? { stages } : {}) });
   await proxy.start();
   return { proxy, port: port! };
 }

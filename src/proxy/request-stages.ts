@@ -1,0 +1,145 @@
+// What the proxy decides about each request before forwarding it. The decisions are small synchronous stages, one per
+// API key, looked up in a table built at start-up (from what is configured), so that every request, Produce and Fetch
+// included, costs one lookup and one call. A stage reads only the request's head (the header is already read) unless
+// it asks for the whole frame, and fills in a Decision that the relay carries out: forward at once (the default), take
+// the whole frame first (the stage is then called again with it), hold (not forwarded, the client not read), mute the
+// client for a throttle, the throttle_time_ms the response must carry, no response to wait for, or answer the request
+// itself (never forwarded; the answer reaches the client in order with the broker's responses). A stage reads every
+// field it needs before it changes anything: a field beyond the head throws a ProtocolError, the relay reads more of
+// the frame and the stage is called again. (A connection closes on a ProtocolError from a whole frame.)
+import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
+import type { RequestHeader } from '../protocol/headers.js';
+import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
+import { THROTTLE_COUNTED } from './inflight-queue.js';
+import { fetchMaxBytesOffset, produceAcks } from './request-peek.js';
+
+/** A request as a stage sees it. One object per connection, refilled for each request. */
+export interface RequestView {
+  /** The frame's first bytes, size prefix included; a stage may patch fields in place. */
+  head: Buffer;
+  /** The frame's size (without the prefix). */
+  size: number;
+  header: RequestHeader;
+  /** Where the body starts in `head` (-1 when the API version is unknown: its header could not be read in full). */
+  bodyAt: number;
+  tenant: TenantState;
+  now: number;
+}
+
+/** What a stage decided. One object per connection, reset before each request. */
+export interface Decision {
+  /** Hold the request, unforwarded, with the client not read, for this long (ms). */
+  holdMs: number;
+  /** Mute the client (do not read it) for this long from now (ms): its throttle. */
+  muteMs: number;
+  /** The throttle_time_ms its response must carry at least (ms). */
+  responseThrottleMs: number;
+  /** In-flight flags for its entry (THROTTLE_COUNTED). */
+  flags: number;
+  /** No response will come (acks=0 produce): nothing to track. */
+  noResponse: boolean;
+  /** Call the stage again with the whole frame (up to limits.maxRewriteFrameBytes; a larger one closes the connection). */
+  whole: boolean;
+  /** The response to send instead of forwarding the request (size prefix included). */
+  answer: Buffer | undefined;
+}
+
+export type Stage = (req: RequestView, d: Decision) => void;
+
+export function resetDecision(d: Decision): void {
+  d.holdMs = 0;
+  d.muteMs = 0;
+  d.responseThrottleMs = 0;
+  d.flags = 0;
+  d.noResponse = false;
+  d.whole = false;
+  d.answer = undefined;
+}
+
+export function emptyDecision(): Decision {
+  return { holdMs: 0, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined };
+}
+
+const forward: Stage = () => undefined;
+
+/** The stage of each API key. */
+export interface StageTable {
+  of(apiKey: number): Stage;
+}
+
+/** The proxy's stages, from its config (an API key beyond the table, one this build does not know: the default stage). */
+export class RequestStages implements StageTable {
+  private readonly byKey: Stage[];
+  private readonly fallback: Stage;
+
+  constructor(quotas: QuotaEnforcer) {
+    const q = quotas.active ? quotas : undefined;
+    this.fallback = q ? requestQuota(q) : forward;
+    this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
+    this.byKey[ApiKey.Produce] = produce(q);
+    if (q) this.byKey[ApiKey.Fetch] = fetch(q);
+    // the SASL exchange is never throttled (Kafka does not throttle it either: a client must be able to authenticate)
+    this.byKey[ApiKey.SaslHandshake] = forward;
+    this.byKey[ApiKey.SaslAuthenticate] = forward;
+  }
+
+  of(apiKey: number): Stage {
+    return this.byKey[apiKey] ?? this.fallback;
+  }
+}
+
+/** Any request under a request-rate quota: one request charged; over it, the client is muted and told. */
+function requestQuota(quotas: QuotaEnforcer): Stage {
+  return (req, d) => throttle(quotas, req, d, quotas.chargeRequest(req.tenant, req.header.clientId));
+}
+
+function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: number): void {
+  if (ms <= 0) return;
+  quotas.throttled(req.tenant, ms);
+  d.muteMs = ms;
+  d.responseThrottleMs = ms;
+}
+
+/**
+ * Produce: acks=0 gets no response (its throttle is the mute alone). Under a produce quota its bytes are charged; one
+ * that would take the tenant deeper into debt than the enforcer allows is held first, and its response carries what
+ * is left of the throttle once it is forwarded (a KIP-219 client must not wait twice).
+ */
+function produce(quotas: QuotaEnforcer | undefined): Stage {
+  return (req, d) => {
+    const h = req.header;
+    d.noResponse = req.bodyAt >= 0 && produceAcks(req.head, req.bodyAt, h.apiVersion) === 0;
+    if (!quotas) return;
+    const hold = quotas.produceHoldMs(req.tenant, h.clientId, req.size);
+    throttle(quotas, req, d, quotas.chargeProduce(req.tenant, h.clientId, req.size));
+    d.holdMs = hold;
+    d.responseThrottleMs -= hold;
+  };
+}
+
+/**
+ * Fetch under a fetch quota: max_bytes is capped to what the tenant may take (one response then overshoots by one
+ * record batch at most, KIP-74), and the fetch is held while the tenant is in debt; a capped or held fetch counts as
+ * throttled (THROTTLE_COUNTED: its response adds time, not a second request). Its response is charged when it comes.
+ */
+function fetch(quotas: QuotaEnforcer): Stage {
+  return (req, d) => {
+    if (req.bodyAt >= 0) {
+      const allowance = quotas.fetchAllowance(req.tenant, req.header.clientId);
+      let capped = false;
+      if (allowance.maxBytes !== Infinity) {
+        const at = req.bodyAt + fetchMaxBytesOffset(req.header.apiVersion);
+        if (at + 4 <= req.head.length && req.head.readInt32BE(at) > allowance.maxBytes) {
+          req.head.writeInt32BE(allowance.maxBytes, at);
+          capped = true;
+        }
+      }
+      if (capped || allowance.waitMs > 0) {
+        quotas.throttled(req.tenant, allowance.waitMs);
+        d.holdMs = allowance.waitMs;
+        d.flags = THROTTLE_COUNTED;
+      }
+    }
+    throttle(quotas, req, d, quotas.chargeRequest(req.tenant, req.header.clientId));
+  };
+}
