@@ -121,14 +121,16 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
  * Fetch under a fetch quota: max_bytes is capped to what the tenant may take (one response then overshoots by one
  * record batch at most, KIP-74), and the fetch is held while the tenant is in debt; a capped or held fetch counts as
  * throttled (THROTTLE_COUNTED: its response adds time, not a second request). Its response is charged when it comes.
+ * Fetch v0-v2 have no max_bytes: they are held, not capped, and their responses are charged and throttled the same.
  */
 function fetch(quotas: QuotaEnforcer): Stage {
   return (req, d) => {
     if (req.bodyAt >= 0) {
       const allowance = quotas.fetchAllowance(req.tenant, req.header.clientId);
       let capped = false;
-      if (allowance.maxBytes !== Infinity) {
-        const at = req.bodyAt + fetchMaxBytesOffset(req.header.apiVersion);
+      const offset = fetchMaxBytesOffset(req.header.apiVersion);
+      if (allowance.maxBytes !== Infinity && offset >= 0) {
+        const at = req.bodyAt + offset;
         if (at + 4 <= req.head.length && req.head.readInt32BE(at) > allowance.maxBytes) {
           req.head.writeInt32BE(allowance.maxBytes, at);
           capped = true;
