@@ -33,6 +33,24 @@ export const CONFIG_SCHEMA = {
         shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000 },
       },
     },
+    connections: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Connection storms: Kafka's max.connections.per.ip (and overrides) and KIP-612's per-IP creation rate",
+      properties: {
+        maxPerIp: { type: 'integer', minimum: 1, default: 2000, description: 'open connections from one source address' },
+        maxPerIpOverrides: {
+          type: 'object', default: {}, description: 'CIDR → open connections from each address in it (the first match wins)',
+          propertyNames: { pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' }, additionalProperties: { type: 'integer', minimum: 1 },
+        },
+        creationRatePerIp: { type: 'number', exclusiveMinimum: 0, default: 500, description: 'new connections per second from one address' },
+        creationBurstPerIp: { type: 'number', minimum: 1, default: 1000, description: 'new connections from one address at once' },
+        maxWaiting: { type: 'integer', minimum: 0, default: 1000, description: 'connections waiting (unread, no broker connection) for the rate' },
+        maxPerPrincipal: { type: 'integer', minimum: 1, default: 5000, description: 'open connections of one SASL principal' },
+        rateTableCapacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000, description: 'addresses whose creation rate is tracked (least recently used reused)' },
+      },
+    },
     metrics: { ...address, default: '127.0.0.1:9644', description: 'host:port of /metrics, /healthz and /readyz' },
     tenants: {
       type: 'object',

@@ -24,6 +24,18 @@ export interface Limits {
   shutdownGraceMs: number;
 }
 
+/** Connection storms (config `connections`). */
+export interface ConnectionLimits {
+  maxPerIp: number;
+  /** CIDR → max open connections per address in it, in config order. */
+  maxPerIpOverrides: ReadonlyMap<string, number>;
+  creationRatePerIp: number;
+  creationBurstPerIp: number;
+  maxWaiting: number;
+  maxPerPrincipal: number;
+  rateTableCapacity: number;
+}
+
 export interface Rate {
   /** Per second: bytes for produce and fetch, requests for requests. */
   rate: number;
@@ -50,6 +62,7 @@ export interface ProxyConfig {
   upstream: HostPort;
   advertise: Advertise;
   limits: Limits;
+  connections: ConnectionLimits;
   metrics: HostPort;
   logLevel: string;
   tenants: TenantsConfig;
@@ -91,6 +104,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   if (!validate(doc)) throw new ConfigError(`invalid config:\n  ${[...new Set(validate.errors!.map(describe))].join('\n  ')}`);
   const c = doc as {
     listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
+    connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
@@ -112,6 +126,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     upstream: parseHostPort(c.upstream),
     advertise,
     limits: c.limits,
+    connections: { ...c.connections, maxPerIpOverrides: new Map(Object.entries(c.connections.maxPerIpOverrides)) },
     metrics: parseHostPort(c.metrics),
     logLevel: c.logLevel,
     tenants: tenants(c.tenants),

@@ -17,6 +17,8 @@ export class ProxyMetrics {
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
   readonly connectionsRejected: Counter<'reason'>;
+  readonly connectionsWaiting: Gauge;
+  readonly connectionWaitSeconds: Counter;
   readonly upstreamErrors: Counter<'kind'>;
   readonly protocolErrors: Counter<'code'>;
   private readonly requests: Counter<'api'>;
@@ -34,6 +36,8 @@ export class ProxyMetrics {
     this.connectionsRejected = new Counter({
       name: 'kqp_connections_rejected_total', help: 'Client connections refused (limit) or closed for bad input', labelNames: ['reason'], registers,
     });
+    this.connectionsWaiting = new Gauge({ name: 'kqp_connections_waiting', help: 'Client connections waiting for the per-IP creation rate (unread, no broker connection)', registers });
+    this.connectionWaitSeconds = new Counter({ name: 'kqp_connection_wait_seconds_total', help: 'Time connections were made to wait for the per-IP creation rate', registers });
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });
     this.protocolErrors = new Counter({ name: 'kqp_protocol_errors_total', help: 'Malformed frames, by error code', labelNames: ['code'], registers });
     this.requests = new Counter({ name: 'kqp_requests_total', help: 'Requests relayed, by API', labelNames: ['api'], registers });

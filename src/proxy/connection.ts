@@ -27,6 +27,7 @@ import { InflightQueue, LOCAL_ANSWER, RAW_SASL_TOKEN, THROTTLE_COUNTED } from '.
 import type { ResponseRewriter } from './response-rewriter.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { SaslTracker } from './sasl-tracker.js';
+import type { ConnectionGuard, RefusalReason } from './connection-guard.js';
 import { emptyDecision, resetDecision, type StageTable, type RequestView } from './request-stages.js';
 
 /**
@@ -60,9 +61,11 @@ export interface ConnectionContext {
   rewriter: ResponseRewriter;
   quotas: QuotaEnforcer;
   stages: StageTable;
+  guard: ConnectionGuard;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
+  refused(reason: RefusalReason, remote: string, limit: number): void;
 }
 
 /** Pieces held back in one direction until a time, with the socket that feeds them paused. */
@@ -89,6 +92,8 @@ export class Connection {
   private readonly decision = emptyDecision();
   /** The rest of the request being read is dropped: the proxy answered it. */
   private discarding = false;
+  /** The SASL principal counted against connections.maxPerPrincipal for this connection. */
+  private principal: string | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
   /** A mute decided while a request was being forwarded: it starts when that request's last byte is forwarded. */
@@ -105,10 +110,12 @@ export class Connection {
     private readonly upstream: Socket,
     private readonly ctx: ConnectionContext,
     readonly log: Logger,
+    /** The client's source address, as the connection limits count it. */
+    readonly ip: string,
   ) {
     const { limits } = ctx;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress);
-    this.sasl = new SaslTracker((principal) => ctx.quotas.bindPrincipal(this.tenant, principal));
+    this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
     this.view = { head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant, now: 0 };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
@@ -151,6 +158,7 @@ export class Connection {
     clearTimeout(this.heldResponses.timer);
     this.heldRequests.pieces.length = 0;
     this.heldResponses.pieces.length = 0;
+    if (this.principal !== undefined) this.ctx.guard.principalClosed(this.principal);
     this.log.debug({ reason, inflight: this.inflight.size }, 'connection closed');
     if (reason === 'shutdown') {
       // flush what is written, then read to the client's FIN (a paused socket would never see it); a client that
@@ -163,6 +171,20 @@ export class Connection {
     }
     this.upstream.destroy();
     this.ctx.closed(this);
+  }
+
+  /** The broker accepted a SASL exchange for `principal`: counted per principal (over the limit, closed), and the tenant's. */
+  private bindPrincipal(principal: string): void {
+    if (principal === this.principal) return;
+    if (this.principal !== undefined) this.ctx.guard.principalClosed(this.principal);
+    this.principal = undefined;
+    if (!this.ctx.guard.bindPrincipal(principal)) {
+      this.ctx.refused('per_principal_limit', principal, this.ctx.guard.maxPerPrincipal);
+      this.close('too many connections for its principal');
+      return;
+    }
+    this.principal = principal;
+    this.ctx.quotas.bindPrincipal(this.tenant, principal);
   }
 
   private fail(err: unknown, side: 'client' | 'broker'): void {

@@ -10,8 +10,15 @@ import { BrokerProbe } from './broker-probe.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { ResponseRewriter } from './response-rewriter.js';
 import { RequestStages, type StageTable } from './request-stages.js';
+import { ConnectionGuard, sourceAddress, type RefusalReason } from './connection-guard.js';
 import { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { QuotaMetrics } from '../observability/quota-metrics.js';
+
+const REFUSALS: Record<RefusalReason, string> = {
+  per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
+  creation_rate_queue_full: 'over connections.creationRatePerIp with connections.maxWaiting already waiting',
+  per_principal_limit: 'connections.maxPerPrincipal reached for this principal',
+};
 
 export interface ProxyOptions {
   logger?: Logger;
@@ -28,6 +35,10 @@ export class ProxyServer {
   private http: HttpServer | undefined;
   private readonly probe: BrokerProbe;
   private readonly connections = new Set<Connection>();
+  /** Sockets waiting for the creation rate (at most connections.maxWaiting). */
+  private readonly waiting = new Set<Socket>();
+  readonly guard: ConnectionGuard;
+  private readonly warn: RateLimitedLog;
   private readonly ctx: ConnectionContext;
   readonly quotas: QuotaEnforcer;
   private nextId = 1;
@@ -35,21 +46,26 @@ export class ProxyServer {
 
   constructor(readonly config: ProxyConfig, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? createLogger(config.logLevel);
-    const warn = new RateLimitedLog(this.log);
+    const warn = (this.warn = new RateLimitedLog(this.log));
     this.probe = new BrokerProbe(config.upstream);
     const now = opts.now ?? (() => performance.now());
     this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now);
+    this.guard = new ConnectionGuard(config.connections, now);
     this.ctx = {
       quotas: this.quotas,
       stages: opts.stages ?? new RequestStages(this.quotas),
+      guard: this.guard,
       limits: config.limits,
       metrics: this.metrics,
       rewriter: new ResponseRewriter(new AddressMap(config.advertise)),
       warn,
       now,
       closed: (conn) => {
-        if (this.connections.delete(conn)) this.metrics.connectionsActive.dec();
+        if (!this.connections.delete(conn)) return;
+        this.metrics.connectionsActive.dec();
+        this.guard.closed(conn.ip);
       },
+      refused: (reason, remote, limit) => this.refused(reason, remote, limit),
     };
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = config.limits.maxConnections;
@@ -100,6 +116,7 @@ export class ProxyServer {
     this.stopping = true;
     this.probe.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.waiting) s.destroy();
     for (const c of this.connections) c.drain();
     const deadline = Date.now() + this.config.limits.shutdownGraceMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -114,10 +131,60 @@ export class ProxyServer {
       client.destroy();
       return;
     }
+    const ip = sourceAddress(client.remoteAddress);
+    const admission = this.guard.admit(ip);
+    if (admission.verdict === 'refuse') {
+      this.refused(admission.reason, ip, admission.limit);
+      client.destroy();
+      return;
+    }
+    if (admission.verdict === 'open') {
+      this.open(client, ip);
+      return;
+    }
+    // over the creation rate: not read, no broker connection, until the rate allows it (or the client goes away)
+    client.pause();
+    client.on('error', () => undefined);
+    this.waiting.add(client);
+    this.guard.waiting++;
+    this.metrics.connectionsWaiting.inc();
+    this.metrics.connectionWaitSeconds.inc(admission.ms / 1000);
+    const stopWaiting = () => {
+      this.waiting.delete(client);
+      this.guard.waiting--;
+      this.metrics.connectionsWaiting.dec();
+      client.off('close', gone);
+    };
+    const gone = () => {
+      clearTimeout(timer);
+      stopWaiting();
+      this.guard.closed(ip);
+    };
+    const timer = setTimeout(() => {
+      stopWaiting();
+      if (this.stopping || client.destroyed) {
+        client.destroy();
+        this.guard.closed(ip);
+      } else {
+        this.open(client, ip);
+        client.resume();
+      }
+    }, Math.ceil(admission.ms));
+    client.once('close', gone);
+  }
+
+  /** One line per reason and a count, for connections the limits refuse or close. */
+  private refused(reason: RefusalReason, remote: string, limit: number): void {
+    this.metrics.connectionsRejected.labels(reason).inc();
+    this.warn.warn(reason, { remote, limit }, `connection refused: ${REFUSALS[reason]} (${limit})`);
+  }
+
+  /** Opens the broker connection of an admitted client connection. */
+  private open(client: Socket, ip: string): void {
     const id = this.nextId++;
     const upstream = connect({ host: this.config.upstream.host, port: this.config.upstream.port });
     const log = this.log.child({ conn: id, client: `${client.remoteAddress}:${client.remotePort}` });
-    const conn = new Connection(id, client, upstream, this.ctx, log);
+    const conn = new Connection(id, client, upstream, this.ctx, log, ip);
     this.connections.add(conn);
     this.metrics.connectionsTotal.inc();
     this.metrics.connectionsActive.inc();

@@ -15,7 +15,6 @@
 //      overflow slot. A tenant in debt therefore keeps its debt however many new keys (client ids) appear, and keys
 //      that find no slot share a single bucket, so inventing client ids buys nothing.
 import { createHash } from 'node:crypto';
-import { KINDS } from './quota-kinds.js';
 
 export const EVICTION_SCAN = 16;
 const NONE = -1;
@@ -54,14 +53,16 @@ export class BucketTable {
     private readonly maxKeyLength: number,
     private readonly now: () => number,
     private readonly startShare = 1,
+    /** Buckets per slot (the quota kinds; 1 for a table of a single rate). */
+    readonly kinds = 1,
   ) {
     this.capacity = capacity;
     this.overflowSlot = capacity;
     const slots = capacity + 1;
-    this.tokens = new Float64Array(slots * KINDS).fill(NaN); // NaN: never charged, i.e. full
-    this.lastMs = new Float64Array(slots * KINDS);
-    this.rate = new Float64Array(slots * KINDS);
-    this.burst = new Float64Array(slots * KINDS);
+    this.tokens = new Float64Array(slots * kinds).fill(NaN); // NaN: never charged, i.e. full
+    this.lastMs = new Float64Array(slots * kinds);
+    this.rate = new Float64Array(slots * kinds);
+    this.burst = new Float64Array(slots * kinds);
     this.prev = new Int32Array(capacity).fill(NONE);
     this.next = new Int32Array(capacity).fill(NONE);
     this.generation = new Uint32Array(slots);
@@ -109,21 +110,21 @@ export class BucketTable {
     this.keys[slot] = k;
     this.index.set(k, slot);
     this.generation[slot]!++;
-    for (let kind = 0; kind < KINDS; kind++) this.tokens[slot * KINDS + kind] = NaN;
+    for (let kind = 0; kind < this.kinds; kind++) this.tokens[slot * this.kinds + kind] = NaN;
     this.pushHead(slot);
     return slot;
   }
 
   /** Tokens in a bucket after refilling it (its start level when never charged). */
   tokensOf(slot: number, kind: number, rate: number, burst: number): number {
-    const i = slot * KINDS + kind;
+    const i = slot * this.kinds + kind;
     this.refill(i, rate, burst);
     return this.tokens[i]!;
   }
 
   /** Takes `cost` tokens (the balance may go negative); returns the throttle time in ms (0 while tokens ≥ 0). */
   charge(slot: number, kind: number, cost: number, rate: number, burst: number): number {
-    const i = slot * KINDS + kind;
+    const i = slot * this.kinds + kind;
     this.refill(i, rate, burst);
     const left = (this.tokens[i]! -= cost);
     return left >= 0 ? 0 : (-left / rate) * 1000;
@@ -161,8 +162,8 @@ export class BucketTable {
     for (let n = 0; n < EVICTION_SCAN && slot !== NONE; n++, slot = this.prev[slot]!) {
       let full = true;
       let inDebt = false;
-      for (let kind = 0; kind < KINDS; kind++) {
-        const i = slot * KINDS + kind;
+      for (let kind = 0; kind < this.kinds; kind++) {
+        const i = slot * this.kinds + kind;
         const t = this.peek(i, now);
         if (t < this.burst[i]!) full = false;
         if (t < 0) inDebt = true;

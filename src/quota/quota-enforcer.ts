@@ -63,7 +63,7 @@ export class QuotaEnforcer {
   constructor(config: ProxyConfig, private readonly metrics: QuotaMetrics, now: () => number) {
     this.rules = new QuotaRules(config.quotas);
     this.tenants = new TenantResolver(config.tenants);
-    this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now, config.quotaTable.newBucketShare);
+    this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now, config.quotaTable.newBucketShare, KINDS);
     this.active = config.quotas.length > 0;
     this.named = QuotaRules.namedTenants(config.quotas);
     metrics.watchTable(this.table);

@@ -24,6 +24,9 @@ t.test('defaults fill in everything but listen and upstream', async (t) => {
   const c = configFromObject({ listen: '127.0.0.1:9092', upstream: 'broker:19092' });
   t.same(c.limits, { maxFrameBytes: 104857600, maxConnections: 10000, idleTimeoutMs: 600000, maxInFlightPerConnection: 1000, maxRewriteFrameBytes: 16777216, shutdownGraceMs: 10000 });
   t.same(c.advertise, { mode: 'none' });
+  t.same(c.connections, {
+    maxPerIp: 2000, maxPerIpOverrides: new Map(), creationRatePerIp: 500, creationBurstPerIp: 1000, maxWaiting: 1000, maxPerPrincipal: 5000, rateTableCapacity: 10000,
+  });
   t.same(c.upstream, { host: 'broker', port: 19092 });
   t.same(configFromObject({ listen: '[::1]:9092', upstream: 'b:1' }).listen, { host: '::1', port: 9092 }, 'IPv6');
 });
@@ -37,6 +40,8 @@ t.test('errors name the field and what is wrong', async (t) => {
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map' } }), /advertise\.map: is required when advertise\.mode is map/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'pattern', pattern: 'no-node-id:9092' } }), /advertise\.pattern: must match pattern/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map', map: { x: 'a:1' } } }), /advertise\.map/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.0.0.0': 5 } } }), /connections\.maxPerIpOverrides: property name must be valid/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIp: 0 } }), /connections\.maxPerIp: must be >= 1/);
   const several = errorOf({ listen: 1, upstream: 'b:1', limits: { idleTimeoutMs: -1 } });
   t.match(several, /listen: must be string/);
   t.match(several, /limits\.idleTimeoutMs: must be >= 1000/, 'all errors at once');

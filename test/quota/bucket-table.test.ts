@@ -15,7 +15,7 @@ function clock(): { now: () => number; advance(ms: number): void } {
 
 t.test('a bucket starts full, may go into debt, throttles for debt ÷ rate, refills lazily up to its burst', async (t) => {
   const c = clock();
-  const table = new BucketTable(10, 256, c.now);
+  const table = new BucketTable(10, 256, c.now, 1, 2);
   const slot = table.slotFor('alice');
   t.equal(table.tokensOf(slot, 0, 1000, 500), 500, 'full: the burst');
   t.equal(table.charge(slot, 0, 400, 1000, 500), 0, 'within the burst: no throttle');

@@ -51,9 +51,10 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  /** Connects to host:port, from `localAddress` when given (any 127.x.y.z is a loopback address of its own). */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = connect({ host, port });
+      const s = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
       s.once('connect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });

@@ -1,0 +1,142 @@
+// Connection storms against an in-process fake broker: the per-address count (and its overrides), the per-address
+// creation rate (waiting connections are not read and reach no broker; a bounded number of them), the per-principal
+// count, and the state all this keeps: bounded by the connections open and the rate table's capacity, not by how
+// many addresses came and went. Distinct source addresses are distinct loopback addresses (127.0.0.0/8).
+import t, { type Test } from 'tap';
+import { Writer } from '../../src/protocol/writer.js';
+import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
+import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+
+const encode = (f: (w: Writer) => void) => {
+  const w = new Writer();
+  f(w);
+  return Buffer.from(w.finish());
+};
+
+/** Answers ApiVersions, and accepts every SASL exchange. */
+const broker = () => new FakeBroker((frame) => {
+  if (frame.includes('kqp-probe')) return undefined;
+  const id = correlationOf(frame);
+  const version = frame.readInt16BE(6);
+  switch (apiKeyOf(frame)) {
+    case ApiKey.ApiVersions:
+      return [responseFrame(id, encode((w) => encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse())))];
+    case ApiKey.SaslHandshake:
+      return [responseFrame(id, encode((w) => Handshake.encodeSaslHandshakeResponse(w, version, { ...Handshake.defaultSaslHandshakeResponse(), mechanisms: ['PLAIN'] })))];
+    case ApiKey.SaslAuthenticate:
+      return [responseFrame(id, encode((w) => Authenticate.encodeSaslAuthenticateResponse(w, version, Authenticate.defaultSaslAuthenticateResponse())), version >= 2)];
+    default:
+      return undefined;
+  }
+});
+
+async function setup(t: Test, connections: Record<string, unknown>) {
+  const b = broker();
+  const { proxy, port } = await proxyBefore(b, { connections });
+  const clients: RawClient[] = [];
+  const open = async (from = '127.0.0.1') => {
+    const c = await RawClient.open(port, '127.0.0.1', from);
+    clients.push(c);
+    return c;
+  };
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await proxy.stop();
+    await b.close();
+  });
+  return { proxy, open };
+}
+
+/** Whether a connection is served: an ApiVersions round trip within `ms`. */
+async function served(c: RawClient, ms = 5_000): Promise<boolean> {
+  try {
+    await c.response(c.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3), ms);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const rejected = async (proxy: ProxyServer, reason: string) =>
+  Number((await proxy.metrics.registry.getSingleMetricAsString('kqp_connections_rejected_total')).split('\n').find((l) => l.includes(`reason="${reason}"`))?.split(' ').pop() ?? 0);
+
+t.test('per address: connections beyond maxPerIp are refused; other addresses and overrides are counted on their own', async (t) => {
+  const { proxy, open } = await setup(t, { maxPerIp: 2, maxPerIpOverrides: { '127.0.0.3/32': 1 } });
+  const [a, b] = [await open(), await open()];
+  t.ok((await served(a)) && (await served(b)), 'two connections from 127.0.0.1 are served');
+  const third = await open();
+  await third.closedWithin(5_000);
+  t.pass('the third from 127.0.0.1 is closed');
+  t.ok(await served(await open('127.0.0.2')), 'one from 127.0.0.2 is served');
+  t.ok(await served(await open('127.0.0.3')), 'one from 127.0.0.3 (override: 1) is served');
+  await (await open('127.0.0.3')).closedWithin(5_000);
+  t.pass('a second from 127.0.0.3 is closed');
+  t.equal(await rejected(proxy, 'per_ip_limit'), 2, 'both counted in kqp_connections_rejected_total{reason="per_ip_limit"}');
+  a.close();
+  await a.closedWithin(5_000);
+  for (let i = 0; i < 100 && proxy.guard.stats.ips > 3; i++) await new Promise((r) => setTimeout(r, 20));
+  t.ok(await served(await open()), 'once one closes, a new one from 127.0.0.1 is served');
+});
+
+t.test('per address creation rate: over it, a connection waits unread and reaches no broker; a bounded number wait', async (t) => {
+  // burst 2, then 5 per second: the 3rd and 4th wait 200 and 400 ms; with 2 waiting, the 5th is refused
+  const { proxy, open } = await setup(t, { creationRatePerIp: 5, creationBurstPerIp: 2, maxWaiting: 2 });
+  const started = performance.now();
+  const clients = [await open(), await open(), await open(), await open()];
+  const fifth = await open();
+  await fifth.closedWithin(5_000);
+  t.equal(await rejected(proxy, 'creation_rate_queue_full'), 1, 'the 5th is refused: two were waiting already');
+  const answeredAt = await Promise.all(clients.map(async (c) => ((await served(c)) ? performance.now() - started : NaN)));
+  t.ok(answeredAt.every((ms) => !Number.isNaN(ms)), `all four are served, after ${answeredAt.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+  // the broker connection is opened only when the wait is over, so the request sent at once is answered after it
+  t.ok(answeredAt[2]! >= 200 - 50 && answeredAt[3]! >= 400 - 50, 'the 3rd and 4th not before their waits (less 50 ms of timer slack)');
+  t.equal(proxy.guard.waiting, 0, 'nobody waits any more');
+});
+
+t.test('a waiting connection that goes away frees its place', async (t) => {
+  const { proxy, open } = await setup(t, { creationRatePerIp: 0.5, creationBurstPerIp: 1, maxWaiting: 1 });
+  t.ok(await served(await open()), 'the first is served');
+  const waiting = await open();
+  for (let i = 0; i < 100 && proxy.guard.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(proxy.guard.waiting, 1, 'the second waits (2 s at half a connection per second)');
+  waiting.close();
+  for (let i = 0; i < 100 && proxy.guard.waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(proxy.guard.waiting, 0, 'it went away: its place is free');
+  t.equal(proxy.guard.stats.ips, 1, 'and it no longer counts against its address');
+});
+
+t.test('per principal: once the broker accepted its SASL exchange, connections beyond maxPerPrincipal are closed', async (t) => {
+  const { proxy, open } = await setup(t, { maxPerPrincipal: 1 });
+  const login = async (c: RawClient, user: string) => {
+    await c.response(c.send(ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN', unknownTaggedFields: undefined }));
+    await c.response(c.send(ApiKey.SaslAuthenticate, 2, { authBytes: Buffer.from(`\0${user}\0secret`), unknownTaggedFields: undefined })).catch(() => undefined);
+  };
+  const [alice, alice2, bob] = [await open(), await open(), await open()];
+  await login(alice, 'alice');
+  t.ok(await served(alice), "alice's first connection is served");
+  await login(alice2, 'alice');
+  await alice2.closedWithin(5_000);
+  t.pass("alice's second is closed once the broker accepted her");
+  await login(bob, 'bob');
+  t.ok(await served(bob), 'bob is counted on his own');
+  t.equal(await rejected(proxy, 'per_principal_limit'), 1, 'counted in kqp_connections_rejected_total{reason="per_principal_limit"}');
+  t.equal(proxy.guard.stats.principals, 2, 'two principals with connections open');
+});
+
+t.test('the state is bounded: 2,000 addresses come and go through a 100-slot rate table', async (t) => {
+  const { proxy, open } = await setup(t, { rateTableCapacity: 100 });
+  for (let i = 0; i < 2_000; i++) {
+    const c = await open(`127.1.${i >> 8}.${i & 255}`);
+    c.close();
+    await c.closedWithin(5_000);
+  }
+  for (let i = 0; i < 100 && proxy.guard.stats.ips > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const s = proxy.guard.stats;
+  t.equal(s.ips, 0, 'no address is counted once its connections closed');
+  t.ok(s.rateSlotsUsed <= s.rateSlotsCapacity && s.rateSlotsCapacity === 100, `the rate table holds ${s.rateSlotsUsed} of its ${s.rateSlotsCapacity} slots`);
+});
