@@ -14,6 +14,37 @@ export function produceAcks(head: Buffer, at: number, version: number): number {
   return r.int16('Acks');
 }
 
+/**
+ * JoinGroup: whether member_id is empty, i.e. a member joining anew (from v4 it is then told its id,
+ * MEMBER_ID_REQUIRED, and joins again with it; KIP-394). Fields before it: group_id, session_timeout_ms and, from v1,
+ * rebalance_timeout_ms; flexible (compact strings) from v6.
+ */
+export function joinGroupIsNewMember(head: Buffer, at: number, version: number): boolean {
+  const r = reader.reset(head, at, head.length).enter('JoinGroupRequest', version);
+  const flexible = version >= 6;
+  if (flexible) r.compactString('GroupId', false);
+  else r.string('GroupId', false);
+  r.int32('SessionTimeoutMs');
+  if (version >= 1) r.int32('RebalanceTimeoutMs');
+  return (flexible ? r.compactString('MemberId', false) : r.string('MemberId', false)) === '';
+}
+
+/**
+ * The member epoch of a ConsumerGroupHeartbeat, ShareGroupHeartbeat or StreamsGroupHeartbeat (KIP-848 and its
+ * successors: group_id, member_id, member_epoch, always flexible); 0 is a member joining.
+ */
+export function heartbeatMemberEpoch(head: Buffer, at: number, message: string, version: number): number {
+  const r = reader.reset(head, at, head.length).enter(message, version);
+  r.compactString('GroupId', false);
+  r.compactString('MemberId', false);
+  return r.int32('MemberEpoch');
+}
+
+/** DeleteGroups: how many groups it deletes (groups_names, compact from v2). */
+export function deleteGroupsCount(head: Buffer, at: number, version: number): number {
+  return reader.reset(head, at, head.length).enter('DeleteGroupsRequest', version).arrayLength('GroupsNames', version >= 2, false);
+}
+
 /** SaslHandshake's mechanism (its only field, a string; SaslHandshake is never flexible). */
 export function saslHandshakeMechanism(head: Buffer, at: number, version: number): string {
   return reader.reset(head, at, head.length).enter('SaslHandshakeRequest', version).string('Mechanism', false)!;

@@ -11,7 +11,8 @@ import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import type { RequestHeader } from '../protocol/headers.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { THROTTLE_COUNTED } from './inflight-queue.js';
-import { fetchMaxBytesOffset, produceAcks } from './request-peek.js';
+import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks } from './request-peek.js';
+import { GROUP_JOINS } from '../quota/quota-kinds.js';
 
 /** A request as a stage sees it. One object per connection, refilled for each request. */
 export interface RequestView {
@@ -77,7 +78,18 @@ export class RequestStages implements StageTable {
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
-    if (q) this.byKey[ApiKey.Fetch] = fetch(q);
+    if (q) {
+      this.byKey[ApiKey.Fetch] = fetch(q);
+      this.byKey[ApiKey.JoinGroup] = groupChurn(q, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
+      for (const [key, message] of [
+        [ApiKey.ConsumerGroupHeartbeat, 'ConsumerGroupHeartbeatRequest'],
+        [ApiKey.ShareGroupHeartbeat, 'ShareGroupHeartbeatRequest'],
+        [ApiKey.StreamsGroupHeartbeat, 'StreamsGroupHeartbeatRequest'],
+      ] as const) {
+        this.byKey[key] = groupChurn(q, (r) => (heartbeatMemberEpoch(r.head, r.bodyAt, message, r.header.apiVersion) === 0 ? 1 : 0));
+      }
+      this.byKey[ApiKey.DeleteGroups] = groupChurn(q, (r) => Math.max(0, deleteGroupsCount(r.head, r.bodyAt, r.header.apiVersion)));
+    }
     // the SASL exchange is never throttled (Kafka does not throttle it either: a client must be able to authenticate)
     this.byKey[ApiKey.SaslHandshake] = forward;
     this.byKey[ApiKey.SaslAuthenticate] = forward;
@@ -98,6 +110,19 @@ function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: numb
   quotas.throttled(req.tenant, ms);
   d.muteMs = ms;
   d.responseThrottleMs = ms;
+}
+
+/**
+ * Consumer-group churn: `joins` (read from the head) are charged to the tenant's groupJoins bucket with the request
+ * itself; over the quota the client is muted and told, as for any throttle. JoinGroups are never held or capped in
+ * number: they wait at the coordinator for a rebalance, and holding them could deadlock it.
+ */
+function groupChurn(quotas: QuotaEnforcer, joins: (req: RequestView) => number): Stage {
+  return (req, d) => {
+    const n = req.bodyAt >= 0 ? joins(req) : 0;
+    const clientId = req.header.clientId;
+    throttle(quotas, req, d, n > 0 ? quotas.chargeUnits(req.tenant, clientId, GROUP_JOINS, n) : quotas.chargeRequest(req.tenant, clientId));
+  };
 }
 
 /**

@@ -105,6 +105,12 @@ export class QuotaEnforcer {
     return Math.max(this.charge(state, PRODUCE, bytes), this.charge(state, REQUESTS, 1));
   }
 
+  /** Charges `cost` of a kind counted per request's content (group joins), and one request; the longer throttle in ms. */
+  chargeUnits(state: TenantState, clientId: string | null, kind: QuotaKind, cost: number): number {
+    this.resolve(state, clientId);
+    return Math.max(this.charge(state, kind, cost), this.charge(state, REQUESTS, 1));
+  }
+
   /**
    * Before forwarding a produce of `bytes`: how long to hold it so that it takes its bucket no further below zero than
    * MAX_DEBT_OF_BURST allows (0: forward it now).

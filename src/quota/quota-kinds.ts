@@ -9,7 +9,7 @@ export interface QuotaKindSpec {
   readonly rateSetting: string;
   readonly burstSetting: string;
   /** What one token is. */
-  readonly unit: 'bytes' | 'requests';
+  readonly unit: 'bytes' | 'requests' | 'joins';
   /** What is charged (for the config schema's descriptions). */
   readonly charged: string;
 }
@@ -18,6 +18,10 @@ export const QUOTA_KINDS = [
   { name: 'produce', rateSetting: 'produceBytesPerSec', burstSetting: 'produceBurstBytes', unit: 'bytes', charged: 'produce request bytes (header and body, as Kafka counts them)' },
   { name: 'fetch', rateSetting: 'fetchBytesPerSec', burstSetting: 'fetchBurstBytes', unit: 'bytes', charged: 'fetch response bytes' },
   { name: 'requests', rateSetting: 'requestsPerSec', burstSetting: 'requestBurst', unit: 'requests', charged: 'requests (every API but the SASL exchange)' },
+  {
+    name: 'groupJoins', rateSetting: 'groupJoinsPerSec', burstSetting: 'groupJoinBurst', unit: 'joins',
+    charged: 'consumer-group churn: members joining (JoinGroup with no member id; a group heartbeat with member epoch 0) and groups deleted',
+  },
 ] as const satisfies readonly QuotaKindSpec[];
 
 /** A kind's index in QUOTA_KINDS (its bucket's place within a slot). */
@@ -25,6 +29,7 @@ export type QuotaKind = number;
 export const PRODUCE: QuotaKind = 0;
 export const FETCH: QuotaKind = 1;
 export const REQUESTS: QuotaKind = 2;
+export const GROUP_JOINS: QuotaKind = 3;
 
 /** Buckets per slot of the table. */
 export const KINDS = QUOTA_KINDS.length;

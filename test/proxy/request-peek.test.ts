@@ -1,5 +1,6 @@
 // Every request field the proxy reads from a head, checked at every version of its API: Produce acks (v0-v2 have no
-// transactional_id), Fetch max_bytes (none before v3), SaslHandshake's mechanism, SaslAuthenticate's auth_bytes. The
+// transactional_id), Fetch max_bytes (none before v3), SaslHandshake's mechanism, SaslAuthenticate's auth_bytes, the
+// group-churn fields (JoinGroup's member id, the group heartbeats' member epoch, DeleteGroups' count). The
 // versions the codec knows (Kafka 4's schemas) are encoded with it; the older ones Kafka 3 still serves (Produce
 // v0-v2, Fetch v0-v3) are written field by field from their schemas.
 import t from 'tap';
@@ -7,7 +8,13 @@ import { Writer } from '../../src/protocol/writer.js';
 import { readRequestHeader, writeRequestHeader } from '../../src/protocol/headers.js';
 import { apiSchema } from '../../src/protocol/api.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { fetchMaxBytesOffset, produceAcks, saslAuthBytes, saslHandshakeMechanism } from '../../src/proxy/request-peek.js';
+import {
+  deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks, saslAuthBytes, saslHandshakeMechanism,
+} from '../../src/proxy/request-peek.js';
+import { defaultJoinGroupRequest } from '../../src/protocol/generated/join-group-request.js';
+import { defaultConsumerGroupHeartbeatRequest } from '../../src/protocol/generated/consumer-group-heartbeat-request.js';
+import { defaultShareGroupHeartbeatRequest } from '../../src/protocol/generated/share-group-heartbeat-request.js';
+import { defaultStreamsGroupHeartbeatRequest } from '../../src/protocol/generated/streams-group-heartbeat-request.js';
 import { encodeRequest } from '../support/raw-client.js';
 import { fetchRequest, produceRequest } from '../support/requests.js';
 
@@ -73,5 +80,34 @@ t.test('SaslHandshake mechanism and SaslAuthenticate auth_bytes, every version',
   for (let v = authenticate.minVersion; v <= authenticate.maxVersion; v++) {
     const frame = encodeRequest(ApiKey.SaslAuthenticate, v, 1, { authBytes: token, unknownTaggedFields: undefined });
     t.ok(saslAuthBytes(frame, bodyAt(frame), v).equals(token), `SaslAuthenticate v${v}`);
+  }
+});
+
+t.test('group churn: JoinGroup member id, heartbeat member epochs, DeleteGroups count, every version', async (t) => {
+  const joinGroup = apiSchema(ApiKey.JoinGroup)!;
+  for (let v = joinGroup.minVersion; v <= joinGroup.maxVersion; v++) {
+    for (const memberId of ['', 'consumer-1-a5d1']) {
+      const body = { ...defaultJoinGroupRequest(), groupId: 'a-group', sessionTimeoutMs: 45_000, rebalanceTimeoutMs: 300_000, memberId, protocolType: 'consumer' };
+      const frame = encodeRequest(ApiKey.JoinGroup, v, 1, body);
+      t.equal(joinGroupIsNewMember(frame, bodyAt(frame), v), memberId === '', `JoinGroup v${v} member id "${memberId}"`);
+    }
+  }
+  for (const [key, message, body] of [
+    [ApiKey.ConsumerGroupHeartbeat, 'ConsumerGroupHeartbeatRequest', defaultConsumerGroupHeartbeatRequest()],
+    [ApiKey.ShareGroupHeartbeat, 'ShareGroupHeartbeatRequest', defaultShareGroupHeartbeatRequest()],
+    [ApiKey.StreamsGroupHeartbeat, 'StreamsGroupHeartbeatRequest', defaultStreamsGroupHeartbeatRequest()],
+  ] as const) {
+    const api = apiSchema(key)!;
+    for (let v = api.minVersion; v <= api.maxVersion; v++) {
+      for (const memberEpoch of [0, 12, -1]) {
+        const frame = encodeRequest(key, v, 1, { ...body, groupId: 'a-group', memberId: 'member-1', memberEpoch });
+        t.equal(heartbeatMemberEpoch(frame, bodyAt(frame), message, v), memberEpoch, `${message} v${v} epoch ${memberEpoch}`);
+      }
+    }
+  }
+  const deleteGroups = apiSchema(ApiKey.DeleteGroups)!;
+  for (let v = deleteGroups.minVersion; v <= deleteGroups.maxVersion; v++) {
+    const frame = encodeRequest(ApiKey.DeleteGroups, v, 1, { groupsNames: ['a', 'b', 'c'], unknownTaggedFields: undefined });
+    t.equal(deleteGroupsCount(frame, bodyAt(frame), v), 3, `DeleteGroups v${v}`);
   }
 });

@@ -37,7 +37,9 @@ t.test('kafkajs: create topic, idempotent produce, group consume, configs, descr
   const ports = watch.stop();
   t.equal(code, 0, 'the workload succeeded');
   const result = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-  t.match(result, { produced: 2000, consumed: 2000, distinct: 2000, retention: '7200000', deleted: true });
+  // every record consumed; a group consumer may deliver some again after a rebalance (at-least-once)
+  t.match(result, { produced: 2000, distinct: 2000, retention: '7200000', deleted: true });
+  t.ok((result.consumed as number) >= 2000, `${result.consumed as number} deliveries of the 2000 records`);
   t.same((result.brokers as string[]).sort(), sidecars.addresses.map((a) => `127.0.0.1:${a.port}`).sort(), 'describeCluster shows the sidecars');
   onlySidecars(t, ports, 'kafkajs');
 });

@@ -19,13 +19,17 @@ await producer.disconnect();
 const consumer = kafka.consumer({ groupId: `${topic}-group` });
 await consumer.connect();
 await consumer.subscribe({ topic: topic!, fromBeginning: true });
-const seen: string[] = [];
+// consumption is at-least-once (a rebalance re-reads what was not committed yet), so it runs until every distinct
+// value has been seen, and reports both counts
+const seen = new Set<string>();
+let deliveries = 0;
 await new Promise<void>((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error(`consumed ${seen.length} of ${count}`)), 60_000);
+  const timer = setTimeout(() => reject(new Error(`consumed ${seen.size} of ${count}`)), 60_000);
   void consumer.run({
     eachMessage: async ({ message }) => {
-      seen.push(message.value!.toString());
-      if (seen.length === count) {
+      seen.add(message.value!.toString());
+      deliveries++;
+      if (seen.size === count) {
         clearTimeout(timer);
         resolve();
       }
@@ -43,8 +47,8 @@ const remaining = await admin.listTopics();
 await admin.disconnect();
 console.log(JSON.stringify({
   produced: count,
-  consumed: seen.length,
-  distinct: new Set(seen).size,
+  consumed: deliveries,
+  distinct: seen.size,
   retention,
   brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`),
   deleted: !remaining.includes(topic!),
