@@ -87,6 +87,27 @@ export async function produceOnce(port: number, clientId: string, kb: number): P
   }
 }
 
+/**
+ * A tenant in debt comes back on a new connection: a 1 KB produce, watched for `watchMs`. A produce that would take
+ * its tenant deeper into debt than the proxy allows is held, unforwarded, until the debt is paid: then no response
+ * comes while watched (answered: false). If one comes, its wait and its throttle_time_ms are what the tenant got.
+ */
+export async function comeBack(port: number, clientId: string, watchMs: number): Promise<{ answered: boolean; waitedMs: number; throttleMs: number }> {
+  let answer: ((throttleMs: number) => void) | undefined;
+  const answered = new Promise<number>((resolve) => (answer = resolve));
+  const socket = await connectWithResponses(port, (frame) => answer!((decodeResponseFrame(frame.subarray(4), 0, 9).body as ProduceResponse).throttleTimeMs));
+  try {
+    socket.on('error', () => undefined);
+    const sentAt = performance.now();
+    socket.write(encodeRequest(0, 9, 1, produceRequest(DEBT_TOPIC, 0, recordBatch(1, 1024), 1), clientId));
+    const watched = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), watchMs));
+    const throttleMs = await Promise.race([answered, watched]);
+    return throttleMs === undefined ? { answered: false, waitedMs: watchMs, throttleMs: 0 } : { answered: true, waitedMs: performance.now() - sentAt, throttleMs };
+  } finally {
+    socket.destroy();
+  }
+}
+
 /** Where debtors' produce requests go (it need not exist: the proxy charges the request whatever the broker says). */
 const DEBT_TOPIC = 'churn-debt';
 /** Debtors' produce quota: 1 KB/s, burst 1 KB (a 400 KB request then owes about 400 s). */
