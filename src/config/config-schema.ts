@@ -85,6 +85,16 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    brokerBudget: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'What the broker takes from all tenants together, paid before forwarding (each off unless set)',
+      properties: {
+        groupJoinsPerSec: { type: 'number', exclusiveMinimum: 0, description: 'members joining consumer groups (and groups deleted) per second, all tenants' },
+        groupJoinBurst: { type: 'number', minimum: 1, description: 'joins at once (default: 1 s of groupJoinsPerSec, at least 1)' },
+      },
+    },
     quotaTable: {
       type: 'object',
       additionalProperties: false,

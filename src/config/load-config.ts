@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
+import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 
 export interface HostPort {
   host: string;
@@ -63,6 +64,7 @@ export interface ProxyConfig {
   advertise: Advertise;
   limits: Limits;
   connections: ConnectionLimits;
+  brokerBudget: BrokerBudgetConfig;
   metrics: HostPort;
   logLevel: string;
   tenants: TenantsConfig;
@@ -105,6 +107,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const c = doc as {
     listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
     connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
+    brokerBudget: { groupJoinsPerSec?: number; groupJoinBurst?: number };
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
@@ -127,6 +130,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     advertise,
     limits: c.limits,
     connections: { ...c.connections, maxPerIpOverrides: new Map(Object.entries(c.connections.maxPerIpOverrides)) },
+    brokerBudget: brokerBudget(c.brokerBudget),
     metrics: parseHostPort(c.metrics),
     logLevel: c.logLevel,
     tenants: tenants(c.tenants),
@@ -147,6 +151,14 @@ function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<stri
   }
   if (t.user === 'address' && !t.addresses) throw new ConfigError('invalid config:\n  tenants.addresses: is required when tenants.user is address');
   return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern };
+}
+
+function brokerBudget(b: { groupJoinsPerSec?: number; groupJoinBurst?: number }): BrokerBudgetConfig {
+  if (b.groupJoinsPerSec === undefined) {
+    if (b.groupJoinBurst !== undefined) throw new ConfigError('invalid config:\n  brokerBudget.groupJoinBurst: needs groupJoinsPerSec');
+    return { groupJoins: undefined };
+  }
+  return { groupJoins: { rate: b.groupJoinsPerSec, burst: b.groupJoinBurst ?? Math.max(1, b.groupJoinsPerSec * DEFAULT_BURST_SECONDS) } };
 }
 
 function quotaEntry(q: Record<string, string | number | undefined>, i: number): QuotaEntry {

@@ -19,6 +19,8 @@ export class ProxyMetrics {
   readonly connectionsRejected: Counter<'reason'>;
   readonly connectionsWaiting: Gauge;
   readonly connectionWaitSeconds: Counter;
+  readonly budgetWaits: Counter<'budget'>;
+  readonly budgetWaitSeconds: Counter<'budget'>;
   readonly upstreamErrors: Counter<'kind'>;
   readonly protocolErrors: Counter<'code'>;
   private readonly requests: Counter<'api'>;
@@ -38,6 +40,8 @@ export class ProxyMetrics {
     });
     this.connectionsWaiting = new Gauge({ name: 'kqp_connections_waiting', help: 'Client connections waiting for the per-IP creation rate (unread, no broker connection)', registers });
     this.connectionWaitSeconds = new Counter({ name: 'kqp_connection_wait_seconds_total', help: 'Time connections were made to wait for the per-IP creation rate', registers });
+    this.budgetWaits = new Counter({ name: 'kqp_broker_budget_waits_total', help: 'Requests that waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
+    this.budgetWaitSeconds = new Counter({ name: 'kqp_broker_budget_wait_seconds_total', help: 'Time requests waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });
     this.protocolErrors = new Counter({ name: 'kqp_protocol_errors_total', help: 'Malformed frames, by error code', labelNames: ['code'], registers });
     this.requests = new Counter({ name: 'kqp_requests_total', help: 'Requests relayed, by API', labelNames: ['api'], registers });

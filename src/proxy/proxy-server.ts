@@ -12,6 +12,7 @@ import { ResponseRewriter } from './response-rewriter.js';
 import { RequestStages, type StageTable } from './request-stages.js';
 import { ConnectionGuard, sourceAddress, type RefusalReason } from './connection-guard.js';
 import { QuotaEnforcer } from '../quota/quota-enforcer.js';
+import { BrokerBudget } from '../quota/broker-budget.js';
 import { QuotaMetrics } from '../observability/quota-metrics.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
@@ -53,7 +54,7 @@ export class ProxyServer {
     this.guard = new ConnectionGuard(config.connections, now);
     this.ctx = {
       quotas: this.quotas,
-      stages: opts.stages ?? new RequestStages(this.quotas),
+      stages: opts.stages ?? new RequestStages(this.quotas, new BrokerBudget(config.brokerBudget, now, { waits: this.metrics.budgetWaits, waitSeconds: this.metrics.budgetWaitSeconds })),
       guard: this.guard,
       limits: config.limits,
       metrics: this.metrics,

@@ -13,6 +13,7 @@ import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { THROTTLE_COUNTED } from './inflight-queue.js';
 import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks } from './request-peek.js';
 import { GROUP_JOINS } from '../quota/quota-kinds.js';
+import type { BrokerBudget } from '../quota/broker-budget.js';
 
 /** A request as a stage sees it. One object per connection, refilled for each request. */
 export interface RequestView {
@@ -73,22 +74,22 @@ export class RequestStages implements StageTable {
   private readonly byKey: Stage[];
   private readonly fallback: Stage;
 
-  constructor(quotas: QuotaEnforcer) {
+  constructor(quotas: QuotaEnforcer, budget: BrokerBudget) {
     const q = quotas.active ? quotas : undefined;
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
-    if (q) {
-      this.byKey[ApiKey.Fetch] = fetch(q);
-      this.byKey[ApiKey.JoinGroup] = groupChurn(q, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
+    if (q) this.byKey[ApiKey.Fetch] = fetch(q);
+    if (q || budget.groupJoinsLimited) {
+      this.byKey[ApiKey.JoinGroup] = groupChurn(q, budget, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
       for (const [key, message] of [
         [ApiKey.ConsumerGroupHeartbeat, 'ConsumerGroupHeartbeatRequest'],
         [ApiKey.ShareGroupHeartbeat, 'ShareGroupHeartbeatRequest'],
         [ApiKey.StreamsGroupHeartbeat, 'StreamsGroupHeartbeatRequest'],
       ] as const) {
-        this.byKey[key] = groupChurn(q, (r) => (heartbeatMemberEpoch(r.head, r.bodyAt, message, r.header.apiVersion) === 0 ? 1 : 0));
+        this.byKey[key] = groupChurn(q, budget, (r) => (heartbeatMemberEpoch(r.head, r.bodyAt, message, r.header.apiVersion) === 0 ? 1 : 0));
       }
-      this.byKey[ApiKey.DeleteGroups] = groupChurn(q, (r) => Math.max(0, deleteGroupsCount(r.head, r.bodyAt, r.header.apiVersion)));
+      this.byKey[ApiKey.DeleteGroups] = groupChurn(q, budget, (r) => Math.max(0, deleteGroupsCount(r.head, r.bodyAt, r.header.apiVersion)));
     }
     // the SASL exchange is never throttled (Kafka does not throttle it either: a client must be able to authenticate)
     this.byKey[ApiKey.SaslHandshake] = forward;
@@ -114,14 +115,21 @@ function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: numb
 
 /**
  * Consumer-group churn: `joins` (read from the head) are charged to the tenant's groupJoins bucket with the request
- * itself; over the quota the client is muted and told, as for any throttle. JoinGroups are never held or capped in
- * number: they wait at the coordinator for a rebalance, and holding them could deadlock it.
+ * itself; over the quota the client is muted and told, as for any throttle. They are paid to the broker-wide budget
+ * too, before forwarding: over it, the request waits its turn (a rate, never a cap on JoinGroups in flight: those wait
+ * at the coordinator for a rebalance, and a cap could deadlock it).
  */
-function groupChurn(quotas: QuotaEnforcer, joins: (req: RequestView) => number): Stage {
+function groupChurn(quotas: QuotaEnforcer | undefined, budget: BrokerBudget, joins: (req: RequestView) => number): Stage {
   return (req, d) => {
     const n = req.bodyAt >= 0 ? joins(req) : 0;
     const clientId = req.header.clientId;
-    throttle(quotas, req, d, n > 0 ? quotas.chargeUnits(req.tenant, clientId, GROUP_JOINS, n) : quotas.chargeRequest(req.tenant, clientId));
+    if (quotas) throttle(quotas, req, d, n > 0 ? quotas.chargeUnits(req.tenant, clientId, GROUP_JOINS, n) : quotas.chargeRequest(req.tenant, clientId));
+    const wait = n > 0 ? budget.groupJoinWaitMs(n) : 0;
+    if (wait > 0) {
+      // the wait is served before forwarding: the response carries only the tenant's throttle left after it
+      d.holdMs = Math.max(d.holdMs, wait);
+      d.responseThrottleMs = Math.max(0, d.responseThrottleMs - wait);
+    }
   };
 }
 

@@ -27,6 +27,8 @@ t.test('defaults fill in everything but listen and upstream', async (t) => {
   t.same(c.connections, {
     maxPerIp: 2000, maxPerIpOverrides: new Map(), creationRatePerIp: 500, creationBurstPerIp: 1000, maxWaiting: 1000, maxPerPrincipal: 5000, rateTableCapacity: 10000,
   });
+  t.same(c.brokerBudget, { groupJoins: undefined }, 'no broker-wide budget unless set');
+  t.same(configFromObject({ listen: 'a:1', upstream: 'b:1', brokerBudget: { groupJoinsPerSec: 0.5 } }).brokerBudget, { groupJoins: { rate: 0.5, burst: 1 } }, 'a burst of at least one join');
   t.same(c.upstream, { host: 'broker', port: 19092 });
   t.same(configFromObject({ listen: '[::1]:9092', upstream: 'b:1' }).listen, { host: '::1', port: 9092 }, 'IPv6');
 });
@@ -42,6 +44,7 @@ t.test('errors name the field and what is wrong', async (t) => {
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map', map: { x: 'a:1' } } }), /advertise\.map/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.0.0.0': 5 } } }), /connections\.maxPerIpOverrides: property name must be valid/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIp: 0 } }), /connections\.maxPerIp: must be >= 1/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', brokerBudget: { groupJoinBurst: 5 } }), /brokerBudget\.groupJoinBurst: needs groupJoinsPerSec/);
   const several = errorOf({ listen: 1, upstream: 'b:1', limits: { idleTimeoutMs: -1 } });
   t.match(several, /listen: must be string/);
   t.match(several, /limits\.idleTimeoutMs: must be >= 1000/, 'all errors at once');
