@@ -2,16 +2,18 @@
 // into frames and forwarded as the pieces they arrived in (views, no copies), except the few responses that are
 // rewritten whole. In-flight requests are tracked in order; backpressure pauses the reading side when the writing side
 // is full. What is decided about each request comes from its API key's stage (request-stages.ts), which the relay
-// carries out (hold, mute, throttle_time_ms, no response); the SASL exchange is followed by sasl-tracker.ts.
+// carries out (hold, mute, throttle_time_ms, no response, take the whole frame, answer locally); the SASL exchange is
+// followed by sasl-tracker.ts.
 //
 // Quotas are enforced the way a Kafka broker enforces them, without buffering what a tenant sends: a request that puts
 // its tenant in debt is still forwarded at once and its bytes are not kept; the client's socket is then not read for
 // the throttle time (muted). A produce that would take its tenant more than a quarter of the burst into debt is held
-// first (its head and what was read of it; the rest stays in the socket) until it would not. Its response carries throttle_time_ms = max(broker's, proxy's); for versions whose
-// clients back off by themselves (KIP-219) it goes out at once, for older versions it is held until the mute ends
-// (by not reading it from the broker). A fetch's max_bytes is capped to what the tenant may take, its response is
-// charged and throttles the same way; a fetch from a tenant already in debt (through another connection) is held,
-// unforwarded, until the debt is paid. Held and capped fetches count as throttled in the metrics.
+// first (its head and what was read of it; the rest stays in the socket) until it would not. A response carries
+// throttle_time_ms = max(broker's, proxy's); for versions whose clients back off by themselves (KIP-219) it goes out
+// at once, for older versions it is held until the mute ends (by not reading it from the broker). A fetch's max_bytes
+// is capped to what the tenant may take, its response is charged and throttles the same way; a fetch from a tenant
+// already in debt (through another connection) is held, unforwarded, until the debt is paid. Held and capped fetches
+// count as throttled in the metrics.
 import type { Socket } from 'node:net';
 import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/frame-splitter.js';
 import { emptyRequestHeader, emptyResponseHeader, readRequestHeader, readResponseHeader } from '../protocol/headers.js';
