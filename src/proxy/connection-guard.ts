@@ -7,20 +7,15 @@
 // The state is bounded by the config, never by the addresses seen: open counts are kept only for addresses and
 // principals with a connection open (at most limits.maxConnections of each), and the rates live in a fixed-size
 // bucket table (LRU; an address whose bucket is in debt keeps it, others share an overflow bucket).
-import { BlockList, isIPv6 } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { ConnectionLimits } from '../config/load-config.js';
 import { BucketTable } from '../quota/bucket-table.js';
+import { contains, networks } from '../quota/addresses.js';
 
 export type Admission = { verdict: 'open' } | { verdict: 'wait'; ms: number } | { verdict: 'refuse'; reason: RefusalReason; limit: number };
 export type RefusalReason = 'per_ip_limit' | 'creation_rate_queue_full' | 'per_principal_limit';
 
 const OPEN: Admission = { verdict: 'open' };
-
-/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 address, as Kafka sees it. */
-export function sourceAddress(remote: string | undefined): string {
-  if (!remote) return '';
-  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
-}
 
 export class ConnectionGuard {
   private readonly openPerIp = new Map<string, number>();
@@ -31,12 +26,7 @@ export class ConnectionGuard {
   waiting = 0;
 
   constructor(private readonly limits: ConnectionLimits, now: () => number) {
-    for (const [cidr, max] of limits.maxPerIpOverrides) {
-      const [net, bits] = cidr.split('/');
-      const list = new BlockList();
-      list.addSubnet(net!, Number(bits), isIPv6(net!) ? 'ipv6' : 'ipv4');
-      this.overrides.push({ list, max });
-    }
+    for (const [cidr, max] of limits.maxPerIpOverrides) this.overrides.push({ list: networks([cidr]), max });
     this.rates = new BucketTable(limits.rateTableCapacity, 64, now);
   }
 
@@ -46,8 +36,7 @@ export class ConnectionGuard {
 
   /** The most connections `ip` may have open: the first override whose network holds it, else maxPerIp. */
   maxFor(ip: string): number {
-    const family = isIPv6(ip) ? 'ipv6' : 'ipv4';
-    for (const o of this.overrides) if (o.list.check(ip, family)) return o.max;
+    for (const o of this.overrides) if (contains(o.list, ip)) return o.max;
     return this.limits.maxPerIp;
   }
 

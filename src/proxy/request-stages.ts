@@ -143,10 +143,10 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
     const h = req.header;
     d.noResponse = req.bodyAt >= 0 && produceAcks(req.head, req.bodyAt, h.apiVersion) === 0;
     if (!quotas) return;
-    const hold = quotas.produceHoldMs(req.tenant, h.clientId, req.size);
-    throttle(quotas, req, d, quotas.chargeProduce(req.tenant, h.clientId, req.size));
-    d.holdMs = hold;
-    d.responseThrottleMs -= hold;
+    const charged = quotas.chargeProduce(req.tenant, h.clientId, req.size);
+    throttle(quotas, req, d, charged.throttleMs);
+    d.holdMs = charged.holdMs;
+    d.responseThrottleMs -= charged.holdMs;
   };
 }
 

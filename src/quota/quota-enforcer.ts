@@ -26,6 +26,11 @@ export interface FetchAllowance {
   maxBytes: number;
 }
 
+export interface ProduceCharge {
+  throttleMs: number;
+  holdMs: number;
+}
+
 const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
 
 /**
@@ -59,6 +64,7 @@ export class QuotaEnforcer {
   readonly active: boolean;
   private readonly named: Set<string>;
   private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
+  private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
 
   constructor(config: ProxyConfig, private readonly metrics: QuotaMetrics, now: () => number) {
     this.rules = new QuotaRules(config.quotas);
@@ -98,30 +104,31 @@ export class QuotaEnforcer {
     return this.charge(state, REQUESTS, 1);
   }
 
-  /** Charges a produce request (its bytes, and one request); returns the longer throttle in ms (0: none). */
-  chargeProduce(state: TenantState, clientId: string | null, bytes: number): number {
+  /**
+   * Charges a produce request (its bytes, and one request). Reused object: the longer throttle in ms (0: none), and how
+   * long to hold the request first so that it takes its bucket no further below zero than MAX_DEBT_OF_BURST allows
+   * (0: forward it now).
+   */
+  chargeProduce(state: TenantState, clientId: string | null, bytes: number): ProduceCharge {
     this.resolve(state, clientId);
     this.metrics.bytes(state.label, PRODUCE, bytes);
-    return Math.max(this.charge(state, PRODUCE, bytes), this.charge(state, REQUESTS, 1));
+    const c = this.produceCharge;
+    c.holdMs = 0;
+    c.throttleMs = this.charge(state, REQUESTS, 1);
+    const q = state.quotas[PRODUCE];
+    if (!q) return c;
+    const slot = this.table.slotFor(state.keys[PRODUCE]!);
+    const tokens = this.table.tokensOf(slot, PRODUCE, q.rate, q.burst);
+    const needed = Math.min(bytes - q.burst * MAX_DEBT_OF_BURST, q.burst);
+    if (tokens < needed) c.holdMs = ((needed - tokens) / q.rate) * 1000;
+    c.throttleMs = Math.max(c.throttleMs, this.table.charge(slot, PRODUCE, bytes, q.rate, q.burst));
+    return c;
   }
 
   /** Charges `cost` of a kind counted per request's content (group joins), and one request; the longer throttle in ms. */
   chargeUnits(state: TenantState, clientId: string | null, kind: QuotaKind, cost: number): number {
     this.resolve(state, clientId);
     return Math.max(this.charge(state, kind, cost), this.charge(state, REQUESTS, 1));
-  }
-
-  /**
-   * Before forwarding a produce of `bytes`: how long to hold it so that it takes its bucket no further below zero than
-   * MAX_DEBT_OF_BURST allows (0: forward it now).
-   */
-  produceHoldMs(state: TenantState, clientId: string | null, bytes: number): number {
-    this.resolve(state, clientId);
-    const q = state.quotas[PRODUCE];
-    if (!q) return 0;
-    const tokens = this.table.tokensOf(this.table.slotFor(state.keys[PRODUCE]!), PRODUCE, q.rate, q.burst);
-    const needed = Math.min(bytes - q.burst * MAX_DEBT_OF_BURST, q.burst);
-    return tokens >= needed ? 0 : ((needed - tokens) / q.rate) * 1000;
   }
 
   /** Before forwarding a fetch: how long to hold it, and how many bytes it may ask for. Reused object. */

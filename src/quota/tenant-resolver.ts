@@ -1,6 +1,7 @@
 // A request's quota entity in Kafka's terms: the user (SASL principal, or a name for the client's source address)
 // and the client id (the request header's, or the named group "tenant" of a configured pattern).
-import { BlockList, isIPv6 } from 'node:net';
+import type { BlockList } from 'node:net';
+import { contains, networks, sourceAddress } from './addresses.js';
 import type { TenantsConfig } from '../config/load-config.js';
 
 /** Kafka's principal name for connections that did not authenticate. */
@@ -10,22 +11,14 @@ export class TenantResolver {
   private readonly blocks: { user: string; list: BlockList }[] = [];
 
   constructor(private readonly config: TenantsConfig) {
-    for (const [user, cidrs] of config.addresses) {
-      const list = new BlockList();
-      for (const cidr of cidrs) {
-        const [net, bits] = cidr.split('/');
-        list.addSubnet(net!, Number(bits), isIPv6(net!) ? 'ipv6' : 'ipv4');
-      }
-      this.blocks.push({ user, list });
-    }
+    for (const [user, cidrs] of config.addresses) this.blocks.push({ user, list: networks(cidrs) });
   }
 
   /** The user of a connection before (or without) SASL: by source address, or ANONYMOUS. */
   connectionUser(remoteAddress: string | undefined): string {
     if (this.config.user !== 'address' || !remoteAddress) return ANONYMOUS;
-    const address = remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
-    const family = isIPv6(address) ? 'ipv6' : 'ipv4';
-    for (const b of this.blocks) if (b.list.check(address, family)) return b.user;
+    const address = sourceAddress(remoteAddress);
+    for (const b of this.blocks) if (contains(b.list, address)) return b.user;
     return ANONYMOUS;
   }
 

@@ -22,7 +22,7 @@ t.test(`${CLIENT_IDS.toLocaleString('en')} unnamed client ids add no label value
   const quotas = new QuotaEnforcer(config, new QuotaMetrics(registry), () => now);
   const charge = (clientId: string) => {
     const tenant = quotas.newTenant('10.0.0.1');
-    const throttle = quotas.chargeProduce(tenant, clientId, 5000); // over the burst: throttled every time
+    const throttle = quotas.chargeProduce(tenant, clientId, 5000).throttleMs; // over the burst: throttled every time
     if (throttle > 0) quotas.throttled(tenant, throttle);
     quotas.fetchAllowance(tenant, clientId);
     quotas.chargeFetchResponse(tenant, 5000);

@@ -1,0 +1,24 @@
+// Source addresses as Kafka sees them, and networks (CIDR) to match them against: shared by the tenants named by
+// address and by the per-address connection limits.
+import { BlockList, isIPv6 } from 'node:net';
+
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 address, as Kafka sees it. */
+export function sourceAddress(remote: string | undefined): string {
+  if (!remote) return '';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+}
+
+/** The networks of CIDR strings ("10.1.0.0/16", "fd00::/8"), for contains(). */
+export function networks(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.split('/');
+    list.addSubnet(net!, Number(bits), isIPv6(net!) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+/** Whether an address (as sourceAddress gives it) is in the networks. */
+export function contains(list: BlockList, address: string): boolean {
+  return list.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
+}
