@@ -118,7 +118,7 @@ export class Connection {
     const { limits } = ctx;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
-    this.view = { head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant, now: 0 };
+    this.view = { head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
     this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
@@ -357,7 +357,6 @@ export class Connection {
       view.head = head;
       view.size = size;
       view.bodyAt = h.length >= 0 ? 4 + h.length : -1;
-      view.now = now;
       this.sasl.request(h.apiKey, h.apiVersion, head, view.bodyAt);
       resetDecision(d);
       this.ctx.stages.of(h.apiKey)(view, d);

@@ -25,7 +25,6 @@ export interface RequestView {
   /** Where the body starts in `head` (-1 when the API version is unknown: its header could not be read in full). */
   bodyAt: number;
   tenant: TenantState;
-  now: number;
 }
 
 /** What a stage decided. One object per connection, reset before each request. */
