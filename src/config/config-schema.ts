@@ -93,6 +93,26 @@ export const CONFIG_SCHEMA = {
       properties: {
         groupJoinsPerSec: { type: 'number', exclusiveMinimum: 0, description: 'members joining consumer groups (and groups deleted) per second, all tenants' },
         groupJoinBurst: { type: 'number', minimum: 1, description: 'joins at once (default: 1 s of groupJoinsPerSec, at least 1)' },
+        partitionMutationsPerSec: { type: 'number', exclusiveMinimum: 0, description: 'partitions created and deleted per second, all tenants (below the rate the broker creates logs at)' },
+        partitionMutationBurst: { type: 'number', minimum: 1, description: 'partitions at once (default: 1 s of partitionMutationsPerSec, at least 1)' },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Controller-bound admin requests (CreateTopics, DeleteTopics, AlterConfigs, ...): an admission gate for the whole sidecar',
+      properties: {
+        maxInFlight: { type: 'integer', minimum: 1, default: 5, description: 'of them at the broker at once, all tenants; the rest wait, their clients not read, served fairly across tenants' },
+        maxWaitMs: {
+          type: 'integer', minimum: 100, default: 20000,
+          description: 'longest wait for the gate; then the proxy answers REQUEST_TIMED_OUT (below the clients\' request.timeout.ms, 30 s by default)',
+        },
+        defaultPartitions: {
+          type: 'integer', minimum: 1, default: 1,
+          description: "the brokers' num.partitions, charged for a topic created with the default count until a CreateTopics response shows the broker's",
+        },
+        topicCacheCapacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000, description: 'topics whose partition count the sidecar remembers (oldest forgotten first)' },
       },
     },
     quotaTable: {

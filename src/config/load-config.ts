@@ -37,6 +37,14 @@ export interface ConnectionLimits {
   rateTableCapacity: number;
 }
 
+/** Controller-bound admin requests (config `admin`). */
+export interface AdminConfig {
+  maxInFlight: number;
+  maxWaitMs: number;
+  defaultPartitions: number;
+  topicCacheCapacity: number;
+}
+
 export interface Rate {
   /** Per second: bytes for produce and fetch, requests for requests. */
   rate: number;
@@ -65,6 +73,7 @@ export interface ProxyConfig {
   limits: Limits;
   connections: ConnectionLimits;
   brokerBudget: BrokerBudgetConfig;
+  admin: AdminConfig;
   metrics: HostPort;
   logLevel: string;
   tenants: TenantsConfig;
@@ -107,7 +116,8 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const c = doc as {
     listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
     connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
-    brokerBudget: { groupJoinsPerSec?: number; groupJoinBurst?: number };
+    brokerBudget: Record<string, number | undefined>;
+    admin: AdminConfig;
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
@@ -131,6 +141,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     limits: c.limits,
     connections: { ...c.connections, maxPerIpOverrides: new Map(Object.entries(c.connections.maxPerIpOverrides)) },
     brokerBudget: brokerBudget(c.brokerBudget),
+    admin: c.admin,
     metrics: parseHostPort(c.metrics),
     logLevel: c.logLevel,
     tenants: tenants(c.tenants),
@@ -153,12 +164,19 @@ function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<stri
   return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern };
 }
 
-function brokerBudget(b: { groupJoinsPerSec?: number; groupJoinBurst?: number }): BrokerBudgetConfig {
-  if (b.groupJoinsPerSec === undefined) {
-    if (b.groupJoinBurst !== undefined) throw new ConfigError('invalid config:\n  brokerBudget.groupJoinBurst: needs groupJoinsPerSec');
-    return { groupJoins: undefined };
-  }
-  return { groupJoins: { rate: b.groupJoinsPerSec, burst: b.groupJoinBurst ?? Math.max(1, b.groupJoinsPerSec * DEFAULT_BURST_SECONDS) } };
+function brokerBudget(b: Record<string, number | undefined>): BrokerBudgetConfig {
+  const rate = (perSec: string, burst: string): Rate | undefined => {
+    const r = b[perSec];
+    if (r === undefined) {
+      if (b[burst] !== undefined) throw new ConfigError(`invalid config:\n  brokerBudget.${burst}: needs ${perSec}`);
+      return undefined;
+    }
+    return { rate: r, burst: b[burst] ?? Math.max(1, r * DEFAULT_BURST_SECONDS) };
+  };
+  return {
+    groupJoins: rate('groupJoinsPerSec', 'groupJoinBurst'),
+    partitionMutations: rate('partitionMutationsPerSec', 'partitionMutationBurst'),
+  };
 }
 
 function quotaEntry(q: Record<string, string | number | undefined>, i: number): QuotaEntry {

@@ -19,6 +19,10 @@ export class ProxyMetrics {
   readonly connectionsRejected: Counter<'reason'>;
   readonly connectionsWaiting: Gauge;
   readonly connectionWaitSeconds: Counter;
+  readonly gateInFlight: Gauge;
+  readonly gateWaiting: Gauge;
+  readonly gateWaitSeconds: Counter;
+  readonly gateTimeouts: Counter;
   readonly budgetWaits: Counter<'budget'>;
   readonly budgetWaitSeconds: Counter<'budget'>;
   readonly upstreamErrors: Counter<'kind'>;
@@ -40,6 +44,10 @@ export class ProxyMetrics {
     });
     this.connectionsWaiting = new Gauge({ name: 'kqp_connections_waiting', help: 'Client connections waiting for the per-IP creation rate (unread, no broker connection)', registers });
     this.connectionWaitSeconds = new Counter({ name: 'kqp_connection_wait_seconds_total', help: 'Time connections were made to wait for the per-IP creation rate', registers });
+    this.gateInFlight = new Gauge({ name: 'kqp_admin_gate_in_flight', help: 'Controller-bound admin requests at the broker now (admin.maxInFlight at most)', registers });
+    this.gateWaiting = new Gauge({ name: 'kqp_admin_gate_waiting', help: 'Controller-bound admin requests waiting for the admission gate', registers });
+    this.gateWaitSeconds = new Counter({ name: 'kqp_admin_gate_wait_seconds_total', help: 'Time admin requests waited for the admission gate', registers });
+    this.gateTimeouts = new Counter({ name: 'kqp_admin_gate_timeouts_total', help: 'Admin requests answered REQUEST_TIMED_OUT after admin.maxWaitMs at the gate', registers });
     this.budgetWaits = new Counter({ name: 'kqp_broker_budget_waits_total', help: 'Requests that waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.budgetWaitSeconds = new Counter({ name: 'kqp_broker_budget_wait_seconds_total', help: 'Time requests waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });

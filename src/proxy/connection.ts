@@ -25,7 +25,8 @@ import { upstreamErrorKind, type ProxyMetrics } from '../observability/metrics.j
 import type { Limits } from '../config/load-config.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { clientBacksOff } from '../quota/client-backoff.js';
-import { InflightQueue, LOCAL_ANSWER, RAW_SASL_TOKEN, THROTTLE_COUNTED } from './inflight-queue.js';
+import { GATED, InflightQueue, LOCAL_ANSWER, MERGE, RAW_SASL_TOKEN, THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
+import type { AdminGate } from './admin-gate.js';
 import type { ResponseRewriter } from './response-rewriter.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { SaslTracker } from './sasl-tracker.js';
@@ -49,6 +50,7 @@ export const enum Pause {
   Draining = 4,
   Throttled = 8,
   HoldingRequests = 16,
+  Parked = 32,
 }
 
 /** Why the broker socket is not being read. */
@@ -64,6 +66,7 @@ export interface ConnectionContext {
   quotas: QuotaEnforcer;
   stages: StageTable;
   guard: ConnectionGuard;
+  gate: AdminGate;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
@@ -105,6 +108,8 @@ export class Connection {
   private readonly heldResponses: Held = { until: 0, pieces: [], timer: undefined };
   /** The throttle given to the response being taken whole. */
   private wholeThrottle = 0;
+  /** A whole request its stage parked (it waits for view.resume). */
+  private parked: Buffer | undefined;
 
   constructor(
     readonly id: number,
@@ -118,7 +123,10 @@ export class Connection {
     const { limits } = ctx;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
-    this.view = { head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant };
+    this.view = {
+      head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
+      resume: () => this.unpark(), ticket: undefined, lookedUp: false,
+    };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
     this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
@@ -160,6 +168,9 @@ export class Connection {
     clearTimeout(this.heldResponses.timer);
     this.heldRequests.pieces.length = 0;
     this.heldResponses.pieces.length = 0;
+    if (this.parked && this.view.ticket) this.ctx.gate.cancel(this.view.ticket);
+    this.parked = undefined;
+    for (let n = this.inflight.countFlagged(GATED); n > 0; n--) this.ctx.gate.release();
     if (this.principal !== undefined) this.ctx.guard.principalClosed(this.principal);
     this.log.debug({ reason, inflight: this.inflight.size }, 'connection closed');
     if (reason === 'shutdown') {
@@ -352,12 +363,18 @@ export class Connection {
     const h = this.header;
     const d = this.decision;
     const view = this.view;
+    const rerun = head === this.parked;
+    this.parked = undefined;
+    if (!rerun) {
+      view.ticket = undefined;
+      view.lookedUp = false;
+    }
     try {
       readRequestHeader(head, h, this.reader, 4);
       view.head = head;
       view.size = size;
       view.bodyAt = h.length >= 0 ? 4 + h.length : -1;
-      this.sasl.request(h.apiKey, h.apiVersion, head, view.bodyAt);
+      if (!rerun) this.sasl.request(h.apiKey, h.apiVersion, head, view.bodyAt);
       resetDecision(d);
       this.ctx.stages.of(h.apiKey)(view, d);
     } catch (err) {
@@ -369,6 +386,12 @@ export class Connection {
     if (d.whole && partial) {
       if (size > this.ctx.limits.maxRewriteFrameBytes) throw new RequestTooLargeError(h.apiKey, h.apiVersion, size);
       return WHOLE;
+    }
+    if (d.park) {
+      if (partial) throw new Error('a stage parked a request it did not take whole');
+      this.parked = head;
+      this.pause(Pause.Parked);
+      return STREAM;
     }
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
@@ -382,15 +405,23 @@ export class Connection {
       else this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags | LOCAL_ANSWER, d.responseThrottleMs, d.answer);
       return STREAM;
     }
-    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags, d.responseThrottleMs);
-    this.toBroker(head);
+    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, d.merge);
+    this.toBroker(d.forward ?? head);
     return STREAM;
   }
 
+  /** The parked request's wait is over: its stage decides again (it may park it again); then reading goes on. */
+  private unpark(): void {
+    const frame = this.parked;
+    if (!frame || this.done) return;
+    this.feedRequests(() => this.onRequest(frame.length - 4, frame));
+    if (!this.parked) this.resume(Pause.Parked);
+  }
+
   /** Tracks a request whose response is awaited; at the limit, stops reading the client until a response frees a place. */
-  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number, answer?: Buffer): void {
+  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number, attachment?: Buffer | Merge): void {
     // reading stops when the queue fills, so a request never finds it full
-    if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle, answer)) throw new Error('in-flight queue overflow');
+    if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle, attachment)) throw new Error('in-flight queue overflow');
     if (this.inflight.full) this.pause(Pause.InflightFull);
   }
 
@@ -445,9 +476,10 @@ export class Connection {
     }
     if (throttle > 0 && !clientBacksOff(apiKey, version)) this.holdResponses(this.mutedUntil);
 
-    if (this.ctx.rewriter.needsWhole(apiKey, version, throttle)) {
+    const merge = (this.inflight.firstFlags() & MERGE) !== 0;
+    if (merge || this.ctx.rewriter.needsWhole(apiKey, version, throttle)) {
       if (whole) {
-        this.toClient(this.ctx.rewriter.rewrite(head, apiKey, version, throttle));
+        this.toClient(this.ctx.rewriter.rewrite(head, apiKey, version, throttle, this.firstMerge()));
         this.responseDone();
         return STREAM;
       }
@@ -464,15 +496,20 @@ export class Connection {
   }
 
   private onWholeResponse(frame: Buffer): void {
-    this.toClient(this.ctx.rewriter.rewrite(frame, this.inflight.firstApiKey(), this.inflight.firstApiVersion(), this.wholeThrottle));
+    this.toClient(this.ctx.rewriter.rewrite(frame, this.inflight.firstApiKey(), this.inflight.firstApiVersion(), this.wholeThrottle, this.firstMerge()));
     this.responseDone();
+  }
+
+  private firstMerge(): Merge | undefined {
+    return (this.inflight.firstFlags() & MERGE) !== 0 ? (this.inflight.firstAttachment() as Merge) : undefined;
   }
 
   /** A response went to the client; so do the proxy's own answers that were waiting for it. */
   private responseDone(): void {
+    if ((this.inflight.firstFlags() & GATED) !== 0) this.ctx.gate.release();
     this.inflight.shift();
     while (this.inflight.size > 0 && (this.inflight.firstFlags() & LOCAL_ANSWER) !== 0) {
-      this.toClient(this.inflight.firstAnswer()!);
+      this.toClient(this.inflight.firstAttachment() as Buffer);
       this.inflight.shift();
     }
     if (!this.inflight.full) this.resume(Pause.InflightFull);

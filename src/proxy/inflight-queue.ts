@@ -7,8 +7,17 @@
 export const RAW_SASL_TOKEN = 1;
 /** A fetch already counted as throttled when it was admitted (held or capped): its response adds throttle time only. */
 export const THROTTLE_COUNTED = 2;
-/** Answered by the proxy (never forwarded): its answer goes to the client when its turn comes. */
+/** Answered by the proxy (never forwarded): its answer (attached) goes to the client when its turn comes. */
 export const LOCAL_ANSWER = 4;
+/** Holds a place in the admin gate until its response comes (or its connection closes). */
+export const GATED = 8;
+/** Its response is taken whole, decoded and passed to the attached Merge (which may change it). */
+export const MERGE = 16;
+
+/** Called with a decoded response body; returns whether it changed the body. */
+export type Merge = (body: object) => boolean;
+/** What an entry may carry: a local answer (LOCAL_ANSWER) or a Merge (MERGE). */
+export type Attachment = Buffer | Merge;
 
 export class InflightQueue {
   private apiKey: Int16Array;
@@ -17,8 +26,8 @@ export class InflightQueue {
   private startMs: Float64Array;
   private throttleMs: Float64Array;
   private flags: Uint8Array;
-  /** Local answers, allocated with the first one (most connections never have any). */
-  private answers: (Buffer | undefined)[] | undefined;
+  /** Attachments, allocated with the first one (most connections never have any). */
+  private attached: (Attachment | undefined)[] | undefined;
   private head = 0;
   private count = 0;
 
@@ -41,7 +50,7 @@ export class InflightQueue {
   }
 
   /** Appends an entry; returns false (and stores nothing) when the queue is at capacity. */
-  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0, answer?: Buffer): boolean {
+  push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0, attachment?: Attachment): boolean {
     if (this.count >= this.capacity) return false;
     if (this.count === this.apiKey.length) this.grow();
     const i = (this.head + this.count) % this.apiKey.length;
@@ -51,7 +60,8 @@ export class InflightQueue {
     this.startMs[i] = startMs;
     this.throttleMs[i] = throttleMs;
     this.flags[i] = flags;
-    if (answer !== undefined) (this.answers ??= new Array<Buffer | undefined>(this.apiKey.length))[i] = answer;
+    if (attachment !== undefined) (this.attached ??= new Array<Attachment | undefined>(this.apiKey.length))[i] = attachment;
+    else if (this.attached) this.attached[i] = undefined;
     this.count++;
     return true;
   }
@@ -82,14 +92,21 @@ export class InflightQueue {
     return this.flags[this.head]!;
   }
 
-  /** The oldest entry's local answer (LOCAL_ANSWER entries). */
-  firstAnswer(): Buffer | undefined {
-    return this.answers?.[this.head];
+  /** The oldest entry's attachment (LOCAL_ANSWER and MERGE entries). */
+  firstAttachment(): Attachment | undefined {
+    return this.attached?.[this.head];
+  }
+
+  /** How many entries have all of `flags`. */
+  countFlagged(flags: number): number {
+    let n = 0;
+    for (let k = 0; k < this.count; k++) if ((this.flags[(this.head + k) % this.flags.length]! & flags) === flags) n++;
+    return n;
   }
 
   shift(): void {
     if (this.count === 0) return;
-    if (this.answers) this.answers[this.head] = undefined;
+    if (this.attached) this.attached[this.head] = undefined;
     this.head = (this.head + 1) % this.apiKey.length;
     this.count--;
   }
@@ -108,10 +125,10 @@ export class InflightQueue {
     this.startMs = next(Float64Array, this.startMs);
     this.throttleMs = next(Float64Array, this.throttleMs);
     this.flags = next(Uint8Array, this.flags);
-    if (this.answers) {
-      const answers = order(this.answers);
-      answers.length = n;
-      this.answers = answers;
+    if (this.attached) {
+      const attached = order(this.attached);
+      attached.length = n;
+      this.attached = attached;
     }
     this.head = 0;
   }

@@ -15,6 +15,9 @@ import { sourceAddress } from '../quota/addresses.js';
 import { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { BrokerBudget } from '../quota/broker-budget.js';
 import { QuotaMetrics } from '../observability/quota-metrics.js';
+import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
+import { AdminGate } from './admin-gate.js';
+import { TopicPartitions } from './topic-partitions.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
   per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
@@ -43,6 +46,8 @@ export class ProxyServer {
   private readonly warn: RateLimitedLog;
   private readonly ctx: ConnectionContext;
   readonly quotas: QuotaEnforcer;
+  readonly gate: AdminGate;
+  readonly topics: TopicPartitions;
   private nextId = 1;
   private stopping = false;
 
@@ -53,13 +58,19 @@ export class ProxyServer {
     const now = opts.now ?? (() => performance.now());
     this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now);
     this.guard = new ConnectionGuard(config.connections, now);
+    const m = this.metrics;
+    this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
+    const budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
+    const countsPartitions = budget.limits('partitionMutations') || config.quotas.some((q) => q.rates[PARTITION_MUTATIONS] !== undefined);
+    this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, config.upstream);
     this.ctx = {
       quotas: this.quotas,
-      stages: opts.stages ?? new RequestStages(this.quotas, new BrokerBudget(config.brokerBudget, now, { waits: this.metrics.budgetWaits, waitSeconds: this.metrics.budgetWaitSeconds })),
+      stages: opts.stages ?? new RequestStages({ quotas: this.quotas, budget, gate: this.gate, topics: this.topics }),
       guard: this.guard,
+      gate: this.gate,
       limits: config.limits,
       metrics: this.metrics,
-      rewriter: new ResponseRewriter(new AddressMap(config.advertise)),
+      rewriter: new ResponseRewriter(new AddressMap(config.advertise), countsPartitions ? this.topics : undefined),
       warn,
       now,
       closed: (conn) => {

@@ -4,16 +4,19 @@
 // it asks for the whole frame, and fills in a Decision that the relay carries out: forward at once (the default), take
 // the whole frame first (the stage is then called again with it), hold (not forwarded, the client not read), mute the
 // client for a throttle, the throttle_time_ms the response must carry, no response to wait for, or answer the request
-// itself (never forwarded; the answer reaches the client in order with the broker's responses). A stage reads every
+// itself (never forwarded; the answer reaches the client in order with the broker's responses), forward a request of
+// its own making instead, have the response decoded and merged, or park: wait, unforwarded and its client not read,
+// until something it waits for calls `resume` (the stage is then called again with the same whole frame). A stage reads every
 // field it needs before it changes anything: a field beyond the head throws a ProtocolError, the relay reads more of
 // the frame and the stage is called again. (A connection closes on a ProtocolError from a whole frame.)
 import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import type { RequestHeader } from '../protocol/headers.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
-import { THROTTLE_COUNTED } from './inflight-queue.js';
+import { THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
+import type { GateTicket } from './admin-gate.js';
+import { adminStage, CONTROLLER_BOUND, type AdminDeps } from './admin-stages.js';
 import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks } from './request-peek.js';
 import { GROUP_JOINS } from '../quota/quota-kinds.js';
-import type { BrokerBudget } from '../quota/broker-budget.js';
 
 /** A request as a stage sees it. One object per connection, refilled for each request. */
 export interface RequestView {
@@ -25,6 +28,12 @@ export interface RequestView {
   /** Where the body starts in `head` (-1 when the API version is unknown: its header could not be read in full). */
   bodyAt: number;
   tenant: TenantState;
+  /** Calls the stage again with the parked request (the relay's own function; a stage that parks hands it on). */
+  resume: () => void;
+  /** The request's place in the admin gate while it is parked there (set by the stage; cleared for each new request). */
+  ticket: GateTicket | undefined;
+  /** Its partition counts were looked up already (set by the stage; cleared for each new request). */
+  lookedUp: boolean;
 }
 
 /** What a stage decided. One object per connection, reset before each request. */
@@ -43,6 +52,12 @@ export interface Decision {
   whole: boolean;
   /** The response to send instead of forwarding the request (size prefix included). */
   answer: Buffer | undefined;
+  /** Park the (whole) request until `resume` is called. */
+  park: boolean;
+  /** The (whole) request to forward instead of this one (size prefix included). */
+  forward: Buffer | undefined;
+  /** Take the response whole and pass its decoded body to this (it may learn from it or change it). */
+  merge: Merge | undefined;
 }
 
 export type Stage = (req: RequestView, d: Decision) => void;
@@ -55,10 +70,13 @@ export function resetDecision(d: Decision): void {
   d.noResponse = false;
   d.whole = false;
   d.answer = undefined;
+  d.park = false;
+  d.forward = undefined;
+  d.merge = undefined;
 }
 
 export function emptyDecision(): Decision {
-  return { holdMs: 0, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined };
+  return { holdMs: 0, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined, park: false, forward: undefined, merge: undefined };
 }
 
 const forward: Stage = () => undefined;
@@ -73,13 +91,14 @@ export class RequestStages implements StageTable {
   private readonly byKey: Stage[];
   private readonly fallback: Stage;
 
-  constructor(quotas: QuotaEnforcer, budget: BrokerBudget) {
+  constructor(deps: AdminDeps) {
+    const { quotas, budget } = deps;
     const q = quotas.active ? quotas : undefined;
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
     if (q) this.byKey[ApiKey.Fetch] = fetch(q);
-    if (q || budget.groupJoinsLimited) {
+    if (q || budget.limits('groupJoins')) {
       this.byKey[ApiKey.JoinGroup] = groupChurn(q, budget, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
       for (const [key, message] of [
         [ApiKey.ConsumerGroupHeartbeat, 'ConsumerGroupHeartbeatRequest'],
@@ -90,6 +109,7 @@ export class RequestStages implements StageTable {
       }
       this.byKey[ApiKey.DeleteGroups] = groupChurn(q, budget, (r) => Math.max(0, deleteGroupsCount(r.head, r.bodyAt, r.header.apiVersion)));
     }
+    for (const key of CONTROLLER_BOUND) this.byKey[key] = adminStage(key, deps);
     // the SASL exchange is never throttled (Kafka does not throttle it either: a client must be able to authenticate)
     this.byKey[ApiKey.SaslHandshake] = forward;
     this.byKey[ApiKey.SaslAuthenticate] = forward;
@@ -118,12 +138,12 @@ function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: numb
  * too, before forwarding: over it, the request waits its turn (a rate, never a cap on JoinGroups in flight: those wait
  * at the coordinator for a rebalance, and a cap could deadlock it).
  */
-function groupChurn(quotas: QuotaEnforcer | undefined, budget: BrokerBudget, joins: (req: RequestView) => number): Stage {
+function groupChurn(quotas: QuotaEnforcer | undefined, budget: AdminDeps['budget'], joins: (req: RequestView) => number): Stage {
   return (req, d) => {
     const n = req.bodyAt >= 0 ? joins(req) : 0;
     const clientId = req.header.clientId;
     if (quotas) throttle(quotas, req, d, n > 0 ? quotas.chargeUnits(req.tenant, clientId, GROUP_JOINS, n) : quotas.chargeRequest(req.tenant, clientId));
-    const wait = n > 0 ? budget.groupJoinWaitMs(n) : 0;
+    const wait = budget.waitMs('groupJoins', n);
     if (wait > 0) {
       // the wait is served before forwarding: the response carries only the tenant's throttle left after it
       d.holdMs = Math.max(d.holdMs, wait);

@@ -1,6 +1,8 @@
 // Responses the proxy rewrites whole: broker addresses a client will connect to become the sidecars' addresses
 // (Metadata, FindCoordinator, DescribeCluster, and the NodeEndpoints of Produce v10+, ShareFetch and
-// ShareAcknowledge), and ApiVersions is capped to the versions this proxy can decode.
+// ShareAcknowledge), and ApiVersions is capped to the versions this proxy can decode. Metadata responses teach the
+// topic cache their partition counts when the partition-mutation quota or budget needs them; a request's stage may
+// have its response merged (admin-stages.ts).
 import { RESPONSE_CODECS } from '../protocol/generated/codecs.js';
 import { readResponseHeader, writeResponseHeader, emptyResponseHeader } from '../protocol/headers.js';
 import { Reader } from '../protocol/reader.js';
@@ -10,6 +12,9 @@ import { THROTTLE_TIME_OFFSETS, VARIABLE } from '../protocol/generated/throttle-
 import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { AddressMap } from './address-map.js';
+import type { Merge } from './inflight-queue.js';
+import type { TopicPartitions } from './topic-partitions.js';
+import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
 
 /**
  * Fetch responses stay streamed (they can be tens of MB), so when addresses are rewritten the proxy offers Fetch only
@@ -32,7 +37,11 @@ export class ResponseRewriter {
   /** Highest version offered per API key (our codec's maximum, lower for Fetch when rewriting). */
   private readonly maxVersion: number[] = [];
 
-  constructor(private readonly addresses: AddressMap) {
+  constructor(
+    private readonly addresses: AddressMap,
+    /** Learns partition counts from Metadata responses (when partition mutations are counted). */
+    private readonly topics?: TopicPartitions,
+  ) {
     for (const api of API_SCHEMAS) this.maxVersion[api.key] = api.maxVersion;
     if (addresses.enabled) this.maxVersion[ApiKey.Fetch] = Math.min(this.maxVersion[ApiKey.Fetch]!, FETCH_MAX_VERSION_WHEN_REWRITING);
   }
@@ -44,6 +53,7 @@ export class ResponseRewriter {
   needsWhole(apiKey: number, version: number, throttleMs = 0): boolean {
     if (apiKey === ApiKey.ApiVersions) return true;
     if (throttleMs > 0 && throttleTimeOffset(apiKey, version) === VARIABLE) return true;
+    if (apiKey === ApiKey.Metadata && this.topics) return true;
     if (!this.addresses.enabled) return false;
     switch (apiKey) {
       case ApiKey.Metadata:
@@ -63,7 +73,7 @@ export class ResponseRewriter {
    * Rewrites a whole response frame (size prefix included) to a request of (apiKey, version). Returns the frame
    * itself when nothing changed. Throws a ProtocolError if it cannot be decoded.
    */
-  rewrite(frame: Buffer, apiKey: number, version: number, throttleMs = 0): Buffer {
+  rewrite(frame: Buffer, apiKey: number, version: number, throttleMs = 0, merge?: Merge): Buffer {
     const codec = RESPONSE_CODECS.get(apiKey)!;
     const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
     const r = new Reader(frame, SIZE_PREFIX + header.length);
@@ -72,7 +82,9 @@ export class ResponseRewriter {
     }
     const body = codec.decode(r, version);
     r.expectEnd();
+    if (apiKey === ApiKey.Metadata) this.topics?.learnMetadata(body as MetadataResponse);
     let changed = apiKey === ApiKey.ApiVersions ? this.capVersions(body as ApiVersionsBody) : this.addresses.enabled && this.rewriteAddresses(apiKey, version, body);
+    if (merge?.(body)) changed = true;
     const t = body as { throttleTimeMs?: number };
     if (throttleMs > 0 && t.throttleTimeMs !== undefined && t.throttleTimeMs < throttleMs) {
       t.throttleTimeMs = Math.ceil(throttleMs);

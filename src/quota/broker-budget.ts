@@ -9,7 +9,12 @@ import { BucketTable } from './bucket-table.js';
 export interface BrokerBudgetConfig {
   /** Members joining consumer groups (and groups deleted), as the groupJoins quota counts them. */
   groupJoins: Rate | undefined;
+  /** Partitions created and deleted, as the partitionMutations quota counts them. */
+  partitionMutations: Rate | undefined;
 }
+
+export type BudgetName = keyof BrokerBudgetConfig;
+const BUDGETS: readonly BudgetName[] = ['groupJoins', 'partitionMutations'];
 
 export class BrokerBudget {
   private readonly table: BucketTable;
@@ -20,22 +25,22 @@ export class BrokerBudget {
     now: () => number,
     private readonly metrics: { waits: Counter<'budget'>; waitSeconds: Counter<'budget'> },
   ) {
-    this.table = new BucketTable(1, 16, now);
+    this.table = new BucketTable(1, 16, now, 1, BUDGETS.length);
     this.slot = this.table.slotFor('broker');
   }
 
-  get groupJoinsLimited(): boolean {
-    return this.config.groupJoins !== undefined;
+  limits(budget: BudgetName): boolean {
+    return this.config[budget] !== undefined;
   }
 
-  /** Pays for `joins` group joins; returns how long the request must wait before it is forwarded (ms; 0: at once). */
-  groupJoinWaitMs(joins: number): number {
-    const r = this.config.groupJoins;
-    if (!r) return 0;
-    const ms = this.table.charge(this.slot, 0, joins, r.rate, r.burst);
+  /** Pays `units` of a budget; returns how long the request must wait before it is forwarded (ms; 0: at once). */
+  waitMs(budget: BudgetName, units: number): number {
+    const r = this.config[budget];
+    if (!r || units <= 0) return 0;
+    const ms = this.table.charge(this.slot, BUDGETS.indexOf(budget), units, r.rate, r.burst);
     if (ms > 0) {
-      this.metrics.waits.labels('groupJoins').inc();
-      this.metrics.waitSeconds.labels('groupJoins').inc(ms / 1000);
+      this.metrics.waits.labels(budget).inc();
+      this.metrics.waitSeconds.labels(budget).inc(ms / 1000);
     }
     return ms;
   }

@@ -5,7 +5,7 @@ import type { ProxyConfig } from '../config/load-config.js';
 import { BucketTable } from './bucket-table.js';
 import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
 import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
-import { TenantResolver } from './tenant-resolver.js';
+import { ANONYMOUS, TenantResolver } from './tenant-resolver.js';
 import type { QuotaMetrics } from '../observability/quota-metrics.js';
 
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
@@ -129,6 +129,29 @@ export class QuotaEnforcer {
   chargeUnits(state: TenantState, clientId: string | null, kind: QuotaKind, cost: number): number {
     this.resolve(state, clientId);
     return Math.max(this.charge(state, kind, cost), this.charge(state, REQUESTS, 1));
+  }
+
+  /**
+   * How long the tenant's bucket of `kind` stays in debt (ms; 0: not in debt, or no quota of that kind). Charges
+   * nothing; resolves the client id as a charge would.
+   */
+  debtMs(state: TenantState, clientId: string | null, kind: QuotaKind): number {
+    this.resolve(state, clientId);
+    const q = state.quotas[kind];
+    if (!q) return 0;
+    const tokens = this.table.tokensOf(this.table.slotFor(state.keys[kind]!), kind, q.rate, q.burst);
+    return tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
+  }
+
+  /** Charges `cost` of a kind alone (the request itself is charged by chargeRequest); returns the throttle in ms. */
+  chargeKind(state: TenantState, clientId: string | null, kind: QuotaKind, cost: number): number {
+    this.resolve(state, clientId);
+    return cost > 0 ? this.charge(state, kind, cost) : 0;
+  }
+
+  /** The tenant a request belongs to, for sharing among tenants: its user when it has one, else its client-id entity. */
+  tenantOf(state: TenantState, clientId: string | null): string {
+    return state.user !== ANONYMOUS ? state.user : this.tenants.clientEntity(clientId);
   }
 
   /** Before forwarding a fetch: how long to hold it, and how many bytes it may ask for. Reused object. */

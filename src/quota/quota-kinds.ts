@@ -9,7 +9,7 @@ export interface QuotaKindSpec {
   readonly rateSetting: string;
   readonly burstSetting: string;
   /** What one token is. */
-  readonly unit: 'bytes' | 'requests' | 'joins';
+  readonly unit: 'bytes' | 'requests' | 'joins' | 'partitions';
   /** What is charged (for the config schema's descriptions). */
   readonly charged: string;
 }
@@ -22,6 +22,10 @@ export const QUOTA_KINDS = [
     name: 'groupJoins', rateSetting: 'groupJoinsPerSec', burstSetting: 'groupJoinBurst', unit: 'joins',
     charged: 'consumer-group churn: members joining (JoinGroup with no member id; a group heartbeat with member epoch 0) and groups deleted',
   },
+  {
+    name: 'partitionMutations', rateSetting: 'partitionMutationsPerSec', burstSetting: 'partitionMutationBurst', unit: 'partitions',
+    charged: "partitions created (CreateTopics, CreatePartitions) and deleted (DeleteTopics), as Kafka's controller_mutation_rate (KIP-599) counts them",
+  },
 ] as const satisfies readonly QuotaKindSpec[];
 
 /** A kind's index in QUOTA_KINDS (its bucket's place within a slot). */
@@ -30,6 +34,7 @@ export const PRODUCE: QuotaKind = 0;
 export const FETCH: QuotaKind = 1;
 export const REQUESTS: QuotaKind = 2;
 export const GROUP_JOINS: QuotaKind = 3;
+export const PARTITION_MUTATIONS: QuotaKind = 4;
 
 /** Buckets per slot of the table. */
 export const KINDS = QUOTA_KINDS.length;

@@ -1,0 +1,235 @@
+// Stages of the controller-bound admin requests (CreateTopics, DeleteTopics, AlterConfigs, ...): the sidecar-wide
+// admission gate (admin-gate.ts) and, for the three that create or delete partitions, the partition-mutation quota
+// (KIP-599) and the broker-wide budget. They take the whole request (admin requests are small) and decode it.
+//
+// The partition-mutation quota does what Kafka's controller does (ControllerMutationQuotaManager,
+// StrictControllerMutationQuota): the topics of a request are accepted, in order, while the tenant's bucket is not in
+// debt, each charged its partitions (the one that takes the bucket into debt included); the rest of the request are
+// answered THROTTLING_QUOTA_EXCEEDED (89) by the proxy, without reaching the broker, and the response carries the
+// throttle. Versions older than KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do
+// not know error 89) are held, unforwarded, while the tenant is in debt, then charged whole, as Kafka's
+// PermissiveControllerMutationQuota charges them. validate_only requests are not charged.
+import { REQUEST_CODECS } from '../protocol/generated/codecs.js';
+import { ApiKey } from '../protocol/generated/api-table.js';
+import { ErrorCode, KAFKA_ERRORS } from '../protocol/generated/error-codes.js';
+import type { CreateTopicsRequest } from '../protocol/generated/create-topics-request.js';
+import type { CreateTopicsResponse } from '../protocol/generated/create-topics-response.js';
+import type { CreatePartitionsRequest } from '../protocol/generated/create-partitions-request.js';
+import type { CreatePartitionsResponse } from '../protocol/generated/create-partitions-response.js';
+import type { DeleteTopicsRequest } from '../protocol/generated/delete-topics-request.js';
+import type { DeleteTopicsResponse } from '../protocol/generated/delete-topics-response.js';
+import { Reader } from '../protocol/reader.js';
+import { Writer } from '../protocol/writer.js';
+import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
+import type { QuotaEnforcer } from '../quota/quota-enforcer.js';
+import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
+import type { BrokerBudget } from '../quota/broker-budget.js';
+import type { AdminGate } from './admin-gate.js';
+import type { TopicPartitions, TopicRef } from './topic-partitions.js';
+import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js';
+import { GATED } from './inflight-queue.js';
+import type { Decision, RequestView, Stage } from './request-stages.js';
+
+/** Requests the controller serialises: at most admin.maxInFlight of them at the broker at once. */
+export const CONTROLLER_BOUND: readonly number[] = [...ANSWERABLE];
+
+/** The first version of each mutation API whose clients understand THROTTLING_QUOTA_EXCEEDED (KIP-599). */
+const STRICT_SINCE: Record<number, number> = { [ApiKey.CreateTopics]: 6, [ApiKey.CreatePartitions]: 3, [ApiKey.DeleteTopics]: 5 };
+
+const THROTTLED_MESSAGE = KAFKA_ERRORS.get(ErrorCode.THROTTLING_QUOTA_EXCEEDED)!.message;
+const GATE_TIMEOUT_MESSAGE = "waited admin.maxWaitMs for the sidecar's admission gate";
+
+export interface AdminDeps {
+  quotas: QuotaEnforcer;
+  budget: BrokerBudget;
+  gate: AdminGate;
+  topics: TopicPartitions;
+}
+
+
+/** One item of a mutation request and what it costs. */
+interface Cost<T> {
+  item: T;
+  partitions: number;
+}
+
+/** A mutation API in the terms the stage needs. */
+interface MutationApi<Req, Res, T> {
+  items(req: Req): T[];
+  withItems(req: Req, items: T[]): Req;
+  validateOnly(req: Req): boolean;
+  /** The topic (for the cache) and whether its partitions must be looked up. */
+  ref(item: T): TopicRef;
+  needsCount(item: T): boolean;
+  cost(item: T, topics: TopicPartitions): number;
+  /** The response's result list (refused results are appended to it). */
+  results(res: Res): unknown[];
+  /** Learns from the broker's results (accepted items, in order). */
+  learn(accepted: T[], res: Res, topics: TopicPartitions): void;
+}
+
+const createTopics: MutationApi<CreateTopicsRequest, CreateTopicsResponse, CreateTopicsRequest['topics'][number]> = {
+  items: (r) => r.topics,
+  withItems: (r, topics) => ({ ...r, topics }),
+  validateOnly: (r) => r.validateOnly,
+  ref: (t) => ({ name: t.name }),
+  needsCount: () => false,
+  cost: (t, topics) => (t.numPartitions >= 0 ? t.numPartitions : t.assignments.length > 0 ? t.assignments.length : topics.defaultPartitions),
+  results: (r) => r.topics,
+  learn: (accepted, res, topics) => {
+    for (const result of res.topics) {
+      if (result.errorCode !== ErrorCode.NONE || result.numPartitions < 0) continue; // numPartitions: v5+
+      topics.set(result, result.numPartitions);
+      const asked = accepted.find((t) => t.name === result.name);
+      if (asked && asked.numPartitions < 0 && asked.assignments.length === 0) topics.defaultPartitions = result.numPartitions;
+    }
+  },
+};
+
+const createPartitions: MutationApi<CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsRequest['topics'][number]> = {
+  items: (r) => r.topics,
+  withItems: (r, topics) => ({ ...r, topics }),
+  validateOnly: (r) => r.validateOnly,
+  ref: (t) => ({ name: t.name }),
+  needsCount: () => true,
+  // partitions added: the new total less what the topic has (Kafka charges the difference)
+  cost: (t, topics) => Math.max(0, t.count - (topics.get({ name: t.name }) ?? topics.defaultPartitions)),
+  results: (r) => r.results,
+  learn: (accepted, res, topics) => {
+    for (const result of res.results) {
+      const asked = accepted.find((t) => t.name === result.name);
+      if (asked && result.errorCode === ErrorCode.NONE) topics.set({ name: result.name }, asked.count);
+    }
+  },
+};
+
+type DeleteItem = { name: string | null; topicId?: Buffer };
+
+/** DeleteTopics names its topics in topicNames (v0-v5) or in topics, by name or id (v6+). */
+const deleteTopics: MutationApi<DeleteTopicsRequest, DeleteTopicsResponse, DeleteItem> = {
+  items: (r) => (r.topics.length > 0 ? r.topics : r.topicNames.map((name) => ({ name }))),
+  withItems: (r, items) => (r.topics.length > 0 ? { ...r, topics: items as DeleteTopicsRequest['topics'] } : { ...r, topicNames: items.map((t) => t.name!) }),
+  validateOnly: () => false,
+  ref: (t) => t,
+  needsCount: () => true,
+  cost: (t, topics) => topics.get(t) ?? topics.defaultPartitions,
+  results: (r) => r.responses,
+  learn: (_accepted, res, topics) => {
+    for (const result of res.responses) if (result.errorCode === ErrorCode.NONE) topics.forget(result);
+  },
+};
+
+const MUTATIONS = new Map<number, MutationApi<never, never, never>>([
+  [ApiKey.CreateTopics, createTopics as unknown as MutationApi<never, never, never>],
+  [ApiKey.CreatePartitions, createPartitions as unknown as MutationApi<never, never, never>],
+  [ApiKey.DeleteTopics, deleteTopics as unknown as MutationApi<never, never, never>],
+]);
+
+/** The stage of a controller-bound API: the gate, then (for the mutation APIs) the partition-mutation quota. */
+export function adminStage(apiKey: number, deps: AdminDeps): Stage {
+  const mutation = MUTATIONS.get(apiKey) as MutationApi<object, object, object> | undefined;
+  return (req, d) => {
+    if (req.bodyAt < 0) return; // a version this build cannot read: forwarded as it is
+    if (req.head.length < req.size + SIZE_PREFIX) {
+      d.whole = true;
+      return;
+    }
+    const h = req.header;
+    const body = REQUEST_CODECS.get(apiKey)!.decode(new Reader(req.head, req.bodyAt, req.head.length), h.apiVersion);
+    const ticket = req.ticket;
+    if (ticket === undefined) {
+      if (mutation && !req.lookedUp && lookUpCounts(mutation, body, req, deps.topics)) {
+        d.park = true;
+        return;
+      }
+      if (!deps.gate.tryEnter()) {
+        req.ticket = deps.gate.wait(deps.quotas.tenantOf(req.tenant, h.clientId), req.resume);
+        d.park = true;
+        return;
+      }
+    } else if (ticket.state === 'timedOut') {
+      d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.REQUEST_TIMED_OUT, GATE_TIMEOUT_MESSAGE, 0));
+      return;
+    }
+    d.flags |= GATED;
+    const q = deps.quotas.active ? deps.quotas : undefined;
+    if (q) throttle(q, req, d, q.chargeRequest(req.tenant, h.clientId));
+    if (mutation) chargeMutations(apiKey, mutation, body, req, d, deps);
+    if (d.answer) {
+      d.flags &= ~GATED;
+      deps.gate.release();
+    }
+  };
+}
+
+/** Starts a lookup of the partition counts the request needs and the cache lacks; false when none is needed (or possible). */
+function lookUpCounts(api: MutationApi<object, object, object>, body: object, req: RequestView, topics: TopicPartitions): boolean {
+  if (api.validateOnly(body)) return false;
+  const missing = api.items(body).filter((t) => api.needsCount(t) && topics.get(api.ref(t)) === undefined).map((t) => api.ref(t));
+  if (missing.length === 0) return false;
+  req.lookedUp = true;
+  return topics.lookUp(missing, req.resume);
+}
+
+function chargeMutations(apiKey: number, api: MutationApi<object, object, object>, body: object, req: RequestView, d: Decision, deps: AdminDeps): void {
+  const h = req.header;
+  const items = api.items(body);
+  const accepted: object[] = [];
+  const refused: object[] = [];
+  let partitions = 0;
+  if (api.validateOnly(body)) {
+    accepted.push(...items);
+  } else {
+    const costs: Cost<object>[] = items.map((item) => ({ item, partitions: api.cost(item, deps.topics) }));
+    const q = deps.quotas.active ? deps.quotas : undefined;
+    const strict = h.apiVersion >= STRICT_SINCE[apiKey]!;
+    // older clients cannot be told 89: the request waits while the tenant is in debt, then is charged whole
+    if (q && !strict) d.holdMs = Math.max(d.holdMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
+    for (const c of costs) {
+      if (q && strict && q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) > 0) {
+        refused.push(c.item);
+        continue;
+      }
+      accepted.push(c.item);
+      partitions += c.partitions;
+      q?.chargeKind(req.tenant, h.clientId, PARTITION_MUTATIONS, c.partitions);
+    }
+    // throttled for the debt (what a hold already waited out is not waited again), muted and told, as Kafka does
+    if (q) throttle(q, req, d, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) - d.holdMs);
+  }
+  if (accepted.length === 0) {
+    d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, Math.ceil(d.responseThrottleMs)));
+    return;
+  }
+  const wait = deps.budget.waitMs('partitionMutations', partitions);
+  if (wait > 0) {
+    d.holdMs = Math.max(d.holdMs, wait);
+    d.responseThrottleMs = Math.max(0, d.responseThrottleMs - wait);
+  }
+  if (refused.length > 0) d.forward = reencode(apiKey, req, api.withItems(body, accepted));
+  const refusedBody = refused.length > 0 ? errorResponse(apiKey, h.apiVersion, api.withItems(body, refused), ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, 0) : undefined;
+  const topics = deps.topics;
+  d.merge = (res) => {
+    api.learn(accepted, res, topics);
+    if (refusedBody) api.results(res).push(...api.results(refusedBody));
+    return refusedBody !== undefined;
+  };
+}
+
+/** The request with a new body: its header bytes as they came, the body encoded again. */
+function reencode(apiKey: number, req: RequestView, body: object): Buffer {
+  const w = new Writer(req.size + SIZE_PREFIX);
+  w.int32(0);
+  w.raw(req.head.subarray(SIZE_PREFIX, req.bodyAt));
+  REQUEST_CODECS.get(apiKey)!.encode(w, req.header.apiVersion, body);
+  const frame = Buffer.from(w.finish());
+  frame.writeInt32BE(frame.length - SIZE_PREFIX, 0);
+  return frame;
+}
+
+function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: number): void {
+  if (ms <= 0) return;
+  quotas.throttled(req.tenant, ms);
+  d.muteMs = Math.max(d.muteMs, ms);
+  d.responseThrottleMs = Math.max(d.responseThrottleMs, ms);
+}

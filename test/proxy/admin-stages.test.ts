@@ -1,0 +1,233 @@
+// The admin stages against an in-process fake broker. The partition-mutation quota (KIP-599): topics are accepted
+// while the tenant's bucket is not in debt and the rest of the same request are answered THROTTLING_QUOTA_EXCEEDED by
+// the proxy (the broker sees a request without them; a request refused whole never reaches it, and its answer keeps
+// its place among pipelined responses); validate_only is not charged; versions older than KIP-599 are held instead;
+// DeleteTopics is charged the partitions the sidecar looks up itself. The admission gate: at most maxInFlight at the
+// broker, the rest served fairly across tenants; a waiting request whose client goes away frees its place; one that
+// waits too long is answered REQUEST_TIMED_OUT.
+import t, { type Test } from 'tap';
+import type { Socket } from 'node:net';
+import { Writer } from '../../src/protocol/writer.js';
+import { decodeRequestFrame, decodeResponseFrame } from '../../src/protocol/message.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { ErrorCode } from '../../src/protocol/generated/error-codes.js';
+import * as CreateReq from '../../src/protocol/generated/create-topics-request.js';
+import * as CreateRes from '../../src/protocol/generated/create-topics-response.js';
+import * as DeleteReq from '../../src/protocol/generated/delete-topics-request.js';
+import * as DeleteRes from '../../src/protocol/generated/delete-topics-response.js';
+import * as MetadataRes from '../../src/protocol/generated/metadata-response.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
+
+const encode = (f: (w: Writer) => void) => {
+  const w = new Writer();
+  f(w);
+  return Buffer.from(w.finish());
+};
+
+/** Answers CreateTopics (each topic created with the partitions it asked for), DeleteTopics, Metadata (every topic has METADATA_PARTITIONS) and ApiVersions. */
+const METADATA_PARTITIONS = 7;
+function answer(frame: Buffer): Buffer | undefined {
+  const id = correlationOf(frame);
+  const v = frame.readInt16BE(6);
+  switch (apiKeyOf(frame)) {
+    case ApiKey.CreateTopics: {
+      const req = decodeRequestFrame(frame.subarray(4)).body as CreateReq.CreateTopicsRequest;
+      const topics = req.topics.map((x) => ({ ...CreateRes.defaultCreatableTopicResult(), name: x.name, numPartitions: x.numPartitions < 0 ? 3 : x.numPartitions, replicationFactor: 1 }));
+      return responseFrame(id, encode((w) => CreateRes.encodeCreateTopicsResponse(w, v, { ...CreateRes.defaultCreateTopicsResponse(), topics })), v >= 5);
+    }
+    case ApiKey.DeleteTopics: {
+      const req = decodeRequestFrame(frame.subarray(4)).body as DeleteReq.DeleteTopicsRequest;
+      const names = v >= 6 ? req.topics.map((x) => x.name) : req.topicNames;
+      const responses = names.map((name) => ({ ...DeleteRes.defaultDeletableTopicResult(), name }));
+      return responseFrame(id, encode((w) => DeleteRes.encodeDeleteTopicsResponse(w, v, { ...DeleteRes.defaultDeleteTopicsResponse(), responses })), v >= 4);
+    }
+    case ApiKey.Metadata: {
+      const req = decodeRequestFrame(frame.subarray(4)).body as { topics: { name: string }[] };
+      const partitions = Array.from({ length: METADATA_PARTITIONS }, (_, i) => ({ ...MetadataRes.defaultMetadataResponsePartition(), partitionIndex: i }));
+      const topics = req.topics.map((x) => ({ ...MetadataRes.defaultMetadataResponseTopic(), name: x.name, topicId: Buffer.alloc(16, 1), partitions }));
+      return responseFrame(id, encode((w) => MetadataRes.encodeMetadataResponse(w, v, { ...MetadataRes.defaultMetadataResponse(), topics })), v >= 9);
+    }
+    case ApiKey.ApiVersions:
+      return responseFrame(id, encode((w) => encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse())));
+    default:
+      return undefined;
+  }
+}
+
+interface Received {
+  key: number;
+  body: object;
+  at: number;
+  clientId: string | null;
+}
+
+/**
+ * A fake broker that records what reached it; CreateTopics answers wait for release() when `holdCreates` (so that
+ * requests stay in flight at the gate).
+ */
+async function setup(t: Test, config: Record<string, unknown>, holdCreates = false) {
+  const received: Received[] = [];
+  const held: { frame: Buffer; socket: Socket }[] = [];
+  const broker = new FakeBroker((frame, socket) => {
+    if (frame.includes('kqp-probe')) return undefined;
+    const d = decodeRequestFrame(frame.subarray(4));
+    received.push({ key: d.header.apiKey, body: d.body, at: performance.now(), clientId: d.header.clientId });
+    if (holdCreates && d.header.apiKey === ApiKey.CreateTopics) {
+      held.push({ frame, socket });
+      return undefined;
+    }
+    const out = answer(frame);
+    return out ? [out] : undefined;
+  });
+  const { proxy, port } = await proxyBefore(broker, { quotaTable: { newBucketShare: 1 }, ...config });
+  const clients: RawClient[] = [];
+  const open = async () => {
+    const c = await RawClient.open(port);
+    clients.push(c);
+    return c;
+  };
+  /** Answers the oldest held CreateTopics. */
+  const release = () => {
+    const h = held.shift()!;
+    h.socket.write(answer(h.frame)!);
+  };
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  return { proxy, open, received, held, release };
+}
+
+const topic = (name: string, numPartitions: number) => ({ ...CreateReq.defaultCreatableTopic(), name, numPartitions, replicationFactor: 1 });
+const create = (topics: ReturnType<typeof topic>[], validateOnly = false) => ({ ...CreateReq.defaultCreateTopicsRequest(), topics, timeoutMs: 30_000, validateOnly });
+const createResponse = (frame: Buffer, v: number) => decodeResponseFrame(frame.subarray(4), ApiKey.CreateTopics, v).body as CreateRes.CreateTopicsResponse;
+const byName = (r: CreateRes.CreateTopicsResponse) => Object.fromEntries(r.topics.map((x) => [x.name, x.errorCode]));
+const mutationTokens = (proxy: { quotas: { inspect(u: string, c: string): object } }) =>
+  (proxy.quotas.inspect('ANONYMOUS', 'raw-client') as { partitionMutations: { bucket: { tokens: number } } }).partitionMutations.bucket.tokens;
+
+// 10 partitions a second, 10 at once (buckets start full here)
+const QUOTA = { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 10, partitionMutationBurst: 10 }] };
+
+t.test('one CreateTopics: topics accepted while the bucket is not in debt, the rest answered THROTTLING_QUOTA_EXCEEDED by the proxy', async (t) => {
+  const { proxy, open, received } = await setup(t, QUOTA);
+  const client = await open();
+  // 10 tokens: a (6) leaves 4, b (44) takes the bucket to -40 (it was not in debt: accepted), c is refused
+  const id = client.send(ApiKey.CreateTopics, 7, create([topic('a', 6), topic('b', 44), topic('c', 6)]));
+  const res = createResponse(await client.response(id), 7);
+  const forwarded = received.filter((r) => r.key === ApiKey.CreateTopics);
+  t.same(forwarded.map((r) => (r.body as CreateReq.CreateTopicsRequest).topics.map((x) => x.name)), [['a', 'b']], 'the broker was asked for a and b only');
+  t.same(byName(res), { a: ErrorCode.NONE, b: ErrorCode.NONE, c: ErrorCode.THROTTLING_QUOTA_EXCEEDED }, 'the client hears of all three, c refused');
+  t.ok(res.throttleTimeMs > 3900 && res.throttleTimeMs <= 4000, `throttle_time_ms ${res.throttleTimeMs}: the debt of 40 partitions at 10/s`);
+  t.ok(mutationTokens(proxy) < 0, 'the tenant is in debt');
+
+  // in debt (this connection is muted for it, another of the tenant's is not): the next request is refused whole,
+  // answered by the proxy in order between two ApiVersions
+  received.length = 0;
+  const other = await open();
+  other.socket.write(Buffer.concat([
+    encodeRequest(ApiKey.ApiVersions, 3, 10, API_VERSIONS_V3),
+    encodeRequest(ApiKey.CreateTopics, 7, 11, create([topic('d', 1)])),
+    encodeRequest(ApiKey.ApiVersions, 3, 12, API_VERSIONS_V3),
+  ]));
+  await other.response(12);
+  t.same(other.frames.map((f) => f.readInt32BE(4)), [10, 11, 12], 'the local answer keeps its place among the pipelined responses');
+  const refused = createResponse(other.frames[1]!, 7);
+  t.same(byName(refused), { d: ErrorCode.THROTTLING_QUOTA_EXCEEDED }, 'd refused');
+  t.ok(refused.throttleTimeMs > 0, `with throttle_time_ms ${refused.throttleTimeMs}`);
+  t.notOk(received.some((r) => r.key === ApiKey.CreateTopics), 'a request refused whole never reaches the broker');
+  t.equal(proxy.gate.stats.inFlight, 0, 'the refused request gave its gate place back');
+});
+
+t.test('validate_only is not charged', async (t) => {
+  const { proxy, open, received } = await setup(t, QUOTA);
+  const client = await open();
+  const id = client.send(ApiKey.CreateTopics, 7, create([topic('a', 100), topic('b', 100)], true));
+  const res = createResponse(await client.response(id), 7);
+  t.same(byName(res), { a: ErrorCode.NONE, b: ErrorCode.NONE }, 'both validated by the broker');
+  t.equal(received.filter((r) => r.key === ApiKey.CreateTopics).length, 1, 'forwarded');
+  t.ok(mutationTokens(proxy) > 9, `the bucket is untouched (${mutationTokens(proxy).toFixed(2)} of 10)`);
+});
+
+t.test('a version older than KIP-599 (CreateTopics v5) is held while the tenant is in debt, then forwarded whole', async (t) => {
+  const { open, received } = await setup(t, QUOTA);
+  const client = await open();
+  // 15 partitions: 5 in debt, half a second
+  const first = client.send(ApiKey.CreateTopics, 5, create([topic('a', 15)]));
+  await client.response(first);
+  // a second connection of the same tenant (the first is muted for its throttle)
+  const other = await open();
+  const sentAt = performance.now();
+  const second = other.send(ApiKey.CreateTopics, 5, create([topic('b', 1), topic('c', 1)]));
+  const res = createResponse(await other.response(second), 5);
+  const arrived = received.filter((r) => r.key === ApiKey.CreateTopics)[1]!;
+  t.same(byName(res), { b: ErrorCode.NONE, c: ErrorCode.NONE }, 'no topic refused: a v5 client cannot be told 89');
+  t.ok(arrived.at - sentAt >= 400, `held ${(arrived.at - sentAt).toFixed(0)} ms before the broker saw it (about 500 ms of debt)`);
+});
+
+t.test('DeleteTopics is charged the partitions the sidecar looks up itself', async (t) => {
+  // one partition a second: what refills while the test reads the bucket is small against the charge
+  const { proxy, open, received } = await setup(t, { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 1, partitionMutationBurst: 100 }] });
+  const client = await open();
+  const id = client.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'x' }], timeoutMs: 30_000 });
+  const res = decodeResponseFrame((await client.response(id)).subarray(4), ApiKey.DeleteTopics, 6).body as DeleteRes.DeleteTopicsResponse;
+  t.equal(res.responses[0]!.errorCode, ErrorCode.NONE, 'deleted');
+  const lookup = received.find((r) => r.key === ApiKey.Metadata && r.clientId === 'kqp-topic-partitions');
+  t.ok(lookup, 'the sidecar asked the broker how many partitions x has');
+  const used = 100 - mutationTokens(proxy);
+  t.ok(used >= METADATA_PARTITIONS - 1 && used <= METADATA_PARTITIONS, `charged ${used.toFixed(2)} partitions (x has ${METADATA_PARTITIONS})`);
+});
+
+t.test('the gate: at most maxInFlight at the broker; a freed place goes to the next tenant in turn', async (t) => {
+  const { proxy, open, received, held, release } = await setup(t, { admin: { maxInFlight: 1 } }, true);
+  const busy = await Promise.all(Array.from({ length: 5 }, () => open()));
+  // five requests of tenant "busy" on five connections, then one of tenant "quiet"
+  for (const [i, c] of busy.entries()) {
+    c.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 1, create([topic(`busy-${i}`, 1)]), 'busy'));
+    await waitFor(() => proxy.gate.stats.inFlight + proxy.gate.stats.waiting === i + 1);
+  }
+  const quiet = await open();
+  quiet.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 1, create([topic('quiet', 1)]), 'quiet'));
+  await waitFor(() => proxy.gate.stats.waiting === 5);
+  t.equal(held.length, 1, 'one request at the broker');
+  t.same(proxy.gate.stats, { inFlight: 1, waiting: 5, waitingTenants: 2, maxInFlight: 1 }, 'five wait, of two tenants');
+  const order: string[] = [];
+  for (let n = 0; n < 6; n++) {
+    await waitFor(() => held.length === 1);
+    order.push((received.filter((r) => r.key === ApiKey.CreateTopics)[n]!.body as CreateReq.CreateTopicsRequest).topics[0]!.name);
+    release();
+  }
+  t.same(order, ['busy-0', 'busy-1', 'quiet', 'busy-2', 'busy-3', 'busy-4'], 'the quiet tenant waited behind one busy request, not four');
+  await waitFor(() => proxy.gate.stats.inFlight === 0);
+});
+
+t.test('a waiting request whose client goes away frees its place; one that waits too long is answered REQUEST_TIMED_OUT', async (t) => {
+  const { proxy, open, received, held, release } = await setup(t, { admin: { maxInFlight: 1, maxWaitMs: 1000 } }, true);
+  const [a, b, c] = [await open(), await open(), await open()];
+  a.send(ApiKey.CreateTopics, 7, create([topic('a', 1)]));
+  await waitFor(() => held.length === 1);
+  b.send(ApiKey.CreateTopics, 7, create([topic('b', 1)]));
+  await waitFor(() => proxy.gate.stats.waiting === 1);
+  b.close();
+  await waitFor(() => proxy.gate.stats.waiting === 0);
+  t.pass('the request of the client that went away left the queue');
+  const sentAt = performance.now();
+  const id = c.send(ApiKey.CreateTopics, 7, create([topic('c', 1)]));
+  const res = createResponse(await c.response(id, 5000), 7);
+  const waited = performance.now() - sentAt;
+  t.same(byName(res), { c: ErrorCode.REQUEST_TIMED_OUT }, `c answered REQUEST_TIMED_OUT after ${waited.toFixed(0)} ms`);
+  t.ok(waited >= 900, 'after admin.maxWaitMs');
+  release();
+  await waitFor(() => proxy.gate.stats.inFlight === 0);
+  t.same(received.filter((r) => r.key === ApiKey.CreateTopics).map((r) => (r.body as CreateReq.CreateTopicsRequest).topics[0]!.name), ['a'], 'only a reached the broker');
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
