@@ -47,6 +47,7 @@ export class ProxyServer {
   private readonly ctx: ConnectionContext;
   readonly quotas: QuotaEnforcer;
   readonly gate: AdminGate;
+  private readonly budget: BrokerBudget;
   readonly topics: TopicPartitions;
   private nextId = 1;
   private stopping = false;
@@ -60,7 +61,7 @@ export class ProxyServer {
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
-    const budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
+    const budget = (this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds }));
     const countsPartitions = budget.limits('partitionMutations') || config.quotas.some((q) => q.rates[PARTITION_MUTATIONS] !== undefined);
     this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, config.upstream);
     this.ctx = {
@@ -96,7 +97,7 @@ export class ProxyServer {
     this.http = await startHttpServer(this.config.metrics, {
       registry: this.metrics.registry,
       ready: () => this.ready(),
-      quota: (user, clientId) => this.quotas.inspect(user, clientId),
+      quota: (user, clientId) => ({ ...this.quotas.inspect(user, clientId), sidecar: this.sidecarState() }),
     });
     await this.probe.start();
     this.log.info({ listen: this.address(), upstream: this.config.upstream, metrics: this.metricsAddress() }, 'proxy started');
@@ -114,6 +115,20 @@ export class ProxyServer {
   metricsAddress(): HostPort {
     const a = this.http!.address() as { address: string; port: number };
     return { host: a.address, port: a.port };
+  }
+
+  /** What the sidecar shares among all tenants, for /quota: the admin gate, the broker budget, the connection limits. */
+  sidecarState(): object {
+    const c = this.config.connections;
+    return {
+      adminGate: { ...this.gate.stats, maxWaitMs: this.config.admin.maxWaitMs },
+      brokerBudget: this.budget.stats,
+      topicCache: { topics: this.topics.size, capacity: this.config.admin.topicCacheCapacity, defaultPartitions: this.topics.defaultPartitions },
+      connections: {
+        open: this.connections.size, waitingForRate: this.waiting.size, ...this.guard.stats,
+        maxPerIp: c.maxPerIp, creationRatePerIp: c.creationRatePerIp, maxWaiting: c.maxWaiting, maxPerPrincipal: c.maxPerPrincipal,
+      },
+    };
   }
 
   get connectionCount(): number {

@@ -29,6 +29,15 @@ export class BrokerBudget {
     this.slot = this.table.slotFor('broker');
   }
 
+  /** Each budget's rate, burst and tokens now (null: off), for /quota. */
+  get stats(): Record<BudgetName, { ratePerSec: number; burst: number; tokens: number } | null> {
+    const of = (name: BudgetName, k: number) => {
+      const r = this.config[name];
+      return r ? { ratePerSec: r.rate, burst: r.burst, tokens: this.table.tokensOf(this.slot, k, r.rate, r.burst) } : null;
+    };
+    return { groupJoins: of('groupJoins', 0), partitionMutations: of('partitionMutations', 1) };
+  }
+
   limits(budget: BudgetName): boolean {
     return this.config[budget] !== undefined;
   }
