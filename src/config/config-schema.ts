@@ -112,7 +112,7 @@ export const CONFIG_SCHEMA = {
           type: 'integer', minimum: 1, default: 1,
           description: "the brokers' num.partitions, charged for a topic created with the default count until a CreateTopics response shows the broker's",
         },
-        topicCacheCapacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000, description: 'topics whose partition count the sidecar remembers (oldest forgotten first)' },
+        topicCacheCapacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000, description: 'topics whose partition count, and whose turn under the partition-mutation quota, the sidecar remembers (oldest forgotten first)' },
       },
     },
     quotaTable: {

@@ -6,7 +6,8 @@
 // StrictControllerMutationQuota): the topics of a request are accepted, in order, while the tenant's bucket is not in
 // debt, each charged its partitions (the one that takes the bucket into debt included); the rest of the request are
 // answered THROTTLING_QUOTA_EXCEEDED (89) by the proxy, without reaching the broker, and the response carries the
-// throttle. Versions older than KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do
+// throttle. Unlike Kafka, a refused topic is given a turn (mutation-turns.ts): throttle_time_ms says when, and the
+// tenant's refused topics are served in order rather than by whichever retry arrives first. Versions older than KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do
 // not know error 89) are held, unforwarded, while the tenant is in debt, then charged whole, as Kafka's
 // PermissiveControllerMutationQuota charges them. validate_only requests are not charged.
 import { REQUEST_CODECS } from '../protocol/generated/codecs.js';
@@ -25,6 +26,7 @@ import type { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
 import type { BrokerBudget } from '../quota/broker-budget.js';
 import type { AdminGate } from './admin-gate.js';
+import type { MutationTurns } from '../quota/mutation-turns.js';
 import type { TopicPartitions, TopicRef } from './topic-partitions.js';
 import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js';
 import { GATED } from './inflight-queue.js';
@@ -44,6 +46,7 @@ export interface AdminDeps {
   budget: BrokerBudget;
   gate: AdminGate;
   topics: TopicPartitions;
+  turns: MutationTurns;
 }
 
 
@@ -58,7 +61,7 @@ interface MutationApi<Req, Res, T> {
   items(req: Req): T[];
   withItems(req: Req, items: T[]): Req;
   validateOnly(req: Req): boolean;
-  /** The topic (for the cache) and whether its partitions must be looked up. */
+  /** The topic (for the cache and its turn) and whether its partitions must be looked up. */
   ref(item: T): TopicRef;
   needsCount(item: T): boolean;
   cost(item: T, topics: TopicPartitions): number;
@@ -185,10 +188,18 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
     const strict = h.apiVersion >= STRICT_SINCE[apiKey]!;
     // older clients cannot be told 89: the request waits while the tenant is in debt, then is charged whole
     if (q && !strict) d.holdMs = Math.max(d.holdMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
+    const quota = strict ? q?.quotaOf(req.tenant, h.clientId, PARTITION_MUTATIONS) : undefined;
+    let turnMs = 0;
     for (const c of costs) {
-      if (q && strict && q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) > 0) {
-        refused.push(c.item);
-        continue;
+      if (quota) {
+        const ref = api.ref(c.item);
+        const topic = `${apiKey}:${ref.name ?? ref.topicId!.toString('hex')}`;
+        const wait = deps.turns.decide(quota.key, topic, (c.partitions / quota.rate) * 1000, q!.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
+        if (wait > 0) {
+          refused.push(c.item);
+          turnMs = Math.max(turnMs, wait);
+          continue;
+        }
       }
       accepted.push(c.item);
       partitions += c.partitions;

@@ -18,6 +18,7 @@ import { QuotaMetrics } from '../observability/quota-metrics.js';
 import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
 import { AdminGate } from './admin-gate.js';
 import { TopicPartitions } from './topic-partitions.js';
+import { MutationTurns } from '../quota/mutation-turns.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
   per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
@@ -66,7 +67,7 @@ export class ProxyServer {
     this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, config.upstream);
     this.ctx = {
       quotas: this.quotas,
-      stages: opts.stages ?? new RequestStages({ quotas: this.quotas, budget, gate: this.gate, topics: this.topics }),
+      stages: opts.stages ?? new RequestStages({ quotas: this.quotas, budget, gate: this.gate, topics: this.topics, turns: new MutationTurns(config.admin.topicCacheCapacity, now) }),
       guard: this.guard,
       gate: this.gate,
       limits: config.limits,

@@ -143,6 +143,13 @@ export class QuotaEnforcer {
     return tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
   }
 
+  /** The bucket key and rate of the quota of `kind` that applies (undefined: none). */
+  quotaOf(state: TenantState, clientId: string | null, kind: QuotaKind): { key: string; rate: number } | undefined {
+    this.resolve(state, clientId);
+    const q = state.quotas[kind];
+    return q ? { key: state.keys[kind]!, rate: q.rate } : undefined;
+  }
+
   /** Charges `cost` of a kind alone (the request itself is charged by chargeRequest); returns the throttle in ms. */
   chargeKind(state: TenantState, clientId: string | null, kind: QuotaKind, cost: number): number {
     this.resolve(state, clientId);
