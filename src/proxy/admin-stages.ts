@@ -180,34 +180,32 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   const accepted: object[] = [];
   const refused: object[] = [];
   let partitions = 0;
-  if (api.validateOnly(body)) {
-    accepted.push(...items);
-  } else {
-    const costs: Cost<object>[] = items.map((item) => ({ item, partitions: api.cost(item, deps.topics) }));
-    const q = deps.quotas.active ? deps.quotas : undefined;
-    const strict = h.apiVersion >= STRICT_SINCE[apiKey]!;
-    // older clients cannot be told 89: the request waits while the tenant is in debt, then is charged whole
-    if (q && !strict) d.holdMs = Math.max(d.holdMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
-    const quota = strict ? q?.quotaOf(req.tenant, h.clientId, PARTITION_MUTATIONS) : undefined;
-    let turnMs = 0;
-    for (const c of costs) {
-      if (quota) {
-        const ref = api.ref(c.item);
-        const topic = `${apiKey}:${ref.name ?? ref.topicId!.toString('hex')}`;
-        const wait = deps.turns.decide(quota.key, topic, (c.partitions / quota.rate) * 1000, q!.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
-        if (wait > 0) {
-          refused.push(c.item);
-          turnMs = Math.max(turnMs, wait);
-          continue;
-        }
+  if (api.validateOnly(body)) return; // nothing is created: not charged, nothing to learn
+  const costs: Cost<object>[] = items.map((item) => ({ item, partitions: api.cost(item, deps.topics) }));
+  const q = deps.quotas.active ? deps.quotas : undefined;
+  const strict = h.apiVersion >= STRICT_SINCE[apiKey]!;
+  // older clients cannot be told 89: the request waits while the tenant is in debt, then is charged whole
+  if (q && !strict) d.holdMs = Math.max(d.holdMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
+  const quota = strict ? q?.quotaOf(req.tenant, h.clientId, PARTITION_MUTATIONS) : undefined;
+  let turnMs = 0;
+  for (const c of costs) {
+    if (quota) {
+      const ref = api.ref(c.item);
+      const topic = `${apiKey}:${ref.name ?? ref.topicId!.toString('hex')}`;
+      const wait = deps.turns.decide(quota.key, topic, (c.partitions / quota.rate) * 1000, q!.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
+      if (wait > 0) {
+        refused.push(c.item);
+        turnMs = Math.max(turnMs, wait);
+        continue;
       }
-      accepted.push(c.item);
-      partitions += c.partitions;
-      q?.chargeKind(req.tenant, h.clientId, PARTITION_MUTATIONS, c.partitions);
     }
-    // throttled for the debt (what a hold already waited out is not waited again), muted and told, as Kafka does
-    if (q) throttle(q, req, d, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) - d.holdMs);
+    accepted.push(c.item);
+    partitions += c.partitions;
+    q?.chargeKind(req.tenant, h.clientId, PARTITION_MUTATIONS, c.partitions);
   }
+  // throttled for the debt, or until the last refused topic's turn (what a hold already waited out is not waited
+  // again): muted and told, as Kafka does
+  if (q) throttle(q, req, d, Math.max(turnMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) - d.holdMs));
   if (accepted.length === 0) {
     d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, Math.ceil(d.responseThrottleMs)));
     return;
