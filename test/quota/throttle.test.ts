@@ -171,7 +171,10 @@ t.test('a produce that would take its tenant more than a quarter of the burst in
   t.ok(arrivals[1]!.at - sentAt >= heldMs - TIMER_EARLY_MS, `the second after ${(arrivals[1]!.at - sentAt).toFixed(0)} ms (held ${heldMs.toFixed(0)} ms)`);
   t.ok(Math.abs(body.throttleTimeMs - (owedMs - heldMs)) <= 2, `its response carries throttle_time_ms ${body.throttleTimeMs}: the ${(owedMs - heldMs).toFixed(0)} ms left after the hold`);
   t.equal(await throttledRequests(proxy), 1, 'one throttled request');
-  t.ok(Math.abs((await throttleSeconds(proxy)) * 1000 - owedMs) <= 2, `throttled for the hold and the debt after it (${owedMs.toFixed(0)} ms)`);
+  // the second is charged when its head is read: on a busy machine that may be a few socket reads after the first,
+  // and what refilled meanwhile is not owed (so the figure can only be lower)
+  const throttledMs = (await throttleSeconds(proxy)) * 1000;
+  t.ok(throttledMs <= owedMs + 2 && throttledMs >= owedMs - TIMER_EARLY_MS, `throttled for the hold and the debt after it (${throttledMs.toFixed(0)} ms of ${owedMs.toFixed(0)} owed)`);
 });
 
 t.test('fetch: max_bytes is capped; the response that takes the tenant into debt carries throttle_time_ms', async (t) => {
