@@ -135,8 +135,12 @@ export class ResponseRewriter {
         if (version >= 4) return this.rewriteAll(b.coordinators, (c) => c.nodeId);
         return this.rewriteOne(b, b.nodeId);
       }
-      default:
+      case ApiKey.Produce:
+      case ApiKey.ShareFetch:
+      case ApiKey.ShareAcknowledge:
         return this.rewriteAll((body as { nodeEndpoints: (Endpoint & { nodeId: number })[] }).nodeEndpoints, (e) => e.nodeId);
+      default:
+        return false; // taken whole for another reason (a merge, a throttle): no address in it
     }
   }
 

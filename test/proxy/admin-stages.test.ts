@@ -81,7 +81,8 @@ async function setup(t: Test, config: Record<string, unknown>, holdCreates = fal
     const out = answer(frame);
     return out ? [out] : undefined;
   });
-  const { proxy, port } = await proxyBefore(broker, { quotaTable: { newBucketShare: 1 }, ...config });
+  // as a sidecar runs: rewriting broker addresses (responses taken whole to merge them must come through that too)
+  const { proxy, port } = await proxyBefore(broker, { quotaTable: { newBucketShare: 1 }, advertise: { mode: 'map', map: { '1': '127.0.0.1:19092' } }, ...config });
   const clients: RawClient[] = [];
   const open = async () => {
     const c = await RawClient.open(port);
