@@ -30,7 +30,7 @@ import type { MutationTurns } from '../quota/mutation-turns.js';
 import type { TopicPartitions, TopicRef } from './topic-partitions.js';
 import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js';
 import { GATED } from './inflight-queue.js';
-import type { Decision, RequestView, Stage } from './request-stages.js';
+import { throttle, type Decision, type RequestView, type Stage } from './request-stages.js';
 
 /** Requests the controller serialises: at most admin.maxInFlight of them at the broker at once. */
 export const CONTROLLER_BOUND: readonly number[] = [...ANSWERABLE];
@@ -234,11 +234,4 @@ function reencode(apiKey: number, req: RequestView, body: object): Buffer {
   const frame = Buffer.from(w.finish());
   frame.writeInt32BE(frame.length - SIZE_PREFIX, 0);
   return frame;
-}
-
-function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: number): void {
-  if (ms <= 0) return;
-  quotas.throttled(req.tenant, ms);
-  d.muteMs = Math.max(d.muteMs, ms);
-  d.responseThrottleMs = Math.max(d.responseThrottleMs, ms);
 }

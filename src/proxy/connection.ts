@@ -476,10 +476,10 @@ export class Connection {
     }
     if (throttle > 0 && !clientBacksOff(apiKey, version)) this.holdResponses(this.mutedUntil);
 
-    const merge = (this.inflight.firstFlags() & MERGE) !== 0;
+    const merge = this.firstMerge();
     if (merge || this.ctx.rewriter.needsWhole(apiKey, version, throttle)) {
       if (whole) {
-        this.toClient(this.ctx.rewriter.rewrite(head, apiKey, version, throttle, this.firstMerge()));
+        this.toClient(this.ctx.rewriter.rewrite(head, apiKey, version, throttle, merge));
         this.responseDone();
         return STREAM;
       }

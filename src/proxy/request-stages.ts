@@ -125,11 +125,12 @@ function requestQuota(quotas: QuotaEnforcer): Stage {
   return (req, d) => throttle(quotas, req, d, quotas.chargeRequest(req.tenant, req.header.clientId));
 }
 
-function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: number): void {
+/** Throttles the request's tenant for `ms` (none when <= 0): the client muted and told, at least that long. */
+export function throttle(quotas: QuotaEnforcer, req: RequestView, d: Decision, ms: number): void {
   if (ms <= 0) return;
   quotas.throttled(req.tenant, ms);
-  d.muteMs = ms;
-  d.responseThrottleMs = ms;
+  d.muteMs = Math.max(d.muteMs, ms);
+  d.responseThrottleMs = Math.max(d.responseThrottleMs, ms);
 }
 
 /**

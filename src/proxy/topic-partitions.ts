@@ -103,14 +103,13 @@ export class TopicPartitions {
     };
     const timer = setTimeout(() => finish(undefined), LOOKUP_TIMEOUT_MS);
     socket.once('connect', () => socket.write(frame));
+    let size = -1;
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
       got += c.length;
-      if (got < SIZE_PREFIX) return;
-      const all = Buffer.concat(chunks);
-      const size = all.readInt32BE(0);
+      if (size < 0 && got >= SIZE_PREFIX) size = Buffer.concat(chunks).readInt32BE(0);
       if (size > MAX_LOOKUP_RESPONSE) finish(undefined);
-      else if (all.length >= size + SIZE_PREFIX) finish(all.subarray(0, size + SIZE_PREFIX));
+      else if (size >= 0 && got >= size + SIZE_PREFIX) finish(Buffer.concat(chunks).subarray(0, size + SIZE_PREFIX));
     });
     socket.once('error', () => finish(undefined));
     socket.once('close', () => finish(undefined));

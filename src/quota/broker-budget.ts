@@ -31,11 +31,11 @@ export class BrokerBudget {
 
   /** Each budget's rate, burst and tokens now (null: off), for /quota. */
   get stats(): Record<BudgetName, { ratePerSec: number; burst: number; tokens: number } | null> {
-    const of = (name: BudgetName, k: number) => {
+    const of = (name: BudgetName) => {
       const r = this.config[name];
-      return r ? { ratePerSec: r.rate, burst: r.burst, tokens: this.table.tokensOf(this.slot, k, r.rate, r.burst) } : null;
+      return r ? { ratePerSec: r.rate, burst: r.burst, tokens: this.table.tokensOf(this.slot, BUDGETS.indexOf(name), r.rate, r.burst) } : null;
     };
-    return { groupJoins: of('groupJoins', 0), partitionMutations: of('partitionMutations', 1) };
+    return { groupJoins: of('groupJoins'), partitionMutations: of('partitionMutations') };
   }
 
   limits(budget: BudgetName): boolean {
