@@ -1,14 +1,47 @@
 #!/usr/bin/env node
 // kafka-quota-proxy --config FILE
+// kafka-quota-proxy --check-config FILE [--explain USER:CLIENT-ID ...]: validates FILE (exit 0, or 2 with the error)
+// and says which quota of each kind applies to each pair, and why.
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load-config.js';
+import { explainQuotas, parsePair } from './config/explain-quotas.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 
-const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
-if (!values.config) {
-  console.error('usage: kafka-quota-proxy --config FILE');
+const USAGE = 'usage: kafka-quota-proxy --config FILE\n       kafka-quota-proxy --check-config FILE [--explain USER:CLIENT-ID ...]';
+let values: { config?: string; 'check-config'?: string; explain?: string[] };
+try {
+  ({ values } = parseArgs({
+    options: { config: { type: 'string', short: 'c' }, 'check-config': { type: 'string' }, explain: { type: 'string', multiple: true } },
+  }));
+} catch (err) {
+  console.error(`${(err as Error).message}\n${USAGE}`);
   process.exit(2);
 }
+if (values['check-config'] !== undefined) checkConfig(values['check-config'], values.explain ?? []);
+if (!values.config) {
+  console.error(USAGE);
+  process.exit(2);
+}
+
+function checkConfig(file: string, explain: string[]): never {
+  const pairs = explain.map((text) => ({ text, pair: parsePair(text) }));
+  const bad = pairs.find((p) => !p.pair);
+  if (bad) {
+    console.error(`--explain ${bad.text}: expected USER:CLIENT-ID (an empty user is an unauthenticated connection)\n${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    const config = loadConfig(file);
+    console.log(`${file}: valid`);
+    for (const { pair } of pairs) console.log(explainQuotas(config, pair!.user, pair!.clientId).join('\n'));
+    process.exit(0);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`${file}: ${err.message}`);
+    process.exit(2);
+  }
+}
+
 let proxy: ProxyServer | undefined;
 let stopping = false;
 // Installed first, so a SIGTERM during start-up (PID 1 in a container ignores it otherwise) still stops us.

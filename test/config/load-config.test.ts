@@ -1,8 +1,10 @@
 // The config file: defaults, and errors that name the field and what is wrong.
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 import { configFromObject, loadConfig, ConfigError } from '../../src/config/load-config.js';
 
 function errorOf(raw: unknown): string {
@@ -56,4 +58,16 @@ t.test('a file that is missing or not YAML', async (t) => {
   t.throws(() => loadConfig(join(dir, 'missing.yaml')), /cannot read config file/);
   writeFileSync(join(dir, 'bad.yaml'), 'listen: [unclosed');
   t.throws(() => loadConfig(join(dir, 'bad.yaml')), /is not valid YAML/);
+});
+
+t.test('the sample configs name config/proxy.schema.json, and it validates them as an editor would', async (t) => {
+  const schema = JSON.parse(readFileSync('config/proxy.schema.json', 'utf8')) as Record<string, unknown>;
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  for (const file of readdirSync('config').filter((f) => f.endsWith('.yaml'))) {
+    const text = readFileSync(join('config', file), 'utf8');
+    t.match(text.split('\n')[0], /^# yaml-language-server: \$schema=\.\/proxy\.schema\.json$/, `${file} names the schema on its first line`);
+    t.ok(validate(parseYaml(text)), `${file} is valid against the schema: ${JSON.stringify(validate.errors)}`);
+    t.doesNotThrow(() => loadConfig(join('config', file)), `${file} loads`);
+  }
+  t.notOk(validate({ listen: '127.0.0.1:9092', upstream: '127.0.0.1:9093', quotas: [{ clientId: 'a', produceBytesPerSecc: 1 }] }), 'a typo is an error to an editor too');
 });
