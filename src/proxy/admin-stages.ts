@@ -71,20 +71,31 @@ interface MutationApi<Req, Res, T> {
   learn(accepted: T[], res: Res, topics: TopicPartitions): void;
 }
 
-const createTopics: MutationApi<CreateTopicsRequest, CreateTopicsResponse, CreateTopicsRequest['topics'][number]> = {
+type CreatableTopic = CreateTopicsRequest['topics'][number];
+/** The partitions a CreateTopics topic asks for: its count, or its assignments' count, or (-1) the broker's default. */
+const partitionsAsked = (t: CreatableTopic, topics: TopicPartitions) =>
+  t.numPartitions >= 0 ? t.numPartitions : t.assignments.length > 0 ? t.assignments.length : topics.defaultPartitions;
+
+const createTopics: MutationApi<CreateTopicsRequest, CreateTopicsResponse, CreatableTopic> = {
   items: (r) => r.topics,
   withItems: (r, topics) => ({ ...r, topics }),
   validateOnly: (r) => r.validateOnly,
   ref: (t) => ({ name: t.name }),
   needsCount: () => false,
-  cost: (t, topics) => (t.numPartitions >= 0 ? t.numPartitions : t.assignments.length > 0 ? t.assignments.length : topics.defaultPartitions),
+  cost: partitionsAsked,
   results: (r) => r.topics,
+  // a topic created: its count from the response (v5+), else from what was asked (older clients, kafkajs among them,
+  // delete the topics they create: their DeleteTopics is charged from this)
   learn: (accepted, res, topics) => {
     for (const result of res.topics) {
-      if (result.errorCode !== ErrorCode.NONE || result.numPartitions < 0) continue; // numPartitions: v5+
-      topics.set(result, result.numPartitions);
+      if (result.errorCode !== ErrorCode.NONE) continue;
       const asked = accepted.find((t) => t.name === result.name);
-      if (asked && asked.numPartitions < 0 && asked.assignments.length === 0) topics.defaultPartitions = result.numPartitions;
+      if (result.numPartitions >= 0) {
+        topics.set(result, result.numPartitions);
+        if (asked && asked.numPartitions < 0 && asked.assignments.length === 0) topics.defaultPartitions = result.numPartitions;
+      } else if (asked) {
+        topics.set(result, partitionsAsked(asked, topics));
+      }
     }
   },
 };

@@ -181,6 +181,18 @@ t.test('DeleteTopics is charged the partitions the sidecar looks up itself', asy
   t.ok(used >= METADATA_PARTITIONS - 1 && used <= METADATA_PARTITIONS, `charged ${used.toFixed(2)} partitions (x has ${METADATA_PARTITIONS})`);
 });
 
+t.test('a topic created by an older client (CreateTopics v3: no count in the response) is charged its partitions when deleted (DeleteTopics v1), without a lookup', async (t) => {
+  const { proxy, open, received } = await setup(t, { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 1, partitionMutationBurst: 100 }] });
+  const client = await open();
+  t.same(byName(createResponse(await client.response(client.send(ApiKey.CreateTopics, 3, create([topic('k', 20)]))), 3)), { k: ErrorCode.NONE }, 'created');
+  const id = client.send(ApiKey.DeleteTopics, 1, { ...DeleteReq.defaultDeleteTopicsRequest(), topicNames: ['k'], timeoutMs: 30_000 });
+  const res = decodeResponseFrame((await client.response(id)).subarray(4), ApiKey.DeleteTopics, 1).body as DeleteRes.DeleteTopicsResponse;
+  t.equal(res.responses[0]!.errorCode, ErrorCode.NONE, 'deleted');
+  t.notOk(received.some((r) => r.key === ApiKey.Metadata && r.clientId === 'kqp-topic-partitions'), 'no lookup: the count came from the create');
+  const used = 100 - mutationTokens(proxy);
+  t.ok(used >= 39 && used <= 40, `charged ${used.toFixed(2)} partitions: 20 created and 20 deleted`);
+});
+
 t.test('the gate: at most maxInFlight at the broker; a freed place goes to the next tenant in turn', async (t) => {
   const { proxy, open, received, held, release } = await setup(t, { admin: { maxInFlight: 1 } }, true);
   const busy = await Promise.all(Array.from({ length: 5 }, () => open()));
