@@ -9,7 +9,7 @@
 //
 // Phases: `baseline` (the two tenants alone, straight to the broker), `baseline-sidecar` (the same through a sidecar
 // with the default config), then the storm `direct`, through a `sidecar` with the default config (every role through
-// it), through a sidecar with the `guarded` config (GUARD below), and direct with Kafka's own KIP-599 quota
+// it), through a sidecar with the `guarded` config (GUARD in test/support/admin-storm.ts), and direct with Kafka's own KIP-599 quota
 // (`kafka-quota`: controller_mutation_rate, KAFKA_QUOTA below). After each phase its topics and groups are deleted and
 // the broker is watched until it has settled (no partition directory of the phase's topics left, no deletion pending):
 // a broker that dies (during the phase or while settling), or that has not settled within --settle seconds (or has
@@ -31,37 +31,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { KafkaCluster, setClientQuota, type NodeInfo } from '../src/local-kafka/kafka-cluster.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 import { startSidecarProcesses, type ProxyProcess } from '../test/support/proxy-process.js';
-import { compileAdminStorm, runAdminStorm, type CallStats, type StormResult } from '../test/support/admin-storm.js';
+import { compileAdminStorm, runAdminStorm, GUARD, PRODUCER, QUIET_INTERVAL_MS, STORM, WARM_UP_MS, type CallStats, type StormResult } from '../test/support/admin-storm.js';
 import { brokerHealthNow, watchBrokerHealth, type HealthSummary } from '../test/support/broker-health.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { cpuSeconds } from './support/processes.js';
-
-// ------------------------------------------------------------------------------------------------ the workload
-const STORM = {
-  adminWorkers: 32,
-  partitions: 200,
-  /** false: each AdminClient its own client id (storm-admin-N); true: all of them storm-admin. */
-  sharedAdminClientId: true,
-  groupWorkers: 16,
-};
-const PRODUCER = { rate: 1000, recordSize: 1024 };
-const QUIET_INTERVAL_MS = 1000;
-/** Both JVMs start, connect and warm up (the producer sends, not counted) for this long before the storm. */
-const WARM_UP_MS = 8000;
-
-// ------------------------------------------------------------------------------------------------ the guard
-/**
- * Tenants by client-id prefix (storm-admin, storm-group-N → storm; quiet-admin → quiet; well-behaved → well), each
- * with its own buckets. The storm tenant's partition-mutation rate is what its 32 AdminClients need for every call to
- * finish within the AdminClient's 60 s (each waits its turn behind the others: 32 × 200 partitions ÷ 150/s = 43 s);
- * the broker budget is a backstop above one tenant's rate, so that the quiet tenant never waits behind the storm.
- */
-const GUARD = {
-  tenants: { clientIdPattern: '^(?<tenant>[a-z]+)-' },
-  quotas: [{ clientId: '<default>', partitionMutationsPerSec: 150, partitionMutationBurst: 200, groupJoinsPerSec: 10, groupJoinBurst: 10 }],
-  brokerBudget: { partitionMutationsPerSec: 300, partitionMutationBurst: 400, groupJoinsPerSec: 20, groupJoinBurst: 20 },
-  admin: { maxInFlight: 5, maxWaitMs: 20000 },
-};
 
 // ------------------------------------------------------------------------------------------------ Kafka's own quota (KIP-599)
 /** As issue 11 measured it: the storm's one client id (sharedAdminClientId) at 100 partitions/s (<default> client id). */

@@ -15,6 +15,33 @@ import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
 const execFileAsync = promisify(execFile);
 const SOURCE = fileURLToPath(new URL('./admin-storm/AdminStorm.java', import.meta.url));
 
+// ------------------------------------------------------------------------------------------------ issue 11's storm
+export const STORM = {
+  adminWorkers: 32,
+  partitions: 200,
+  /** false: each AdminClient its own client id (storm-admin-N); true: all of them storm-admin. */
+  sharedAdminClientId: true,
+  groupWorkers: 16,
+};
+export const PRODUCER = { rate: 1000, recordSize: 1024 };
+export const QUIET_INTERVAL_MS = 1000;
+/** Both JVMs start, connect and warm up (the producer sends, not counted) for this long before the storm. */
+export const WARM_UP_MS = 8000;
+
+/**
+ * The guard (the bench's guarded phase and test/proxy/admin-storm.serial.test.ts): tenants by client-id prefix
+ * (storm-admin, storm-group-N → storm; kjs-admin-N → kjs; quiet-admin → quiet; well-behaved → well), each with its own
+ * buckets. A storming tenant's partition-mutation rate is what its 32 AdminClients need for every call to finish within
+ * the AdminClient's 60 s (each waits its turn behind the others: 32 × 200 partitions ÷ 150/s = 43 s); the broker budget
+ * is a backstop above one tenant's rate, so that the quiet tenant does not wait behind one storming tenant.
+ */
+export const GUARD = {
+  tenants: { clientIdPattern: '^(?<tenant>[a-z]+)-' },
+  quotas: [{ clientId: '<default>', partitionMutationsPerSec: 150, partitionMutationBurst: 200, groupJoinsPerSec: 10, groupJoinBurst: 10 }],
+  brokerBudget: { partitionMutationsPerSec: 300, partitionMutationBurst: 400, groupJoinsPerSec: 20, groupJoinBurst: 20 },
+  admin: { maxInFlight: 5, maxWaitMs: 20000 },
+};
+
 /** The clients' own logs: errors only, to stderr (stdout carries the results). */
 const LOG4J2 = `status = warn
 appender.stderr.type = Console
