@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// kafka-quota-proxy --config FILE
+// kafka-quota-proxy --config FILE (SIGHUP re-reads FILE: config-reloader.ts)
 // kafka-quota-proxy --check-config FILE [--explain USER:CLIENT-ID ...]: validates FILE (exit 0, or 2 with the error)
 // and says which quota of each kind applies to each pair, and why.
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { explainQuotas, parsePair } from './config/explain-quotas.js';
+import { ConfigReloader } from './config/config-reloader.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 
 const USAGE = 'usage: kafka-quota-proxy --config FILE\n       kafka-quota-proxy --check-config FILE [--explain USER:CLIENT-ID ...]';
@@ -44,6 +45,8 @@ function checkConfig(file: string, explain: string[]): never {
 
 let proxy: ProxyServer | undefined;
 let stopping = false;
+// until the proxy runs, a SIGHUP is ignored (by default it would end the process)
+process.on('SIGHUP', () => undefined);
 // Installed first, so a SIGTERM during start-up (PID 1 in a container ignores it otherwise) still stops us.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
@@ -56,6 +59,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 try {
   proxy = new ProxyServer(loadConfig(values.config));
   await proxy.start();
+  new ConfigReloader(values.config, proxy).start();
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : `kafka-quota-proxy failed to start: ${(err as Error).message}`);
   process.exit(err instanceof ConfigError ? 2 : 1);

@@ -129,5 +129,14 @@ export const CONFIG_SCHEMA = {
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    reload: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Live reconfiguration: SIGHUP re-reads this file; with watch, so does a change of it',
+      properties: {
+        watch: { type: 'boolean', default: false, description: "Re-read the file when it changes (an editor's rename-over included)" },
+      },
+    },
   },
 } as const;

@@ -76,6 +76,7 @@ export interface ProxyConfig {
   admin: AdminConfig;
   metrics: HostPort;
   logLevel: string;
+  reload: { watch: boolean };
   tenants: TenantsConfig;
   quotas: QuotaEntry[];
   quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
@@ -114,7 +115,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const doc = structuredClone(raw ?? {});
   if (!validate(doc)) throw new ConfigError(`invalid config:\n  ${[...new Set(validate.errors!.map(describe))].join('\n  ')}`);
   const c = doc as {
-    listen: string; upstream: string; metrics: string; logLevel: string; limits: Limits;
+    listen: string; upstream: string; metrics: string; logLevel: string; reload: { watch: boolean }; limits: Limits;
     connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
     brokerBudget: Record<string, number | undefined>;
     admin: AdminConfig;
@@ -144,6 +145,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     admin: c.admin,
     metrics: parseHostPort(c.metrics),
     logLevel: c.logLevel,
+    reload: c.reload,
     tenants: tenants(c.tenants),
     quotas: c.quotas.map(quotaEntry),
     quotaTable: c.quotaTable,

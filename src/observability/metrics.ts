@@ -14,6 +14,8 @@ export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'other';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
+  readonly configReloads: Counter<'result'>;
+  readonly configLastReloadSuccess: Gauge;
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
   readonly connectionsRejected: Counter<'reason'>;
@@ -38,6 +40,9 @@ export class ProxyMetrics {
     const registers = [this.registry];
     if (withDefaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kqp_' });
     this.connectionsActive = new Gauge({ name: 'kqp_connections_active', help: 'Client connections open now', registers });
+    this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
+    this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
+    this.configLastReloadSuccess.set(Date.now() / 1000);
     this.connectionsTotal = new Counter({ name: 'kqp_connections_total', help: 'Client connections accepted', registers });
     this.connectionsRejected = new Counter({
       name: 'kqp_connections_rejected_total', help: 'Client connections refused (limit) or closed for bad input', labelNames: ['reason'], registers,

@@ -29,14 +29,21 @@ export class AdminGate {
   private readonly queues = new Map<string, GateTicket[]>();
 
   constructor(
-    readonly maxInFlight: number,
-    private readonly maxWaitMs: number,
+    private maxInFlight: number,
+    private maxWaitMs: number,
     private readonly now: () => number,
     private readonly metrics: GateMetrics,
   ) {}
 
   get stats(): { inFlight: number; waiting: number; waitingTenants: number; maxInFlight: number } {
     return { inFlight: this.inFlight, waiting: this.waitingCount, waitingTenants: this.queues.size, maxInFlight: this.maxInFlight };
+  }
+
+  /** New limits (a reload): waiting requests are admitted at once if the gate got wider; waits started keep their timeout. */
+  configure(maxInFlight: number, maxWaitMs: number): void {
+    this.maxInFlight = maxInFlight;
+    this.maxWaitMs = maxWaitMs;
+    this.admitNext();
   }
 
   /** Takes a place at once if one is free and nobody waits; else returns false. */

@@ -1,5 +1,6 @@
 // The sidecar: accepts clients, opens one broker connection for each, and serves metrics and health.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import type { Server as HttpServer } from 'node:http';
 import type { ProxyConfig, HostPort } from '../config/load-config.js';
 import { createLogger, RateLimitedLog, type Logger } from '../observability/logger.js';
@@ -26,6 +27,13 @@ const REFUSALS: Record<RefusalReason, string> = {
   per_principal_limit: 'connections.maxPerPrincipal reached for this principal',
 };
 
+/**
+ * Settings a reload cannot change (the sockets, tables and caches sized or opened from them): a new value is named in
+ * one log line and waits for a restart. Everything else applies at once.
+ */
+const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions'] as const;
+const setting = (c: ProxyConfig, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+
 export interface ProxyOptions {
   logger?: Logger;
   /** Monotonic milliseconds. */
@@ -50,10 +58,13 @@ export class ProxyServer {
   readonly gate: AdminGate;
   private readonly budget: BrokerBudget;
   readonly topics: TopicPartitions;
+  private readonly turns: MutationTurns;
+  private readonly customStages: boolean;
   private nextId = 1;
   private stopping = false;
 
-  constructor(readonly config: ProxyConfig, opts: ProxyOptions = {}) {
+  constructor(private current: ProxyConfig, opts: ProxyOptions = {}) {
+    const config = current;
     this.log = opts.logger ?? createLogger(config.logLevel);
     const warn = (this.warn = new RateLimitedLog(this.log));
     this.probe = new BrokerProbe(config.upstream);
@@ -62,17 +73,18 @@ export class ProxyServer {
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
-    const budget = (this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds }));
-    const countsPartitions = budget.limits('partitionMutations') || config.quotas.some((q) => q.rates[PARTITION_MUTATIONS] !== undefined);
+    this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
     this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, config.upstream);
+    this.turns = new MutationTurns(config.admin.topicCacheCapacity, now);
+    this.customStages = opts.stages !== undefined;
     this.ctx = {
       quotas: this.quotas,
-      stages: opts.stages ?? new RequestStages({ quotas: this.quotas, budget, gate: this.gate, topics: this.topics, turns: new MutationTurns(config.admin.topicCacheCapacity, now) }),
+      stages: opts.stages ?? this.stagesFor(),
       guard: this.guard,
       gate: this.gate,
       limits: config.limits,
       metrics: this.metrics,
-      rewriter: new ResponseRewriter(new AddressMap(config.advertise), countsPartitions ? this.topics : undefined),
+      rewriter: this.rewriterFor(config),
       warn,
       now,
       closed: (conn) => {
@@ -86,8 +98,54 @@ export class ProxyServer {
     this.server.maxConnections = config.limits.maxConnections;
     this.server.on('drop', (data?: { remoteAddress?: string }) => {
       this.metrics.connectionsRejected.labels('max_connections').inc();
-      warn.warn('max-connections', { remote: data?.remoteAddress }, `connection refused: limits.maxConnections (${config.limits.maxConnections}) reached`);
+      warn.warn('max-connections', { remote: data?.remoteAddress }, `connection refused: limits.maxConnections (${this.current.limits.maxConnections}) reached`);
     });
+  }
+
+  get config(): ProxyConfig {
+    return this.current;
+  }
+
+  /** The request stages of the config in force (a table chosen per API key: rebuilt when the config changes). */
+  private stagesFor(): RequestStages {
+    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, topics: this.topics, turns: this.turns });
+  }
+
+  /** Partition counts are learnt from relayed metadata only when something counts partitions. */
+  private rewriterFor(config: ProxyConfig): ResponseRewriter {
+    const countsPartitions = this.budget.limits('partitionMutations') || config.quotas.some((q) => q.rates[PARTITION_MUTATIONS] !== undefined);
+    return new ResponseRewriter(new AddressMap(config.advertise), countsPartitions ? this.topics : undefined);
+  }
+
+  /**
+   * A new config, live (SIGHUP, or a change of the file with reload.watch), without dropping a connection: quotas,
+   * tenants, the broker budget, the admin gate's limits, limits and the log level apply at once, to open connections
+   * too (their next request is resolved again; buckets keep their balance). limits.maxFrameBytes,
+   * maxInFlightPerConnection and idleTimeoutMs size a connection when it opens: they apply to connections opened
+   * after. The RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
+   */
+  reload(next: ProxyConfig): string[] {
+    const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
+    const c: ProxyConfig = {
+      ...next,
+      listen: this.current.listen,
+      upstream: this.current.upstream,
+      metrics: this.current.metrics,
+      advertise: this.current.advertise,
+      quotaTable: this.current.quotaTable,
+      connections: this.current.connections,
+      admin: { ...next.admin, topicCacheCapacity: this.current.admin.topicCacheCapacity, defaultPartitions: this.current.admin.defaultPartitions },
+    };
+    this.current = c;
+    this.log.level = c.logLevel;
+    this.quotas.configure(c);
+    this.budget.configure(c.brokerBudget);
+    this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
+    this.ctx.limits = c.limits;
+    this.server.maxConnections = c.limits.maxConnections;
+    if (!this.customStages) this.ctx.stages = this.stagesFor();
+    this.ctx.rewriter = this.rewriterFor(c);
+    return kept;
   }
 
   async start(): Promise<void> {

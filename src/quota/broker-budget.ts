@@ -21,7 +21,7 @@ export class BrokerBudget {
   private readonly slot: number;
 
   constructor(
-    private readonly config: BrokerBudgetConfig,
+    private config: BrokerBudgetConfig,
     now: () => number,
     private readonly metrics: { waits: Counter<'budget'>; waitSeconds: Counter<'budget'> },
   ) {
@@ -36,6 +36,11 @@ export class BrokerBudget {
       return r ? { ratePerSec: r.rate, burst: r.burst, tokens: this.table.tokensOf(this.slot, BUDGETS.indexOf(name), r.rate, r.burst) } : null;
     };
     return { groupJoins: of('groupJoins'), partitionMutations: of('partitionMutations') };
+  }
+
+  /** New rates (a reload): the budget's balance is kept (clipped to a smaller burst as it refills). */
+  configure(config: BrokerBudgetConfig): void {
+    this.config = config;
   }
 
   limits(budget: BudgetName): boolean {

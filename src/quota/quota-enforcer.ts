@@ -11,6 +11,11 @@ import type { QuotaMetrics } from '../observability/quota-metrics.js';
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
 export interface TenantState {
   user: string;
+  /** The client's address (its user when users come from addresses), and its SASL principal once authenticated. */
+  remoteAddress: string | undefined;
+  principal: string | undefined;
+  /** The config generation the cache below was resolved under (a reload re-resolves every connection's next request). */
+  generation: number;
   clientId: string | null | undefined;
   /** Per kind: the quota that applies and the bucket key, for the cached client id. */
   quotas: (ResolvedQuota | undefined)[];
@@ -58,36 +63,56 @@ const FETCH_HOLD_TOLERANCE_MS = 10;
 
 export class QuotaEnforcer {
   readonly table: BucketTable;
-  readonly rules: QuotaRules;
-  readonly tenants: TenantResolver;
+  private rules!: QuotaRules;
+  private tenants!: TenantResolver;
   /** False when no quota is configured: the proxy then only relays. */
-  readonly active: boolean;
-  private readonly named: Set<string>;
+  active = false;
+  private named!: Set<string>;
+  private generation = 0;
   private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
   private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
 
   constructor(config: ProxyConfig, private readonly metrics: QuotaMetrics, now: () => number) {
-    this.rules = new QuotaRules(config.quotas);
-    this.tenants = new TenantResolver(config.tenants);
     this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now, config.quotaTable.newBucketShare, KINDS);
-    this.active = config.quotas.length > 0;
-    this.named = QuotaRules.namedTenants(config.quotas);
+    this.configure(config);
     metrics.watchTable(this.table);
   }
 
+  /**
+   * The quotas and tenants of a config (at start, and at a reload): every connection's next request is resolved again
+   * under them. Buckets are kept: a quota whose entity is unchanged keeps its bucket's balance (clipped to a smaller
+   * burst as it refills), so a tenant in debt stays in debt.
+   */
+  configure(config: Pick<ProxyConfig, 'quotas' | 'tenants'>): void {
+    this.rules = new QuotaRules(config.quotas);
+    this.tenants = new TenantResolver(config.tenants);
+    this.active = config.quotas.length > 0;
+    this.named = QuotaRules.namedTenants(config.quotas);
+    this.generation++;
+  }
+
   newTenant(remoteAddress: string | undefined): TenantState {
-    return { user: this.tenants.connectionUser(remoteAddress), clientId: undefined, quotas: [], keys: [], label: 'other' };
+    return {
+      user: this.tenants.connectionUser(remoteAddress), remoteAddress, principal: undefined, generation: this.generation,
+      clientId: undefined, quotas: [], keys: [], label: 'other',
+    };
   }
 
   /** A SASL exchange succeeded for `principal`: it becomes the connection's user (when users come from SASL). */
   bindPrincipal(state: TenantState, principal: string): void {
+    state.principal = principal;
     if (!this.tenants.userFromSasl) return;
     state.user = principal;
     state.clientId = undefined;
   }
 
   private resolve(state: TenantState, clientId: string | null): void {
-    if (state.clientId === clientId) return;
+    if (state.clientId === clientId && state.generation === this.generation) return;
+    if (state.generation !== this.generation) {
+      // a reload: where users come from, and the addresses' users, may have changed
+      state.generation = this.generation;
+      state.user = state.principal !== undefined && this.tenants.userFromSasl ? state.principal : this.tenants.connectionUser(state.remoteAddress);
+    }
     const entity = this.tenants.clientEntity(clientId);
     state.clientId = clientId;
     for (let k = 0; k < KINDS; k++) {

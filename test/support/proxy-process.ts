@@ -39,6 +39,8 @@ export interface ProxyProcess {
   pid: number;
   child: ChildProcess;
   bootstrap: string;
+  /** The config file it runs with (rewrite it and send SIGHUP to reload). */
+  configFile: string;
   logFile: string;
   rssMB(): number;
   /** Null while it runs; how it ended otherwise (a proxy that ran out of heap ends with SIGABRT). */
@@ -97,6 +99,7 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
     pid: child.pid!,
     child,
     bootstrap: `127.0.0.1:${port}`,
+    configFile: join(dir, 'proxy.yaml'),
     logFile,
     rssMB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024,
     exited: () => exit,
