@@ -14,6 +14,8 @@ export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'other';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
+  /** What /readyz answers (set by the proxy): kqp_ready is 1 when it would answer 200. */
+  ready: () => boolean = () => false;
   readonly configReloads: Counter<'result'>;
   readonly configLastReloadSuccess: Gauge;
   readonly connectionsActive: Gauge;
@@ -40,6 +42,8 @@ export class ProxyMetrics {
     const registers = [this.registry];
     if (withDefaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kqp_' });
     this.connectionsActive = new Gauge({ name: 'kqp_connections_active', help: 'Client connections open now', registers });
+    const ready = () => (this.ready() ? 1 : 0);
+    new Gauge({ name: 'kqp_ready', help: '1 when /readyz answers 200 (the broker answers ApiVersions and the proxy is not stopping), else 0', registers, collect() { this.set(ready()); } });
     this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
     this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
     this.configLastReloadSuccess.set(Date.now() / 1000);

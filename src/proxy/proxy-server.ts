@@ -66,6 +66,7 @@ export class ProxyServer {
   constructor(private current: ProxyConfig, opts: ProxyOptions = {}) {
     const config = current;
     this.log = opts.logger ?? createLogger(config.logLevel);
+    this.metrics.ready = () => this.ready();
     const warn = (this.warn = new RateLimitedLog(this.log));
     this.probe = new BrokerProbe(config.upstream);
     const now = opts.now ?? (() => performance.now());

@@ -47,12 +47,14 @@ t.test('a broker that dies disconnects its clients at once; they reconnect when 
   const client = await RawClient.open(proxy.address().port);
   await client.response(client.send(18, 3, API_VERSIONS_V3));
   t.equal(await status(metricsPort, '/readyz'), 200, 'ready while the broker answers');
+  t.equal(await metric(metricsPort, 'kqp_ready'), 1, 'and kqp_ready says so');
 
   await cluster.kill(1, 'SIGKILL');
   // Nothing else would close the client for the 600 s idle timeout, so 5 s is still "at once", on any machine.
   const ms = await client.closedWithin(10_000);
   t.ok(ms < 5000, `client disconnected ${ms} ms after the broker died`);
   t.ok(await until(async () => (await status(metricsPort, '/readyz')) === 503, 30_000), '/readyz says not ready');
+  t.equal(await metric(metricsPort, 'kqp_ready'), 0, 'and kqp_ready too');
   t.equal(await status(metricsPort, '/healthz'), 200, '/healthz still says the process runs');
 
   await cluster.restart(1);
