@@ -78,6 +78,10 @@ export const CONFIG_SCHEMA = {
         properties: {
           user: { type: 'string', minLength: 1, maxLength: 256 },
           clientId: { type: 'string', minLength: 1, maxLength: 256 },
+          mode: {
+            enum: ['enforce', 'shadow'], default: 'enforce',
+            description: 'shadow: measured and metered as if enforced (kqp_tenant_would_throttle_seconds_total), but nobody is throttled',
+          },
           ...Object.fromEntries(QUOTA_KINDS.flatMap((k) => [
             [k.rateSetting, { type: 'number', exclusiveMinimum: 0, description: `${k.charged} per second` }],
             [k.burstSetting, { type: 'number', exclusiveMinimum: 0, description: `${k.unit} that may be used at once (default: 1 s of ${k.rateSetting})` }],
@@ -129,6 +133,10 @@ export const CONFIG_SCHEMA = {
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    enforce: {
+      type: 'boolean', default: true,
+      description: 'false: every quota in shadow mode (measured as if enforced, nobody throttled); brokerBudget, admin and connections still apply',
+    },
     reload: {
       type: 'object',
       additionalProperties: false,

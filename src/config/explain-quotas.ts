@@ -43,7 +43,7 @@ export function explainQuotas(config: ProxyConfig, user: string, clientId: strin
   QUOTA_KINDS.forEach((kind, k) => {
     const q = rules.resolve(k, user, entity);
     lines.push(q
-      ? `  ${kind.name}: ${q.rate} ${kind.unit}/s, burst ${q.burst}, from the quota on ${q.entity} (level ${q.level} of 8: ${LEVELS[q.level]})`
+      ? `  ${kind.name}: ${q.rate} ${kind.unit}/s, burst ${q.burst}, from the quota on ${q.entity} (level ${q.level} of 8: ${LEVELS[q.level]})${q.shadow ? ', in shadow mode' : ''}`
       : `  ${kind.name}: none (no quota entry sets ${kind.rateSetting} for this pair)`);
   });
   return lines;

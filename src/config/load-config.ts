@@ -58,6 +58,8 @@ export interface QuotaEntry {
   clientId: string | undefined;
   /** By kind (QUOTA_KINDS' order): the rate it sets, or undefined. */
   rates: (Rate | undefined)[];
+  /** Measured as if enforced, but nobody throttled (mode: shadow, or enforce: false). */
+  shadow: boolean;
 }
 
 export interface TenantsConfig {
@@ -115,7 +117,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const doc = structuredClone(raw ?? {});
   if (!validate(doc)) throw new ConfigError(`invalid config:\n  ${[...new Set(validate.errors!.map(describe))].join('\n  ')}`);
   const c = doc as {
-    listen: string; upstream: string; metrics: string; logLevel: string; reload: { watch: boolean }; limits: Limits;
+    listen: string; upstream: string; metrics: string; logLevel: string; reload: { watch: boolean }; enforce: boolean; limits: Limits;
     connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
     brokerBudget: Record<string, number | undefined>;
     admin: AdminConfig;
@@ -147,7 +149,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     logLevel: c.logLevel,
     reload: c.reload,
     tenants: tenants(c.tenants),
-    quotas: c.quotas.map(quotaEntry),
+    quotas: c.quotas.map((q, i) => quotaEntry(q, i, c.enforce)),
     quotaTable: c.quotaTable,
   };
 }
@@ -181,7 +183,7 @@ function brokerBudget(b: Record<string, number | undefined>): BrokerBudgetConfig
   };
 }
 
-function quotaEntry(q: Record<string, string | number | undefined>, i: number): QuotaEntry {
+function quotaEntry(q: Record<string, string | number | undefined>, i: number, enforce: boolean): QuotaEntry {
   const rate = (perSec: string, burst: string): Rate | undefined => {
     const r = q[perSec] as number | undefined;
     if (r === undefined) {
@@ -194,6 +196,7 @@ function quotaEntry(q: Record<string, string | number | undefined>, i: number): 
     user: q.user as string | undefined,
     clientId: q.clientId as string | undefined,
     rates: QUOTA_KINDS.map((k) => rate(k.rateSetting, k.burstSetting)),
+    shadow: q.mode === 'shadow' || !enforce,
   };
   if (entry.user === undefined && entry.clientId === undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: needs user, clientId or both`);
   if (entry.rates.every((r) => r === undefined)) throw new ConfigError(`invalid config:\n  quotas.${i}: sets no quota`);

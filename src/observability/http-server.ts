@@ -1,5 +1,6 @@
 // The metrics port: GET /metrics (Prometheus), /healthz (the process runs), /readyz (the broker answers),
-// /quota?user=U&clientId=C (the quotas that apply to that entity and the state of its buckets, as JSON), and
+// /quota?user=U&clientId=C (the quotas that apply to that entity and the state of its buckets, as JSON),
+// /tenants?top=N (the quota entities throttled most over the last minute, at most MAX_TOP of them, as JSON), and
 // /debug/heap (memory after a full garbage collection, only in a process started with node's --expose-gc: tests and
 // memory investigations; a production process answers 404, so nobody can make it collect on demand).
 import { createServer, type Server } from 'node:http';
@@ -11,7 +12,11 @@ export interface HttpEndpoints {
   registry: Registry;
   ready(): boolean;
   quota(user: string, clientId: string): object;
+  tenants(top: number): object;
 }
+
+/** The most /tenants lists (its scan of the bucket table is the same for any N; the answer's size is not). */
+export const MAX_TOP = 100;
 
 export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise<Server> {
   const server = createServer((req, res) => {
@@ -30,6 +35,13 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
       const user = url.searchParams.get('user') ?? 'ANONYMOUS';
       const clientId = url.searchParams.get('clientId') ?? '';
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.quota(user, clientId), null, 2)}\n`);
+    } else if (path === '/tenants') {
+      const top = Number(url.searchParams.get('top') ?? 10);
+      if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(`top must be an integer from 1 to ${MAX_TOP}\n`);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.tenants(top), null, 2)}\n`);
+      }
     } else if (path === '/debug/heap' && typeof globalThis.gc === 'function') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(heapAfterGc(globalThis.gc))}\n`);
     } else if (path === '/readyz') {

@@ -9,12 +9,14 @@ interface TenantChildren {
   bytes: ({ inc(n: number): void } | undefined)[];
   throttleSeconds: { inc(n: number): void };
   throttledRequests: { inc(): void };
+  wouldThrottleSeconds: { inc(n: number): void };
 }
 
 export class QuotaMetrics {
   private readonly bytesTotal: Counter<'tenant' | 'kind'>;
   private readonly throttleSeconds: Counter<'tenant'>;
   private readonly throttledRequests: Counter<'tenant'>;
+  private readonly wouldThrottleSeconds: Counter<'tenant'>;
   private readonly children = new Map<string, TenantChildren>();
 
   constructor(private readonly registry: Registry) {
@@ -22,6 +24,9 @@ export class QuotaMetrics {
     this.bytesTotal = new Counter({ name: 'kqp_tenant_bytes_total', help: `Bytes charged to a tenant, by kind: ${QUOTA_KINDS.filter((k) => k.unit === 'bytes').map((k) => k.charged).join('; ')}`, labelNames: ['tenant', 'kind'], registers });
     this.throttleSeconds = new Counter({ name: 'kqp_tenant_throttle_seconds_total', help: 'Throttle time given to a tenant', labelNames: ['tenant'], registers });
     this.throttledRequests = new Counter({ name: 'kqp_tenant_throttled_requests_total', help: 'Requests that got a throttle', labelNames: ['tenant'], registers });
+    this.wouldThrottleSeconds = new Counter({
+      name: 'kqp_tenant_would_throttle_seconds_total', help: 'Throttle time a tenant would have been given by its quotas in shadow mode (nothing was enforced)', labelNames: ['tenant'], registers,
+    });
   }
 
   watchTable(table: BucketTable): void {
@@ -47,6 +52,7 @@ export class QuotaMetrics {
         bytes: QUOTA_KINDS.map((k) => (k.unit === 'bytes' ? this.bytesTotal.labels(tenant, k.name) : undefined)),
         throttleSeconds: this.throttleSeconds.labels(tenant),
         throttledRequests: this.throttledRequests.labels(tenant),
+        wouldThrottleSeconds: this.wouldThrottleSeconds.labels(tenant),
       };
       this.children.set(tenant, c);
     }
@@ -56,6 +62,10 @@ export class QuotaMetrics {
   /** Bytes charged to a tenant's quota of a kind counted in bytes. */
   bytes(tenant: string, kind: QuotaKind, n: number): void {
     this.of(tenant).bytes[kind]!.inc(n);
+  }
+
+  wouldThrottle(tenant: string, ms: number): void {
+    this.of(tenant).wouldThrottleSeconds.inc(ms / 1000);
   }
 
   throttled(tenant: string, ms: number, newRequest: boolean): void {

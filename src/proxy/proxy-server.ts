@@ -70,7 +70,8 @@ export class ProxyServer {
     const warn = (this.warn = new RateLimitedLog(this.log));
     this.probe = new BrokerProbe(config.upstream);
     const now = opts.now ?? (() => performance.now());
-    this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now);
+    this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now, (tenant, ms) =>
+      warn.warn(`shadow:${tenant}`, { tenant, throttleMs: Math.round(ms) }, 'a quota in shadow mode would throttle this tenant (nothing is enforced)'));
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
@@ -158,6 +159,7 @@ export class ProxyServer {
       registry: this.metrics.registry,
       ready: () => this.ready(),
       quota: (user, clientId) => ({ ...this.quotas.inspect(user, clientId), sidecar: this.sidecarState() }),
+      tenants: (top) => ({ top, tenants: this.quotas.mostThrottled(top), table: this.quotas.table.stats }),
     });
     await this.probe.start();
     this.log.info({ listen: this.address(), upstream: this.config.upstream, metrics: this.metricsAddress() }, 'proxy started');

@@ -15,9 +15,23 @@
 //      overflow slot. A tenant in debt therefore keeps its debt however many new keys (client ids) appear, and keys
 //      that find no slot share a single bucket, so inventing client ids buys nothing.
 import { createHash } from 'node:crypto';
+import { SlidingCounts } from './sliding-counts.js';
 
 export const EVICTION_SCAN = 16;
 const NONE = -1;
+/** Windows of the activity each slot keeps for /tenants: throttle time over a minute, use (the current rate) over 10 s. */
+const THROTTLE_WINDOW_MS = 60_000;
+const USE_WINDOW_MS = 10_000;
+
+/** A slot's recent activity, for /tenants. */
+export interface SlotActivity {
+  slot: number;
+  key: string;
+  /** Throttle its buckets gave over the last minute (ms). */
+  throttleMs: number;
+  /** Per kind: the rate, burst and tokens of its bucket now, and its use per second over the last 10 s (null: never charged). */
+  buckets: ({ rate: number; burst: number; tokens: number; usePerSec: number } | null)[];
+}
 
 export interface TableStats {
   capacity: number;
@@ -36,6 +50,9 @@ export class BucketTable {
   private readonly lastMs: Float64Array;
   private readonly rate: Float64Array;
   private readonly burst: Float64Array;
+  private readonly use: SlidingCounts;
+  // per slot
+  private readonly throttle: SlidingCounts;
   // per slot: LRU links (most recent at head), owner key, generation (bumped on reuse)
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
@@ -63,6 +80,8 @@ export class BucketTable {
     this.lastMs = new Float64Array(slots * kinds);
     this.rate = new Float64Array(slots * kinds);
     this.burst = new Float64Array(slots * kinds);
+    this.use = new SlidingCounts(slots * kinds, USE_WINDOW_MS);
+    this.throttle = new SlidingCounts(slots, THROTTLE_WINDOW_MS);
     this.prev = new Int32Array(capacity).fill(NONE);
     this.next = new Int32Array(capacity).fill(NONE);
     this.generation = new Uint32Array(slots);
@@ -110,7 +129,11 @@ export class BucketTable {
     this.keys[slot] = k;
     this.index.set(k, slot);
     this.generation[slot]!++;
-    for (let kind = 0; kind < this.kinds; kind++) this.tokens[slot * this.kinds + kind] = NaN;
+    for (let kind = 0; kind < this.kinds; kind++) {
+      this.tokens[slot * this.kinds + kind] = NaN;
+      this.use.reset(slot * this.kinds + kind);
+    }
+    this.throttle.reset(slot);
     this.pushHead(slot);
     return slot;
   }
@@ -126,8 +149,41 @@ export class BucketTable {
   charge(slot: number, kind: number, cost: number, rate: number, burst: number): number {
     const i = slot * this.kinds + kind;
     this.refill(i, rate, burst);
+    this.use.add(i, cost, this.lastMs[i]!);
     const left = (this.tokens[i]! -= cost);
     return left >= 0 ? 0 : (-left / rate) * 1000;
+  }
+
+  /** Throttle time a slot's buckets gave (for /tenants). */
+  recordThrottle(slot: number, ms: number): void {
+    this.throttle.add(slot, ms, this.now());
+  }
+
+  /**
+   * The `n` slots with the most throttle time over the last minute (only those with some), most first: a scan of the
+   * table, keeping the best n as it goes.
+   */
+  mostThrottled(n: number): SlotActivity[] {
+    const now = this.now();
+    const best: { slot: number; ms: number }[] = [];
+    for (let slot = 0; slot <= this.capacity; slot++) {
+      const ms = this.throttle.sum(slot, now);
+      if (ms <= 0 || (best.length === n && ms <= best[n - 1]!.ms)) continue;
+      let at = best.length;
+      while (at > 0 && best[at - 1]!.ms < ms) at--;
+      best.splice(at, 0, { slot, ms });
+      if (best.length > n) best.pop();
+    }
+    return best.map(({ slot, ms }) => ({
+      slot,
+      key: slot === this.overflowSlot ? '(overflow)' : this.keys[slot]!,
+      throttleMs: ms,
+      buckets: Array.from({ length: this.kinds }, (_, kind) => {
+        const i = slot * this.kinds + kind;
+        if (Number.isNaN(this.tokens[i]!)) return null;
+        return { rate: this.rate[i]!, burst: this.burst[i]!, tokens: this.peek(i, now), usePerSec: (this.use.sum(i, now) * 1000) / USE_WINDOW_MS };
+      }),
+    }));
   }
 
   /** The key owning a slot (undefined for free slots and the overflow slot). */

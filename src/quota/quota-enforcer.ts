@@ -22,6 +22,12 @@ export interface TenantState {
   keys: string[];
   /** Metrics label: a tenant named in the config, or "other". */
   label: string;
+  /**
+   * Per kind, for quotas in shadow mode (see shadowCharge): until when the connection would be muted if the quota
+   * were enforced, and up to when that has been metered.
+   */
+  shadowUntil: number[];
+  shadowMetered: number[];
 }
 
 export interface FetchAllowance {
@@ -35,6 +41,11 @@ export interface ProduceCharge {
   throttleMs: number;
   holdMs: number;
 }
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** How far ahead a simulated mute (shadow mode) may run: Kafka clients time a request out after 30 s by default. */
+const SHADOW_MAX_LEAD_MS = 30_000;
 
 const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
 
@@ -72,7 +83,13 @@ export class QuotaEnforcer {
   private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
   private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
 
-  constructor(config: ProxyConfig, private readonly metrics: QuotaMetrics, now: () => number) {
+  constructor(
+    config: ProxyConfig,
+    private readonly metrics: QuotaMetrics,
+    private readonly now: () => number,
+    /** Told of each throttle a quota in shadow mode would have given (for a rate-limited log line). */
+    private readonly wouldThrottle: (tenant: string, ms: number) => void = () => undefined,
+  ) {
     this.table = new BucketTable(config.quotaTable.capacity, config.quotaTable.maxKeyLength, now, config.quotaTable.newBucketShare, KINDS);
     this.configure(config);
     metrics.watchTable(this.table);
@@ -94,7 +111,7 @@ export class QuotaEnforcer {
   newTenant(remoteAddress: string | undefined): TenantState {
     return {
       user: this.tenants.connectionUser(remoteAddress), remoteAddress, principal: undefined, generation: this.generation,
-      clientId: undefined, quotas: [], keys: [], label: 'other',
+      clientId: undefined, quotas: [], keys: [], label: 'other', shadowUntil: new Array<number>(KINDS).fill(0), shadowMetered: new Array<number>(KINDS).fill(0),
     };
   }
 
@@ -142,6 +159,10 @@ export class QuotaEnforcer {
     c.throttleMs = this.charge(state, REQUESTS, 1);
     const q = state.quotas[PRODUCE];
     if (!q) return c;
+    if (q.shadow) {
+      this.charge(state, PRODUCE, bytes);
+      return c;
+    }
     const slot = this.table.slotFor(state.keys[PRODUCE]!);
     const tokens = this.table.tokensOf(slot, PRODUCE, q.rate, q.burst);
     const needed = Math.min(bytes - q.burst * MAX_DEBT_OF_BURST, q.burst);
@@ -163,16 +184,16 @@ export class QuotaEnforcer {
   debtMs(state: TenantState, clientId: string | null, kind: QuotaKind): number {
     this.resolve(state, clientId);
     const q = state.quotas[kind];
-    if (!q) return 0;
+    if (!q || q.shadow) return 0;
     const tokens = this.table.tokensOf(this.table.slotFor(state.keys[kind]!), kind, q.rate, q.burst);
     return tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
   }
 
-  /** The bucket key and rate of the quota of `kind` that applies (undefined: none). */
+  /** The bucket key and rate of the enforced quota of `kind` that applies (undefined: none, or one in shadow mode). */
   quotaOf(state: TenantState, clientId: string | null, kind: QuotaKind): { key: string; rate: number } | undefined {
     this.resolve(state, clientId);
     const q = state.quotas[kind];
-    return q ? { key: state.keys[kind]!, rate: q.rate } : undefined;
+    return q && !q.shadow ? { key: state.keys[kind]!, rate: q.rate } : undefined;
   }
 
   /** Charges `cost` of a kind alone (the request itself is charged by chargeRequest); returns the throttle in ms. */
@@ -190,7 +211,7 @@ export class QuotaEnforcer {
   fetchAllowance(state: TenantState, clientId: string | null): FetchAllowance {
     this.resolve(state, clientId);
     const q = state.quotas[FETCH];
-    if (!q) return UNLIMITED;
+    if (!q || q.shadow) return UNLIMITED;
     const tokens = this.table.tokensOf(this.table.slotFor(state.keys[FETCH]!), FETCH, q.rate, q.burst);
     const debtMs = tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
     this.allowance.waitMs = debtMs > FETCH_HOLD_TOLERANCE_MS ? debtMs : 0;
@@ -215,7 +236,57 @@ export class QuotaEnforcer {
   private charge(state: TenantState, kind: QuotaKind, cost: number): number {
     const q = state.quotas[kind];
     if (!q) return 0;
-    return this.table.charge(this.table.slotFor(state.keys[kind]!), kind, cost, q.rate, q.burst);
+    if (q.shadow) return this.shadowCharge(state, kind, cost, q);
+    const slot = this.table.slotFor(state.keys[kind]!);
+    const ms = this.table.charge(slot, kind, cost, q.rate, q.burst);
+    if (ms > 0) this.table.recordThrottle(slot, ms);
+    return ms;
+  }
+
+  /**
+   * /tenants?top=N: the bucket keys (quota entities) whose buckets gave the most throttle time over the last minute,
+   * with, per kind, the quota their bucket was last charged under, its use per second over the last 10 s and its
+   * tokens (below zero: its debt). From the bucket table alone: a scan of its fixed number of slots.
+   */
+  mostThrottled(top: number): object[] {
+    return this.table.mostThrottled(top).map((a) => {
+      const [user, clientId] = a.key.split('\u0000');
+      const kinds: Record<string, object> = {};
+      a.buckets.forEach((b, k) => {
+        if (b) kinds[QUOTA_KINDS[k]!.name] = { ratePerSec: b.rate, burst: b.burst, usePerSec: round(b.usePerSec), tokens: round(b.tokens), debtMs: b.tokens >= 0 ? 0 : Math.round((-b.tokens / b.rate) * 1000) };
+      });
+      return { user: user || null, clientId: clientId ?? null, throttleSecondsLastMinute: round(a.throttleMs / 1000), ...kinds };
+    });
+  }
+
+  /**
+   * A quota in shadow mode: nobody is throttled (returns 0), but the connection's mute is simulated. Enforced, a
+   * request that takes the bucket into debt mutes its connection for the debt, and what the client sends meanwhile is
+   * read, and charged, after it: here such a request extends the would-be mute by its own cost at the quota's rate
+   * instead (up to SHADOW_MAX_LEAD_MS ahead: a client whose requests keep coming would be blocked, not queue for ever).
+   * The would-be mute is metered (kqp_tenant_would_throttle_seconds_total) as the time it covers passes, seen at the
+   * connection's next charge of that kind, so that a tenant far over its quota meters about a second a second, as
+   * enforcement mutes it about all the time.
+   */
+  private shadowCharge(state: TenantState, kind: QuotaKind, cost: number, q: ResolvedQuota): number {
+    const now = this.now();
+    const until = state.shadowUntil[kind]!;
+    const passed = Math.min(now, until) - state.shadowMetered[kind]!;
+    if (passed > 0) {
+      this.metrics.wouldThrottle(state.label, passed);
+      state.shadowMetered[kind]! += passed;
+    }
+    if (now < until) {
+      state.shadowUntil[kind] = Math.min(until + (cost / q.rate) * 1000, now + SHADOW_MAX_LEAD_MS);
+      return 0;
+    }
+    const ms = this.table.charge(this.table.slotFor(state.keys[kind]!), kind, cost, q.rate, q.burst);
+    if (ms > 0) {
+      state.shadowUntil[kind] = now + ms;
+      state.shadowMetered[kind] = now;
+      this.wouldThrottle(state.label, ms);
+    }
+    return 0;
   }
 
   /** What applies to (user, clientId) and the state of its buckets, for the HTTP endpoint (charges nothing). */
@@ -232,7 +303,7 @@ export class QuotaEnforcer {
       const slot = this.table.find(`${q.userTag}\u0000${q.clientTag}`);
       const tokens = slot === undefined ? this.table.startTokens(q.burst) : this.table.tokensOf(slot, k, q.rate, q.burst);
       kinds[name] = {
-        quota: { entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst },
+        quota: { entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst, mode: q.shadow ? 'shadow' : 'enforce' },
         bucket: { key: { user: q.userTag, clientId: q.clientTag }, slot: slot ?? null, tokens, throttleMs: tokens >= 0 ? 0 : (-tokens / q.rate) * 1000 },
       };
     }

@@ -6,7 +6,7 @@ import type { QuotaEntry } from '../../src/config/load-config.js';
 
 const r = (rate: number) => ({ rate, burst: rate });
 const entry = (user: string | undefined, clientId: string | undefined, produce: number): QuotaEntry => ({
-  user, clientId, rates: [r(produce), undefined, undefined],
+  user, clientId, rates: [r(produce), undefined, undefined], shadow: false,
 });
 
 const all = new QuotaRules([
@@ -42,11 +42,12 @@ t.test('each level, by removing the more specific ones', async (t) => {
 
 t.test('each kind of quota is resolved on its own', async (t) => {
   const rules = new QuotaRules([
-    { user: 'alice', clientId: undefined, rates: [r(100), undefined, undefined] },
-    { user: undefined, clientId: DEFAULT, rates: [r(1), r(200), r(10)] },
+    { user: 'alice', clientId: undefined, rates: [r(100), undefined, undefined], shadow: false },
+    { user: undefined, clientId: DEFAULT, rates: [r(1), r(200), r(10)], shadow: true },
   ]);
   t.match(rules.resolve(PRODUCE, 'alice', 'a'), { level: 3, rate: 100 }, 'produce from the user entry');
-  t.match(rules.resolve(FETCH, 'alice', 'a'), { level: 8, rate: 200 }, 'fetch from the default client-id entry');
+  t.match(rules.resolve(FETCH, 'alice', 'a'), { level: 8, rate: 200, shadow: true }, 'fetch from the default client-id entry (in shadow mode, as the entry says)');
+  t.match(rules.resolve(PRODUCE, 'alice', 'a'), { shadow: false }, 'the user entry is enforced');
   t.match(rules.resolve(REQUESTS, 'alice', 'a'), { level: 8, rate: 10 });
   t.same([...QuotaRules.namedTenants(rules ? [entry('alice', 'x', 1), entry(DEFAULT, DEFAULT, 1)] : [])], ['alice', 'x'], 'named tenants exclude <default>');
 });

@@ -66,10 +66,13 @@ export class RawClient {
     for (const f of w) f();
   }
 
+  /** The client id of the requests it sends. */
+  clientId = 'raw-client';
+
   /** Sends a request; returns its correlation id. */
   send(apiKey: number, version: number, body: object): number {
     const id = this.nextCorrelationId++;
-    this.socket.write(encodeRequest(apiKey, version, id, body));
+    this.socket.write(encodeRequest(apiKey, version, id, body, this.clientId));
     return id;
   }
 

@@ -1,0 +1,74 @@
+// Who is throttled now: the sliding counts the bucket table keeps per slot, its scan for the most throttled slots, and
+// GET /tenants?top=N on a proxy in front of a fake broker.
+import t from 'tap';
+import { SlidingCounts } from '../../src/quota/sliding-counts.js';
+import { BucketTable } from '../../src/quota/bucket-table.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { Writer } from '../../src/protocol/writer.js';
+import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+
+function clock(): { now: () => number; advance(ms: number): void } {
+  let ms = 0;
+  return { now: () => ms, advance: (d) => void (ms += d) };
+}
+
+t.test('sliding counts: the last window, the previous one weighted by what is still inside it', async (t) => {
+  const c = new SlidingCounts(2, 1000);
+  c.add(0, 10, 100);
+  c.add(0, 5, 900);
+  t.equal(c.sum(0, 900), 15, 'within the window');
+  t.equal(c.sum(0, 1250), 15 * 0.75, 'a quarter into the next window: three quarters of the last one');
+  c.add(0, 4, 1500);
+  t.equal(c.sum(0, 1500), 15 * 0.5 + 4);
+  t.equal(c.sum(0, 3100), 0, 'two windows later: nothing');
+  t.equal(c.sum(1, 3100), 0, 'counters are separate');
+  c.add(1, 1, 3100);
+  c.reset(1);
+  t.equal(c.sum(1, 3100), 0, 'reset');
+});
+
+t.test('the table: the most throttled slots over the last minute, at most n, most first, with their buckets', async (t) => {
+  const c = clock();
+  const table = new BucketTable(100, 256, c.now, 1, 2);
+  for (let i = 0; i < 50; i++) {
+    const slot = table.slotFor(`u\u0000t${i}`);
+    table.charge(slot, 0, 10, 1, 1);
+    table.recordThrottle(slot, i * 100);
+  }
+  const top = table.mostThrottled(5);
+  t.same(top.map((a) => a.key), [49, 48, 47, 46, 45].map((i) => `u\u0000t${i}`), 'the five most throttled, most first');
+  t.equal(top[0]!.throttleMs, 4900);
+  t.match(top[0]!.buckets, [{ rate: 1, burst: 1, tokens: -9, usePerSec: 1 }, null], 'its buckets: rate, burst, tokens (debt), use per second over 10 s; an unused kind is null');
+  c.advance(120_000);
+  t.same(table.mostThrottled(5), [], 'two minutes later nobody is throttled now');
+});
+
+t.test('GET /tenants?top=N', async (t) => {
+  const broker = new FakeBroker((frame) => {
+    const w = new Writer();
+    encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse());
+    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
+  });
+  const { proxy, port } = await proxyBefore(broker, { quotas: [{ clientId: '<default>', requestsPerSec: 50, requestBurst: 5 }] });
+  const clients = await Promise.all(['busy', 'light'].map(async (id) => Object.assign(await RawClient.open(port), { clientId: id })));
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  // busy sends 40 requests, light 10: both over the burst, busy far more
+  await Promise.all(clients.map(async (c, i) => {
+    const ids = Array.from({ length: i === 0 ? 40 : 10 }, () => c.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3));
+    for (const id of ids) await c.response(id);
+  }));
+  const base = `http://127.0.0.1:${proxy.metricsAddress().port}`;
+  const res = (await (await fetch(`${base}/tenants?top=1`)).json()) as { top: number; tenants: { user: string; clientId: string; throttleSecondsLastMinute: number; requests: { ratePerSec: number } }[] };
+  t.equal(res.tenants.length, 1, 'top=1: one tenant');
+  t.match(res.tenants[0], { user: null, clientId: 'busy', requests: { ratePerSec: 50 } }, 'the busier one (a <default> client-id quota: no user), with its quota');
+  t.ok(res.tenants[0]!.throttleSecondsLastMinute > 0.5, `throttled ${res.tenants[0]!.throttleSecondsLastMinute} s over the last minute`);
+  const both = (await (await fetch(`${base}/tenants`)).json()) as { tenants: { clientId: string }[] };
+  t.same(both.tenants.map((x) => x.clientId), ['busy', 'light'], 'by default the top 10: both, most throttled first');
+  for (const bad of ['0', '101', 'x']) t.equal((await fetch(`${base}/tenants?top=${bad}`)).status, 400, `top=${bad} is refused`);
+});
