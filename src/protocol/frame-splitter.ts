@@ -50,7 +50,7 @@ export class FrameSplitter {
   constructor(
     private readonly handler: FrameHandler,
     /** Largest frame accepted; a larger (or negative) size throws and the stream is unusable after it. */
-    readonly maxFrameSize: number,
+    public maxFrameSize: number,
     /** Bytes of each frame (after the prefix) given to onFrame before it is streamed. */
     readonly headLimit: number,
   ) {}

@@ -153,6 +153,16 @@ export class Connection {
   }
 
   /** Graceful stop: read no more requests, close once every in-flight response has been delivered. */
+  /** New limits (a reload): frame size, requests in flight and idle timeout apply from now on. */
+  applyLimits(limits: Limits): void {
+    this.requests.maxFrameSize = limits.maxFrameBytes;
+    this.responses.maxFrameSize = limits.maxFrameBytes;
+    this.inflight.capacity = limits.maxInFlightPerConnection;
+    if (this.inflight.full) this.pause(Pause.InflightFull);
+    else this.resume(Pause.InflightFull);
+    this.client.setTimeout(limits.idleTimeoutMs);
+  }
+
   drain(): void {
     this.closing = true;
     this.pause(Pause.Draining);

@@ -31,7 +31,8 @@ export class InflightQueue {
   private head = 0;
   private count = 0;
 
-  constructor(readonly capacity: number, initial = 4) {
+  /** The most entries (a reload may change it: a queue above a lowered capacity is full until it drains below it). */
+  constructor(public capacity: number, initial = 4) {
     const n = Math.min(initial, capacity);
     this.apiKey = new Int16Array(n);
     this.apiVersion = new Int16Array(n);

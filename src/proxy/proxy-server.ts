@@ -122,9 +122,8 @@ export class ProxyServer {
   /**
    * A new config, live (SIGHUP, or a change of the file with reload.watch), without dropping a connection: quotas,
    * tenants, the broker budget, the admin gate's limits, limits and the log level apply at once, to open connections
-   * too (their next request is resolved again; buckets keep their balance). limits.maxFrameBytes,
-   * maxInFlightPerConnection and idleTimeoutMs size a connection when it opens: they apply to connections opened
-   * after. The RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
+   * too (their next request is resolved again; buckets keep their balance; their frame, in-flight and idle limits are
+   * set anew). The RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
    */
   reload(next: ProxyConfig): string[] {
     const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
@@ -145,6 +144,7 @@ export class ProxyServer {
     this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
     this.ctx.limits = c.limits;
     this.server.maxConnections = c.limits.maxConnections;
+    for (const conn of this.connections) conn.applyLimits(c.limits);
     if (!this.customStages) this.ctx.stages = this.stagesFor();
     this.ctx.rewriter = this.rewriterFor(c);
     return kept;
