@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what the tests need beyond npm packages when it is missing: kcat (librdkafka) from Debian.
+# Installs what the tests need beyond npm packages when it is missing, from Debian: kcat (librdkafka), and promtool
+# (Prometheus's rule checker, for the deploy kit's alerting rules).
 # Java 17+ and Maven must already be there (they fetch and run Kafka); this checks for them.
 set -eu
 missing=""
@@ -9,11 +10,30 @@ if [ -n "$missing" ]; then
   echo "setup-tools: missing:$missing (install a JDK 17+ and Maven)" >&2
   exit 1
 fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+updated=""
+# apt_install [OPTION...] PACKAGE: apt's lists are refreshed once per run
+apt_install() {
+  [ -n "$updated" ] || $SUDO apt-get update -qq
+  updated=1
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 if ! command -v kcat >/dev/null 2>&1; then
   echo "setup-tools: installing kcat from Debian" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat >/dev/null
+  apt_install kcat
 fi
 kcat -V >/dev/null
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "setup-tools: installing promtool from Debian (package prometheus)" >&2
+  apt_install --no-install-recommends prometheus
+  # Only promtool is wanted, but the package starts its server where services may start: under systemd, or through
+  # its init script unless policy-rc.d forbids it (Docker's Debian images do). Stop it: its unit, or its pid file
+  # (the init script's stop acts on /run/prometheus/prometheus.pid and succeeds when nothing runs).
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1
+  else
+    $SUDO /etc/init.d/prometheus stop >/dev/null
+  fi
+fi
+promtool --version >/dev/null
