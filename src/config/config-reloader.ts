@@ -8,6 +8,11 @@ import type { ProxyServer } from '../proxy/proxy-server.js';
 
 /** Editors write a file in several steps (truncate, write, rename): one reload once the steps have settled. */
 const SETTLE_MS = 200;
+/**
+ * A Kubernetes ConfigMap volume updates its files by pointing the `..data` symlink at a new directory (the kubelet's
+ * atomic writer renames `..data_tmp` over it); the config file is a symlink through it and never changes name.
+ */
+const CONFIGMAP_DATA = '..data';
 
 export type ReloadTrigger = 'SIGHUP' | 'file changed';
 
@@ -59,7 +64,7 @@ export class ConfigReloader {
       // a watch on the file would follow
       const name = basename(this.file);
       this.watcher = watch(dirname(this.file), (_event, changed) => {
-        if (changed !== null && changed !== name) return;
+        if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA) return;
         clearTimeout(this.timer);
         this.timer = setTimeout(() => this.reload('file changed'), SETTLE_MS);
       });

@@ -1,0 +1,54 @@
+// The config reloader with reload.watch, in front of a fake broker: a file replaced by an editor's rename-over is put in
+// force within 2 s without a signal; a file that fails validation changes nothing. (A Kubernetes ConfigMap volume's
+// update, the ..data symlink swapped, is tested with the deploy kit's config in test/deploy/kubernetes.test.ts.)
+import t, { type Test } from 'tap';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { ConfigReloader } from '../../src/config/config-reloader.js';
+import { FakeBroker, proxyBefore } from '../support/fake-broker.js';
+
+const FOLLOW_MS = 2000;
+
+const config = (requestsPerSec: number) => ({ reload: { watch: true }, quotas: [{ clientId: 'app', requestsPerSec }] });
+
+async function setup(t: Test, layout: (dir: string, text: string) => string) {
+  const broker = new FakeBroker(() => undefined);
+  const { proxy } = await proxyBefore(broker, config(10));
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-reloader-'));
+  const addresses = { listen: `127.0.0.1:${proxy.config.listen.port}`, upstream: `127.0.0.1:${proxy.config.upstream.port}`, metrics: `127.0.0.1:${proxy.config.metrics.port}`, logLevel: 'silent' };
+  const text = (rate: number | string) => stringify({ ...addresses, ...config(rate as number) });
+  const file = layout(dir, text(10));
+  const reloader = new ConfigReloader(file, proxy);
+  reloader.start();
+  t.teardown(async () => {
+    reloader.stop();
+    await proxy.stop();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const rate = () => (proxy.quotas.inspect('ANONYMOUS', 'app') as { requests: { quota: { ratePerSec: number } } }).requests.quota.ratePerSec;
+  const followed = async (expected: number) => {
+    const started = Date.now();
+    while (rate() !== expected && Date.now() - started < FOLLOW_MS + 1000) await sleep(20);
+    return Date.now() - started;
+  };
+  return { dir, text, rate, followed, proxy };
+}
+
+t.test("an editor's rename-over", async (t) => {
+  const { dir, text, rate, followed, proxy } = await setup(t, (dir, text) => {
+    writeFileSync(join(dir, 'proxy.yaml'), text);
+    return join(dir, 'proxy.yaml');
+  });
+  writeFileSync(join(dir, '.proxy.yaml.swp'), text(20));
+  renameSync(join(dir, '.proxy.yaml.swp'), join(dir, 'proxy.yaml'));
+  const ms = await followed(20);
+  t.ok(rate() === 20 && ms < FOLLOW_MS, `the new quota in force ${ms} ms after the rename`);
+  writeFileSync(join(dir, 'proxy.yaml'), text('fast'));
+  await sleep(1000);
+  t.equal(rate(), 20, 'a file that fails validation changes nothing');
+  t.match(await proxy.metrics.registry.metrics(), /^kqp_config_reload_total\{result="failure"\} 1$/m, 'and is counted as a failed reload');
+});
