@@ -110,7 +110,7 @@ t.test('the build context: what the Dockerfile copies, nothing git ignores, no t
   const rules = parseDockerignore(readFileSync(join(REPO, '.dockerignore'), 'utf8'));
   const files = contextFiles(REPO, rules);
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli.ts']) t.ok(files.includes(f), `${f} is in the context`);
-  for (const dir of ['node_modules', 'dist', '.git', '.tap', 'tmp', 'test', 'bench', '.ci']) {
+  for (const dir of ['node_modules', 'dist', '.git', '.tap', 'tmp', 'test', 'bench', '.ci', 'deploy']) {
     t.notOk(files.some((f) => f === dir || f.startsWith(`${dir}/`)), `${dir}/ is left out`);
   }
   t.ok(isExcluded(rules, 'node_modules/tap/package.json') && isExcluded(rules, 'test/fixtures/captured-frames.jsonl'));
