@@ -1,11 +1,13 @@
-// Starts and stops a real Apache Kafka cluster (KRaft, 1 or 3 combined broker+controller nodes) on loopback.
+// Starts and stops a real Apache Kafka cluster (KRaft, 1 or 3 combined broker+controller nodes) on loopback, of the
+// pinned version or of another release line kafka-versions.ts knows.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureKafkaJars, type KafkaJars } from './kafka-jars.js';
+import { ensureKafkaJars, KAFKA_VERSION, type KafkaJars } from './kafka-jars.js';
+import { kafkaLine, type KafkaLine } from './kafka-versions.js';
 import { runJavaOk } from './java-tool.js';
 import { freePorts, waitForPort } from './ports.js';
 import { checkServes } from './readiness.js';
@@ -22,6 +24,8 @@ export type ListenerName = 'CLIENT' | 'SASL';
 
 export interface ClusterOptions {
   nodes?: 1 | 3;
+  /** The Kafka version (default: KAFKA_VERSION). */
+  version?: string;
   /** Broker heap (-Xms = -Xmx), MB. */
   heapMb?: number;
   /** Adds a SASL_PLAINTEXT listener with these users. */
@@ -57,6 +61,8 @@ export interface NodeInfo {
 
 /** Everything a test needs to use a running cluster; serialisable, so a runner can hand it to test processes. */
 export interface ClusterInfo {
+  /** The Kafka version the brokers run (classpath holds its jars, tools and clients included). */
+  kafkaVersion: string;
   clusterId: string;
   baseDir: string;
   classpath: string;
@@ -71,6 +77,7 @@ export interface ClusterInfo {
 
 const HOST = '127.0.0.1';
 
+/** Broker logging for Kafka 4 (log4j2). */
 const LOG4J2 = `status = warn
 appender.stdout.type = Console
 appender.stdout.name = STDOUT
@@ -83,6 +90,15 @@ logger.kafkaRequest.name = kafka.request.logger
 logger.kafkaRequest.level = WARN
 logger.stateChange.name = state.change.logger
 logger.stateChange.level = WARN
+`;
+
+/** The same for Kafka 3 (log4j 1 properties, read by reload4j). */
+const LOG4J1 = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
 `;
 
 /** A random Kafka Uuid in its string form (URL-safe base64, 22 chars, not starting with '-'). */
@@ -131,7 +147,7 @@ export async function setClientQuota(
   const del = Object.entries(quotas).filter(([, v]) => v === null);
   if (add.length) args.push('--add-config', add.map(([k, v]) => `${k}=${v}`).join(','));
   if (del.length) args.push('--delete-config', del.map(([k]) => k).join(','));
-  await runJavaOk('org.apache.kafka.tools.ConfigCommand', args, { classpath: info.classpath, timeoutMs: 60_000 });
+  await runJavaOk(kafkaLine(info.kafkaVersion).configCommand, args, { classpath: info.classpath, timeoutMs: 60_000 });
 }
 
 interface RunningNode {
@@ -147,6 +163,7 @@ export class KafkaCluster {
   readonly info: ClusterInfo;
   private readonly nodes: RunningNode[];
   private readonly heapMb: number;
+  private readonly line: KafkaLine;
   private readonly log: (line: string) => void;
   private readonly onExit = (): void => this.killAllNow();
   private stopped = false;
@@ -155,6 +172,7 @@ export class KafkaCluster {
     this.info = info;
     this.nodes = nodes;
     this.heapMb = heapMb;
+    this.line = kafkaLine(info.kafkaVersion);
     this.log = log;
     process.on('exit', this.onExit);
   }
@@ -167,7 +185,9 @@ export class KafkaCluster {
   static async start(opts: ClusterOptions = {}): Promise<KafkaCluster> {
     const count = opts.nodes ?? 1;
     const log = opts.log ?? (() => undefined);
-    const jars: KafkaJars = await ensureKafkaJars(log);
+    const version = opts.version ?? KAFKA_VERSION;
+    const line = kafkaLine(version);
+    const jars: KafkaJars = await ensureKafkaJars(log, { version });
     const baseDir = join(tmpdir(), `kqp-kafka-${process.pid}-${randomBytes(4).toString('hex')}`);
     mkdirSync(baseDir, { recursive: true });
     const clusterId = randomKafkaUuid();
@@ -192,6 +212,7 @@ export class KafkaCluster {
       });
     }
     const info: ClusterInfo = {
+      kafkaVersion: version,
       clusterId,
       baseDir,
       classpath: jars.classpath,
@@ -205,9 +226,9 @@ export class KafkaCluster {
     const nodes = infos.map((n) => {
       const dir = join(baseDir, `node-${n.id}`);
       const configFile = join(dir, 'server.properties');
-      const log4jFile = join(dir, 'log4j2.properties');
-      writeFileSync(configFile, serverProperties(n, infos, opts));
-      writeFileSync(log4jFile, LOG4J2);
+      const log4jFile = join(dir, line.log4j === 2 ? 'log4j2.properties' : 'log4j.properties');
+      writeFileSync(configFile, serverProperties(n, infos, opts, line));
+      writeFileSync(log4jFile, line.log4j === 2 ? LOG4J2 : LOG4J1);
       return { info: n, configFile, log4jFile, child: undefined, exited: undefined } as RunningNode;
     });
 
@@ -297,7 +318,7 @@ export class KafkaCluster {
         '-XX:MaxGCPauseMillis=20',
         '-XX:+ExitOnOutOfMemoryError',
         '-Djava.awt.headless=true',
-        `-Dlog4j2.configurationFile=${n.log4jFile}`,
+        this.line.log4j === 2 ? `-Dlog4j2.configurationFile=${n.log4jFile}` : `-Dlog4j.configuration=file:${n.log4jFile}`,
         ...(n.info.jmxPort !== undefined
           ? [
               '-Dcom.sun.management.jmxremote',
@@ -320,7 +341,7 @@ export class KafkaCluster {
     n.child = child;
     n.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     if (child.pid !== undefined) killWithOwner(child.pid);
-    this.log(`broker ${n.info.id} started, pid ${child.pid}, client port ${n.info.port}, log ${n.info.logFile}`);
+    this.log(`Kafka ${this.info.kafkaVersion} broker ${n.info.id} started, pid ${child.pid}, client port ${n.info.port}, log ${n.info.logFile}`);
   }
 
   private async waitServing(timeoutMs: number): Promise<void> {
@@ -351,7 +372,7 @@ function alive(n: RunningNode): boolean {
   return n.child !== undefined && n.child.exitCode === null && n.child.signalCode === null;
 }
 
-function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions): string {
+function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions, line: KafkaLine): string {
   const count = all.length;
   const bound = (port: number) => ({ host: HOST, port });
   const adv = (listener: ListenerName, port: number) => {
@@ -386,13 +407,16 @@ function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions): s
     'transaction.state.log.num.partitions': 10,
     'transaction.state.log.replication.factor': Math.min(3, count),
     'transaction.state.log.min.isr': Math.min(2, count),
-    'share.coordinator.state.topic.num.partitions': 5,
-    'share.coordinator.state.topic.replication.factor': Math.min(3, count),
-    'share.coordinator.state.topic.min.isr': Math.min(2, count),
     'group.initial.rebalance.delay.ms': 0,
     'log.cleaner.threads': 1,
     'log.cleaner.dedupe.buffer.size': 8 * 1024 * 1024,
+    ...line.brokerConfig,
   };
+  if (line.shareGroups) {
+    props['share.coordinator.state.topic.num.partitions'] = 5;
+    props['share.coordinator.state.topic.replication.factor'] = Math.min(3, count);
+    props['share.coordinator.state.topic.min.isr'] = Math.min(2, count);
+  }
   if (opts.sasl) {
     props['sasl.enabled.mechanisms'] = 'PLAIN,SCRAM-SHA-512';
     const plainUsers = Object.entries(opts.sasl.plain ?? {})

@@ -1,24 +1,27 @@
-// Fetches the pinned Apache Kafka jars from Maven Central (through Maven) into a cache outside git.
+// Fetches Apache Kafka jars (the pinned version unless asked for another) from Maven Central (through Maven) into a
+// cache outside git, one directory per version.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { kafkaLine } from './kafka-versions.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The Kafka version every test, benchmark and the code generator run against. */
+/** The Kafka version every test, benchmark and the code generator run against, unless one asks for another. */
 export const KAFKA_VERSION = '4.4.0';
-const LOG4J_VERSION = '2.25.5'; // the log4j-core that kafka_2.13 4.4.0 depends on
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
-const ARTIFACTS: readonly [group: string, artifact: string, version: string][] = [
-  ['org.apache.kafka', 'kafka_2.13', KAFKA_VERSION], // the broker
-  ['org.apache.kafka', 'kafka-tools', KAFKA_VERSION], // perf and verifiable clients, ConfigCommand
-  ['org.apache.kafka', 'kafka-clients', KAFKA_VERSION], // the message schemas (common/message/*.json)
-  ['org.apache.logging.log4j', 'log4j-slf4j-impl', LOG4J_VERSION], // so the broker's slf4j logs reach log4j
-];
+function artifacts(version: string): readonly [group: string, artifact: string, version: string][] {
+  return [
+    ['org.apache.kafka', 'kafka_2.13', version], // the broker
+    ['org.apache.kafka', 'kafka-tools', version], // perf and verifiable clients, ConfigCommand
+    ['org.apache.kafka', 'kafka-clients', version], // the message schemas (common/message/*.json)
+    ...kafkaLine(version).extraArtifacts, // so the broker's slf4j logs reach its logging, where it lacks a binding
+  ];
+}
 
 const LOCK_STALE_MS = 15 * 60_000;
 
@@ -31,14 +34,16 @@ export interface KafkaJars {
   clientsJar: string;
   /** Milliseconds spent downloading, or 0 when the cache was warm. */
   downloadMs: number;
+  /** The Kafka version of these jars. */
+  version: string;
 }
 
 export function cacheRoot(): string {
   return process.env.KQP_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kafka-quota-proxy');
 }
 
-function pom(): string {
-  const deps = ARTIFACTS.map(
+function pom(version: string): string {
+  const deps = artifacts(version).map(
     ([g, a, v]) => `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`,
   ).join('\n    ');
   return `<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -52,12 +57,13 @@ function pom(): string {
 `;
 }
 
-function describe(libsDir: string, downloadMs: number): KafkaJars {
+function describe(libsDir: string, version: string, downloadMs: number): KafkaJars {
   return {
     libsDir,
     classpath: join(libsDir, '*'),
-    clientsJar: join(libsDir, `kafka-clients-${KAFKA_VERSION}.jar`),
+    clientsJar: join(libsDir, `kafka-clients-${version}.jar`),
     downloadMs,
+    version,
   };
 }
 
@@ -66,14 +72,18 @@ export interface JarCacheOptions {
   cacheDir?: string;
   /** Maven's local repository (default: Maven's own, or $KQP_MAVEN_REPO). */
   mavenRepo?: string;
+  /** The Kafka version (default: KAFKA_VERSION); one of the release lines in kafka-versions.ts. */
+  version?: string;
 }
 
 /** Returns the cached jars, downloading them first when the cache is cold. Safe to call from parallel processes. */
 export async function ensureKafkaJars(log: (line: string) => void = () => undefined, opts: JarCacheOptions = {}): Promise<KafkaJars> {
-  const home = join(opts.cacheDir ?? cacheRoot(), `kafka-${KAFKA_VERSION}`);
+  const version = opts.version ?? KAFKA_VERSION;
+  kafkaLine(version); // a version of a line the harness cannot run fails here, before any download
+  const home = join(opts.cacheDir ?? cacheRoot(), `kafka-${version}`);
   const libsDir = join(home, 'libs');
   const marker = join(libsDir, '.complete');
-  if (existsSync(marker)) return describe(libsDir, 0);
+  if (existsSync(marker)) return describe(libsDir, version, 0);
 
   mkdirSync(home, { recursive: true });
   const lock = join(home, '.lock');
@@ -82,19 +92,19 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
       mkdirSync(lock);
       break;
     } catch {
-      if (existsSync(marker)) return describe(libsDir, 0);
+      if (existsSync(marker)) return describe(libsDir, version, 0);
       const age = Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs;
       if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
       else await sleep(500);
     }
   }
   try {
-    if (existsSync(marker)) return describe(libsDir, 0);
+    if (existsSync(marker)) return describe(libsDir, version, 0);
     const started = Date.now();
-    log(`downloading Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libsDir}`);
+    log(`downloading Apache Kafka ${version} jars from Maven Central into ${libsDir}`);
     const work = join(tmpdir(), `kqp-jars-${process.pid}-${Date.now()}`);
     mkdirSync(work, { recursive: true });
-    writeFileSync(join(work, 'pom.xml'), pom());
+    writeFileSync(join(work, 'pom.xml'), pom(version));
     const partial = `${libsDir}.partial`;
     rmSync(partial, { recursive: true, force: true });
     const args = ['-B', '-q', `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${partial}`];
@@ -104,7 +114,7 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
       await execFileAsync('mvn', args, { cwd: work, maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string };
-      throw new Error(`mvn could not fetch the Kafka jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`mvn could not fetch the Kafka ${version} jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -112,8 +122,8 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
     renameSync(partial, libsDir);
     writeFileSync(marker, new Date().toISOString());
     const downloadMs = Date.now() - started;
-    log(`fetched the Kafka jars in ${(downloadMs / 1000).toFixed(1)} s`);
-    return describe(libsDir, downloadMs);
+    log(`fetched the Kafka ${version} jars in ${(downloadMs / 1000).toFixed(1)} s`);
+    return describe(libsDir, version, downloadMs);
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
