@@ -11,7 +11,12 @@ import { sampler, slope, topicLogBytes } from '../support/broker-bytes.js';
 import { push } from '../support/load.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
-const QUOTA = 512 * 1024;
+/**
+ * Enforced, a producer that sends as fast as it can is muted all the time but what it takes to send its quota's bytes
+ * and to read each request after its mute; shadow mode simulates the mute alone. Against this producer's 16-21 MB/s a
+ * 128 KB/s quota leaves that share near 1% (measured: enforced 14.85 s, shadow 15.03 s of 15; at 512 KB/s it was 4-5%).
+ */
+const QUOTA = 128 * 1024;
 /** From the producer's first bytes, its JVM's warm-up; then the measured window. */
 const WARM_UP_S = 3;
 const WINDOW_S = 15;
