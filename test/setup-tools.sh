@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs what the tests need beyond npm packages when it is missing, from Debian: kcat (librdkafka), and promtool
-# (Prometheus's rule checker, for the deploy kit's alerting rules).
+# Installs what the tests need beyond npm packages when it is missing, from Debian: kcat (librdkafka), the Python
+# clients of the compatibility suite (confluent-kafka-python and kafka-python, for Debian's /usr/bin/python3), and
+# promtool (Prometheus's rule checker, for the deploy kit's alerting rules).
 # Java 17+ and Maven must already be there (they fetch and run Kafka); this checks for them.
 set -eu
 missing=""
@@ -24,6 +25,11 @@ if ! command -v kcat >/dev/null 2>&1; then
   apt_install kcat
 fi
 kcat -V >/dev/null
+if ! /usr/bin/python3 -c 'import confluent_kafka, kafka' >/dev/null 2>&1; then
+  echo "setup-tools: installing confluent-kafka-python and kafka-python from Debian" >&2
+  apt_install python3-confluent-kafka python3-kafka
+fi
+/usr/bin/python3 -c 'import confluent_kafka, kafka'
 if ! command -v promtool >/dev/null 2>&1; then
   echo "setup-tools: installing promtool from Debian (package prometheus)" >&2
   apt_install --no-install-recommends prometheus
