@@ -3,13 +3,76 @@ import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 
 const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$' } as const;
 
+const file = { type: 'string', minLength: 1 } as const;
+const protocols = {
+  type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['TLSv1.2', 'TLSv1.3'] },
+  description: "ssl.enabled.protocols: TLS versions offered (default both; Node's TLS has no gaps: the lowest to the highest)",
+} as const;
+const cipherSuites = {
+  type: 'array', items: { type: 'string', minLength: 1 },
+  description: "ssl.cipher.suites: IANA names as in Kafka (the TLS 1.2 ECDHE/DHE AEAD and SHA-2 suites) or OpenSSL's names; default: Node's",
+} as const;
+/** Own certificate and key (ssl.keystore.*, ssl.key.password) and trusted CAs (ssl.truststore.certificates). */
+const keystore = {
+  keystoreType: { enum: ['PEM', 'PKCS12'], description: 'ssl.keystore.type: PEM files (default) or a PKCS#12 file' },
+  keystoreCertificateChain: { ...file, description: 'ssl.keystore.certificate.chain: PEM file, the certificate first, then its chain' },
+  keystoreKey: { ...file, description: 'ssl.keystore.key: PEM file of the private key (PKCS#8 or PKCS#1; encrypted with keyPassword)' },
+  keyPassword: { type: 'string', description: 'ssl.key.password: of an encrypted PEM key' },
+  keystoreLocation: { ...file, description: 'ssl.keystore.location: the PKCS#12 file (keystoreType: PKCS12)' },
+  keystorePassword: { type: 'string', description: 'ssl.keystore.password: of the PKCS#12 file' },
+  truststoreCertificates: { ...file, description: "ssl.truststore.certificates: PEM file of the CAs trusted (default: Node's bundled CAs)" },
+  enabledProtocols: protocols,
+  cipherSuites,
+} as const;
+
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['listen', 'upstream'],
   properties: {
-    listen: { ...address, description: 'host:port the proxy accepts clients on' },
-    upstream: { ...address, description: "host:port of this sidecar's broker" },
+    listen: {
+      description: 'host:port the proxy accepts clients on; or {address, tls} for a TLS listener',
+      anyOf: [
+        address,
+        {
+          type: 'object', additionalProperties: false, required: ['address'],
+          properties: {
+            address,
+            tls: {
+              type: 'object', additionalProperties: false,
+              description: "TLS termination, in Kafka's ssl.* terms (certificates re-read on reload)",
+              properties: {
+                ...keystore,
+                clientAuth: { enum: ['none', 'requested', 'required'], description: 'ssl.client.auth (default none)' },
+                principalMappingRules: { type: 'string', description: "ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)" },
+                handshakeTimeoutMs: { type: 'integer', minimum: 100, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
+              },
+            },
+          },
+        },
+      ],
+    },
+    upstream: {
+      description: "host:port of this sidecar's broker; or {address, tls} when the broker only offers TLS",
+      anyOf: [
+        address,
+        {
+          type: 'object', additionalProperties: false, required: ['address'],
+          properties: {
+            address,
+            tls: {
+              type: 'object', additionalProperties: false,
+              description: "TLS to the broker, its certificate verified against truststoreCertificates, in Kafka's ssl.* terms",
+              properties: {
+                ...keystore,
+                endpointIdentificationAlgorithm: { enum: ['https', ''], description: "ssl.endpoint.identification.algorithm: https (default) checks the broker's host name; empty does not" },
+                serverName: { type: 'string', minLength: 1, description: "the name sent as SNI and checked against the broker's certificate (default: the address's host)" },
+              },
+            },
+          },
+        },
+      ],
+    },
     advertise: {
       type: 'object',
       additionalProperties: false,

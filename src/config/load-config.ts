@@ -5,10 +5,21 @@ import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
+import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
 export interface HostPort {
   host: string;
   port: number;
+}
+
+/** Where clients connect, and the TLS they speak there (none: plaintext). */
+export interface Listen extends HostPort {
+  tls: ListenerTls | undefined;
+}
+
+/** The broker, and the TLS the sidecar speaks to it (none: plaintext). */
+export interface Upstream extends HostPort {
+  tls: UpstreamTls | undefined;
 }
 
 export type Advertise =
@@ -69,8 +80,8 @@ export interface TenantsConfig {
 }
 
 export interface ProxyConfig {
-  listen: HostPort;
-  upstream: HostPort;
+  listen: Listen;
+  upstream: Upstream;
   advertise: Advertise;
   limits: Limits;
   connections: ConnectionLimits;
@@ -107,7 +118,8 @@ function describe(e: ErrorObject): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
   if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`;
   if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty}: is required`;
-  if (e.keyword === 'pattern' && e.instancePath.match(/(listen|upstream|metrics|map\/\d+)$/)) return `${path}: must be host:port`;
+  if (/^\/(listen|upstream)(\/address)?$/.test(e.instancePath) && ['pattern', 'type', 'anyOf'].includes(e.keyword)) return `${path.replace(/\.address$/, '')}: must be host:port, or {address: host:port, tls: {...}}`;
+  if (e.keyword === 'pattern' && e.instancePath.match(/(metrics|map\/\d+)$/)) return `${path}: must be host:port`;
   if (e.keyword === 'enum') return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
   return `${path}: ${e.message ?? 'is invalid'}`;
 }
@@ -117,7 +129,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   const doc = structuredClone(raw ?? {});
   if (!validate(doc)) throw new ConfigError(`invalid config:\n  ${[...new Set(validate.errors!.map(describe))].join('\n  ')}`);
   const c = doc as {
-    listen: string; upstream: string; metrics: string; logLevel: string; reload: { watch: boolean }; enforce: boolean; limits: Limits;
+    listen: Endpoint; upstream: Endpoint; metrics: string; logLevel: string; reload: { watch: boolean }; enforce: boolean; limits: Limits;
     connections: Omit<ConnectionLimits, 'maxPerIpOverrides'> & { maxPerIpOverrides: Record<string, number> };
     brokerBudget: Record<string, number | undefined>;
     admin: AdminConfig;
@@ -138,8 +150,8 @@ export function configFromObject(raw: unknown): ProxyConfig {
     advertise = { mode: 'none' };
   }
   return {
-    listen: parseHostPort(c.listen),
-    upstream: parseHostPort(c.upstream),
+    listen: endpoint('listen', c.listen, (tls) => listenerTls(tls)),
+    upstream: endpoint('upstream', c.upstream, (tls, host) => upstreamTls(tls, host)),
     advertise,
     limits: c.limits,
     connections: { ...c.connections, maxPerIpOverrides: new Map(Object.entries(c.connections.maxPerIpOverrides)) },
@@ -152,6 +164,20 @@ export function configFromObject(raw: unknown): ProxyConfig {
     quotas: c.quotas.map((q, i) => quotaEntry(q, i, c.enforce)),
     quotaTable: c.quotaTable,
   };
+}
+
+/** listen and upstream: host:port, or {address, tls}. */
+type Endpoint = string | { address: string; tls?: TlsFileSettings };
+
+function endpoint<T>(name: string, e: Endpoint, tls: (settings: TlsFileSettings, host: string) => T): HostPort & { tls: T | undefined } {
+  const at = parseHostPort(typeof e === 'string' ? e : e.address);
+  if (typeof e === 'string' || e.tls === undefined) return { ...at, tls: undefined };
+  try {
+    return { ...at, tls: tls(e.tls, at.host) };
+  } catch (err) {
+    if (err instanceof TlsSettingError) throw new ConfigError(`invalid config:\n  ${name}.tls.${err.field}: ${err.message}`);
+    throw err;
+  }
 }
 
 function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string }): TenantsConfig {

@@ -10,7 +10,7 @@ export interface ApiMetrics {
   latency: { observe(seconds: number): void };
 }
 
-export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'other';
+export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'tls' | 'other';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -90,6 +90,12 @@ export class ProxyMetrics {
   }
 }
 
+/** OpenSSL's certificate verification failures, as Node names them. */
+const X509_ERRORS = new Set([
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'HOSTNAME_MISMATCH',
+]);
+
 export function upstreamErrorKind(err: NodeJS.ErrnoException): UpstreamErrorKind {
   switch (err.code) {
     case 'ECONNREFUSED':
@@ -103,6 +109,7 @@ export function upstreamErrorKind(err: NodeJS.ErrnoException): UpstreamErrorKind
     case 'ETIMEDOUT':
       return 'timeout';
     default:
-      return 'other';
+      // the broker's certificate failed verification (OpenSSL's X509 codes, Node's ERR_TLS_*), or the TLS layer failed
+      return err.code !== undefined && (/^(ERR_TLS_|ERR_SSL_)/.test(err.code) || X509_ERRORS.has(err.code)) ? 'tls' : 'other';
   }
 }

@@ -54,6 +54,10 @@ export class UnsupportedVersionError extends ProtocolError {
 export class FrameTooLargeError extends ProtocolError {
   readonly code = 'KQP_FRAME_TOO_LARGE';
   override readonly name = 'FrameTooLargeError';
+
+  constructor(readonly frameSize: number, maxFrameSize: number) {
+    super('', -1, '', `frame of ${frameSize} bytes exceeds the maximum of ${maxFrameSize}`);
+  }
 }
 
 /** A negative frame size prefix. */

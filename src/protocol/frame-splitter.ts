@@ -166,7 +166,7 @@ export class FrameSplitter {
   private checkSize(): void {
     if (this.size < 0) throw new NegativeFrameSizeError('', -1, '', `negative frame size ${this.size}`);
     if (this.size > this.maxFrameSize) {
-      throw new FrameTooLargeError('', -1, '', `frame of ${this.size} bytes exceeds the maximum of ${this.maxFrameSize}`);
+      throw new FrameTooLargeError(this.size, this.maxFrameSize);
     }
   }
 

@@ -1,14 +1,13 @@
 // Readiness: the broker answers. Every interval, a fresh connection sends an ApiVersions v0 request and waits for
 // its response; the last outcome is the proxy's readiness.
-import { connect } from 'node:net';
-import type { HostPort } from '../config/load-config.js';
+import type { UpstreamDialer } from './upstream-dialer.js';
 
 // ApiVersions v0 request, header v1: key 18, version 0, correlation id 1, client id "kqp-probe"
 const REQUEST = Buffer.from('00000013001200000000000100096b71702d70726f6265', 'hex');
 
-export function probeBroker(at: HostPort, timeoutMs: number): Promise<boolean> {
+export function probeBroker(broker: UpstreamDialer, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: at.host, port: at.port });
+    const socket = broker.connect();
     let got = 0;
     const finish = (ok: boolean) => {
       clearTimeout(timer);
@@ -16,7 +15,7 @@ export function probeBroker(at: HostPort, timeoutMs: number): Promise<boolean> {
       resolve(ok);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.once('connect', () => socket.write(REQUEST));
+    socket.write(REQUEST);
     socket.on('data', (c: Buffer) => {
       got += c.length;
       if (got >= 10) finish(true); // size, correlation id, error code: the broker is answering
@@ -31,7 +30,7 @@ export class BrokerProbe {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly at: HostPort, private readonly intervalMs = 2000, private readonly timeoutMs = 2000) {}
+  constructor(private readonly at: UpstreamDialer, private readonly intervalMs = 2000, private readonly timeoutMs = 2000) {}
 
   async start(): Promise<void> {
     await this.check();

@@ -17,7 +17,7 @@
 import type { Socket } from 'node:net';
 import { FrameSplitter, STREAM, WHOLE, type FrameHandler } from '../protocol/frame-splitter.js';
 import { emptyRequestHeader, emptyResponseHeader, readRequestHeader, readResponseHeader } from '../protocol/headers.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { FrameTooLargeError, ProtocolError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
 import { apiName } from '../protocol/api.js';
 import type { Logger, RateLimitedLog } from '../observability/logger.js';
@@ -31,6 +31,7 @@ import type { ResponseRewriter } from './response-rewriter.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { SaslTracker } from './sasl-tracker.js';
 import type { ConnectionGuard, RefusalReason } from './connection-guard.js';
+import type { TlsRejection } from '../tls/tls-listener.js';
 import { emptyDecision, resetDecision, type StageTable, type RequestView } from './request-stages.js';
 
 /**
@@ -42,6 +43,11 @@ export const REQUEST_HEAD = 512;
 const MAX_REQUEST_HEAD = 72 * 1024;
 /** Responses: the correlation id and the first fields of the body. */
 export const RESPONSE_HEAD = 64;
+/**
+ * A TLS handshake record's first two bytes (type 22, major version 3): what a TLS client's ClientHello looks like when
+ * read as a frame size (0x1603xxxx, about 369 MB: above limits.maxFrameBytes unless it is raised that far).
+ */
+const TLS_RECORD_PREFIX = 0x1603;
 
 /** Why the client socket is not being read (a bit each; reading resumes when none is left). */
 export const enum Pause {
@@ -71,6 +77,7 @@ export interface ConnectionContext {
   now(): number;
   closed(conn: Connection): void;
   refused(reason: RefusalReason, remote: string, limit: number): void;
+  rejected(reason: TlsRejection, remote: string, detail: string): void;
 }
 
 /** Pieces held back in one direction until a time, with the socket that feeds them paused. */
@@ -97,7 +104,7 @@ export class Connection {
   private readonly decision = emptyDecision();
   /** The rest of the request being read is dropped: the proxy answered it. */
   private discarding = false;
-  /** The SASL principal counted against connections.maxPerPrincipal for this connection. */
+  /** The principal counted against connections.maxPerPrincipal for this connection (its certificate's, then its SASL one). */
   private principal: string | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
@@ -119,9 +126,12 @@ export class Connection {
     readonly log: Logger,
     /** The client's source address, as the connection limits count it. */
     readonly ip: string,
+    /** On a TLS listener, the client certificate's mapped name (already counted against connections.maxPerPrincipal). */
+    certificatePrincipal?: string,
   ) {
     const { limits } = ctx;
-    this.tenant = ctx.quotas.newTenant(client.remoteAddress);
+    this.principal = certificatePrincipal;
+    this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
     this.view = {
       head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
@@ -211,7 +221,9 @@ export class Connection {
   }
 
   private fail(err: unknown, side: 'client' | 'broker'): void {
-    if (err instanceof ProtocolError) {
+    if (side === 'client' && err instanceof FrameTooLargeError && err.frameSize >>> 16 === TLS_RECORD_PREFIX) {
+      this.ctx.rejected('tls_client_on_plaintext_port', this.ip, err.message);
+    } else if (err instanceof ProtocolError) {
       this.ctx.metrics.protocolErrors.labels(err.code).inc();
       this.ctx.warn.warn(`bad-${side}-frame`, { conn: this.id, code: err.code }, `closing connection: bad frame from ${side}: ${err.message}`);
     } else {

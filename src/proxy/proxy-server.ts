@@ -1,5 +1,5 @@
 // The sidecar: accepts clients, opens one broker connection for each, and serves metrics and health.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Server as HttpServer } from 'node:http';
 import type { ProxyConfig, HostPort } from '../config/load-config.js';
@@ -13,6 +13,7 @@ import { ResponseRewriter } from './response-rewriter.js';
 import { RequestStages, type StageTable } from './request-stages.js';
 import { ConnectionGuard, type RefusalReason } from './connection-guard.js';
 import { sourceAddress } from '../quota/addresses.js';
+import { ANONYMOUS } from '../quota/tenant-resolver.js';
 import { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { BrokerBudget } from '../quota/broker-budget.js';
 import { QuotaMetrics } from '../observability/quota-metrics.js';
@@ -20,6 +21,8 @@ import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
 import { AdminGate } from './admin-gate.js';
 import { TopicPartitions } from './topic-partitions.js';
 import { MutationTurns } from '../quota/mutation-turns.js';
+import { UpstreamDialer } from './upstream-dialer.js';
+import { TlsListener, type TlsRejection } from '../tls/tls-listener.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
   per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
@@ -27,12 +30,28 @@ const REFUSALS: Record<RefusalReason, string> = {
   per_principal_limit: 'connections.maxPerPrincipal reached for this principal',
 };
 
+/** Connections closed over TLS, for what the client sent: one log line per reason (rate-limited) and a count. */
+const TLS_REJECTIONS: Record<TlsRejection, string> = {
+  tls_plaintext_client: 'a plaintext client on the TLS listener',
+  tls_handshake_failed: 'TLS handshake failed',
+  tls_handshake_timeout: 'TLS handshake not completed within listen.tls.handshakeTimeoutMs',
+  tls_client_certificate_missing: 'no client certificate (listen.tls.clientAuth: required)',
+  tls_client_certificate_expired: 'the client certificate is expired or not yet valid',
+  tls_client_certificate_untrusted: 'the client certificate is not signed by a trusted CA (listen.tls.truststoreCertificates)',
+  tls_principal_unmapped: 'no principal mapping rule applies to the client certificate',
+  tls_client_on_plaintext_port: 'a TLS client on the plaintext listener',
+};
+
 /**
  * Settings a reload cannot change (the sockets, tables and caches sized or opened from them): a new value is named in
  * one log line and waits for a restart. Everything else applies at once.
  */
 const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions'] as const;
-const setting = (c: ProxyConfig, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+/** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
+const setting = (c: ProxyConfig, path: string): unknown =>
+  path === 'listen' || path === 'upstream'
+    ? [c[path].host, c[path].port, c[path].tls !== undefined]
+    : path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
 
 export interface ProxyOptions {
   logger?: Logger;
@@ -51,6 +70,11 @@ export class ProxyServer {
   private readonly connections = new Set<Connection>();
   /** Sockets waiting for the creation rate (at most connections.maxWaiting). */
   private readonly waiting = new Set<Socket>();
+  /** Sockets in their TLS handshake (admitted, no broker connection yet). */
+  private readonly handshaking = new Set<Socket>();
+  private readonly dialer: UpstreamDialer;
+  /** The handshakes of listen.tls in force (a reload makes a new one). */
+  private tls: TlsListener | undefined;
   readonly guard: ConnectionGuard;
   private readonly warn: RateLimitedLog;
   private readonly ctx: ConnectionContext;
@@ -68,7 +92,9 @@ export class ProxyServer {
     this.log = opts.logger ?? createLogger(config.logLevel);
     this.metrics.ready = () => this.ready();
     const warn = (this.warn = new RateLimitedLog(this.log));
-    this.probe = new BrokerProbe(config.upstream);
+    this.dialer = new UpstreamDialer(config.upstream);
+    this.tls = config.listen.tls && new TlsListener(config.listen.tls);
+    this.probe = new BrokerProbe(this.dialer);
     const now = opts.now ?? (() => performance.now());
     this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now, (tenant, ms) =>
       warn.warn(`shadow:${tenant}`, { tenant, throttleMs: Math.round(ms) }, 'a quota in shadow mode would throttle this tenant (nothing is enforced)'));
@@ -76,7 +102,7 @@ export class ProxyServer {
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
     this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
-    this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, config.upstream);
+    this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, this.dialer);
     this.turns = new MutationTurns(config.admin.topicCacheCapacity, now);
     this.customStages = opts.stages !== undefined;
     this.ctx = {
@@ -95,6 +121,7 @@ export class ProxyServer {
         this.guard.closed(conn.ip);
       },
       refused: (reason, remote, limit) => this.refused(reason, remote, limit),
+      rejected: (reason, remote, detail) => this.rejected(reason, remote, detail),
     };
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = config.limits.maxConnections;
@@ -127,10 +154,12 @@ export class ProxyServer {
    */
   reload(next: ProxyConfig): string[] {
     const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
+    // TLS settings apply to new handshakes and broker connections, when the listener (the broker) spoke TLS already
+    const keepTls = <T>(now: T | undefined, asked: T | undefined) => (now && asked ? asked : now);
     const c: ProxyConfig = {
       ...next,
-      listen: this.current.listen,
-      upstream: this.current.upstream,
+      listen: { ...this.current.listen, tls: keepTls(this.current.listen.tls, next.listen.tls) },
+      upstream: { ...this.current.upstream, tls: keepTls(this.current.upstream.tls, next.upstream.tls) },
       metrics: this.current.metrics,
       advertise: this.current.advertise,
       quotaTable: this.current.quotaTable,
@@ -139,6 +168,8 @@ export class ProxyServer {
     };
     this.current = c;
     this.log.level = c.logLevel;
+    this.dialer.configure(c.upstream);
+    this.tls = c.listen.tls && new TlsListener(c.listen.tls);
     this.quotas.configure(c);
     this.budget.configure(c.brokerBudget);
     this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
@@ -162,7 +193,8 @@ export class ProxyServer {
       tenants: (top) => ({ top, tenants: this.quotas.mostThrottled(top), table: this.quotas.table.stats }),
     });
     await this.probe.start();
-    this.log.info({ listen: this.address(), upstream: this.config.upstream, metrics: this.metricsAddress() }, 'proxy started');
+    const { upstream, listen } = this.config;
+    this.log.info({ listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress() }, 'proxy started');
   }
 
   ready(): boolean {
@@ -207,6 +239,7 @@ export class ProxyServer {
     this.probe.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.waiting) s.destroy();
+    for (const s of this.handshaking) s.destroy();
     for (const c of this.connections) c.drain();
     const deadline = Date.now() + this.config.limits.shutdownGraceMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -269,12 +302,46 @@ export class ProxyServer {
     this.warn.warn(reason, { remote, limit }, `connection refused: ${REFUSALS[reason]} (${limit})`);
   }
 
-  /** Opens the broker connection of an admitted client connection. */
+  /** A connection closed for what its client sent: one line per reason (rate-limited) and a count. */
+  private rejected(reason: TlsRejection, remote: string, detail: string): void {
+    this.metrics.connectionsRejected.labels(reason).inc();
+    this.warn.warn(reason, { remote, detail }, `connection closed: ${TLS_REJECTIONS[reason]}`);
+  }
+
+  /** An admitted client connection: on a TLS listener, its handshake first; then its broker connection. */
   private open(client: Socket, ip: string): void {
+    if (!this.tls) {
+      this.relay(client, ip, undefined);
+      return;
+    }
+    this.handshaking.add(client);
+    this.tls.handshake(client, (outcome) => {
+      this.handshaking.delete(client);
+      if (!outcome.ok) {
+        if (outcome.reason) this.rejected(outcome.reason, ip, outcome.detail);
+        this.guard.closed(ip);
+      } else if (this.stopping) {
+        outcome.socket.destroy();
+        this.guard.closed(ip);
+      } else if (outcome.user !== ANONYMOUS && !this.guard.bindPrincipal(outcome.user)) {
+        this.refused('per_principal_limit', outcome.user, this.guard.maxPerPrincipal);
+        outcome.socket.destroy();
+        this.guard.closed(ip);
+      } else {
+        this.relay(outcome.socket, ip, outcome.user === ANONYMOUS ? undefined : outcome.user);
+      }
+    });
+  }
+
+  /**
+   * Opens the broker connection of an admitted (and, on a TLS listener, secured) client connection; `principal` is
+   * its certificate's, already counted against connections.maxPerPrincipal.
+   */
+  private relay(client: Socket, ip: string, principal: string | undefined): void {
     const id = this.nextId++;
-    const upstream = connect({ host: this.config.upstream.host, port: this.config.upstream.port });
+    const upstream = this.dialer.connect();
     const log = this.log.child({ conn: id, client: `${client.remoteAddress}:${client.remotePort}` });
-    const conn = new Connection(id, client, upstream, this.ctx, log, ip);
+    const conn = new Connection(id, client, upstream, this.ctx, log, ip, principal);
     this.connections.add(conn);
     this.metrics.connectionsTotal.inc();
     this.metrics.connectionsActive.inc();

@@ -3,8 +3,7 @@
 // first) learnt from what the sidecar relays (Metadata responses, CreateTopics responses, accepted CreatePartitions)
 // and, for a topic it does not know, asked of the broker with a Metadata request of the sidecar's own. Topics are
 // known by name and, for DeleteTopics v6+, by topic id.
-import { connect } from 'node:net';
-import type { HostPort } from '../config/load-config.js';
+import type { UpstreamDialer } from './upstream-dialer.js';
 import { REQUEST_CODECS, RESPONSE_CODECS } from '../protocol/generated/codecs.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
@@ -39,7 +38,7 @@ export class TopicPartitions {
     private readonly capacity: number,
     /** The broker's num.partitions as configured, until a CreateTopics response shows the broker's own. */
     public defaultPartitions: number,
-    private readonly upstream: HostPort | undefined,
+    private readonly upstream: UpstreamDialer | undefined,
   ) {}
 
   get size(): number {
@@ -88,7 +87,7 @@ export class TopicPartitions {
     const frame = w.finish();
     frame.writeInt32BE(frame.length - SIZE_PREFIX, 0);
 
-    const socket = connect(this.upstream);
+    const socket = this.upstream.connect();
     const chunks: Buffer[] = [];
     let got = 0;
     let finished = false;
@@ -102,7 +101,7 @@ export class TopicPartitions {
       done();
     };
     const timer = setTimeout(() => finish(undefined), LOOKUP_TIMEOUT_MS);
-    socket.once('connect', () => socket.write(frame));
+    socket.write(frame);
     let size = -1;
     socket.on('data', (c: Buffer) => {
       chunks.push(c);

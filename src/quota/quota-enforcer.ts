@@ -11,7 +11,10 @@ import type { QuotaMetrics } from '../observability/quota-metrics.js';
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
 export interface TenantState {
   user: string;
-  /** The client's address (its user when users come from addresses), and its SASL principal once authenticated. */
+  /**
+   * The client's address (its user when users come from addresses), and its principal: on a TLS listener its client
+   * certificate's mapped name, replaced by its SASL principal once a SASL exchange succeeded (Kafka's SASL_SSL).
+   */
   remoteAddress: string | undefined;
   principal: string | undefined;
   /** The config generation the cache below was resolved under (a reload re-resolves every connection's next request). */
@@ -108,11 +111,18 @@ export class QuotaEnforcer {
     this.generation++;
   }
 
-  newTenant(remoteAddress: string | undefined): TenantState {
+  /** A new connection's tenant: `certificatePrincipal` is its client certificate's mapped name, on a TLS listener. */
+  newTenant(remoteAddress: string | undefined, certificatePrincipal?: string): TenantState {
+    const principal = certificatePrincipal;
     return {
-      user: this.tenants.connectionUser(remoteAddress), remoteAddress, principal: undefined, generation: this.generation,
+      user: this.userOf(remoteAddress, principal), remoteAddress, principal, generation: this.generation,
       clientId: undefined, quotas: [], keys: [], label: 'other', shadowUntil: new Array<number>(KINDS).fill(0), shadowMetered: new Array<number>(KINDS).fill(0),
     };
+  }
+
+  /** A connection's user: its principal when users come from principals (tenants.user: sasl), else by its address. */
+  private userOf(remoteAddress: string | undefined, principal: string | undefined): string {
+    return principal !== undefined && this.tenants.userFromSasl ? principal : this.tenants.connectionUser(remoteAddress);
   }
 
   /** A SASL exchange succeeded for `principal`: it becomes the connection's user (when users come from SASL). */
@@ -128,7 +138,7 @@ export class QuotaEnforcer {
     if (state.generation !== this.generation) {
       // a reload: where users come from, and the addresses' users, may have changed
       state.generation = this.generation;
-      state.user = state.principal !== undefined && this.tenants.userFromSasl ? state.principal : this.tenants.connectionUser(state.remoteAddress);
+      state.user = this.userOf(state.remoteAddress, state.principal);
     }
     const entity = this.tenants.clientEntity(clientId);
     state.clientId = clientId;

@@ -1,5 +1,6 @@
-// A request's quota entity in Kafka's terms: the user (SASL principal, or a name for the client's source address)
-// and the client id (the request header's, or the named group "tenant" of a configured pattern).
+// A request's quota entity in Kafka's terms: the user (SASL principal or client certificate's mapped name, or a name
+// for the client's source address) and the client id (the request header's, or the named group "tenant" of a
+// configured pattern).
 import type { BlockList } from 'node:net';
 import { contains, networks, sourceAddress } from './addresses.js';
 import type { TenantsConfig } from '../config/load-config.js';
@@ -22,7 +23,10 @@ export class TenantResolver {
     return ANONYMOUS;
   }
 
-  /** Whether a SASL principal becomes the user. */
+  /**
+   * Whether a connection's principal becomes the user (tenants.user: sasl, "the principal Kafka would see"): its SASL
+   * principal, or, on a TLS listener until (or without) SASL, its client certificate's mapped name.
+   */
   get userFromSasl(): boolean {
     return this.config.user === 'sasl';
   }

@@ -48,7 +48,7 @@ t.test('errors name the field and what is wrong', async (t) => {
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIp: 0 } }), /connections\.maxPerIp: must be >= 1/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', brokerBudget: { groupJoinBurst: 5 } }), /brokerBudget\.groupJoinBurst: needs groupJoinsPerSec/);
   const several = errorOf({ listen: 1, upstream: 'b:1', limits: { idleTimeoutMs: -1 } });
-  t.match(several, /listen: must be string/);
+  t.match(several, /listen: must be host:port, or \{address: host:port, tls: \{...\}\}/);
   t.match(several, /limits\.idleTimeoutMs: must be >= 1000/, 'all errors at once');
 });
 

@@ -1,6 +1,7 @@
 // An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it records every
 // frame it receives and answers through a scripted handler (return frames to send, or nothing).
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { configFromObject } from '../../src/config/load-config.js';
@@ -16,8 +17,9 @@ export class FakeBroker {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private script: Script) {
-    this.server = createServer((socket) => {
+  /** With `tls`, a broker that only offers TLS. */
+  constructor(private script: Script, tls?: TlsOptions) {
+    const accept = (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       socket.on('error', () => undefined);
@@ -35,7 +37,8 @@ export class FakeBroker {
         1 << 30,
       );
       socket.on('data', (c: Buffer) => splitter.push(c));
-    });
+    };
+    this.server = tls ? createTlsServer(tls, accept) : createServer(accept);
   }
 
   setScript(script: Script): void {
@@ -59,12 +62,16 @@ export class FakeBroker {
 
 /**
  * Starts `broker` and an in-process proxy in front of it, on free ports, with `config` (listen, upstream and metrics
- * filled in). The caller stops both.
+ * filled in; a listen or upstream given as {tls} gets its address). The caller stops both.
  */
 export async function proxyBefore(broker: FakeBroker, config: Record<string, unknown>, logger: Logger = createLogger('silent'), stages?: StageTable): Promise<{ proxy: ProxyServer; port: number }> {
   const upstream = `127.0.0.1:${await broker.listen()}`;
   const [port, metricsPort] = await freePorts(2);
-  const proxy = new ProxyServer(configFromObject({ logLevel: 'silent', ...config, listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}` }), { logger, ...(stages ? { stages } : {}) });
+  const at = (given: unknown, address: string) => (typeof given === 'object' && given !== null ? { ...given, address } : address);
+  const proxy = new ProxyServer(
+    configFromObject({ logLevel: 'silent', ...config, listen: at(config.listen, `127.0.0.1:${port}`), upstream: at(config.upstream, upstream), metrics: `127.0.0.1:${metricsPort}` }),
+    { logger, ...(stages ? { stages } : {}) },
+  );
   await proxy.start();
   return { proxy, port: port! };
 }

@@ -1,6 +1,7 @@
 // A bare Kafka client over one TCP connection: sends requests encoded with this project's codec and reads response
 // frames. For tests that need exact control (malformed frames, stalled readers, timing).
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { REQUEST_CODECS } from '../../src/protocol/generated/codecs.js';
 import { requestHeaderVersion } from '../../src/protocol/api.js';
@@ -57,6 +58,16 @@ export class RawClient {
       const s = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
       s.once('connect', () => resolve(new RawClient(s)));
       s.once('error', reject);
+    });
+  }
+
+  /** Connects over TLS to 127.0.0.1:port; resolves once the handshake is done, rejects when it fails or the server closes. */
+  static openTls(port: number, options: ConnectionOptions): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ...options });
+      s.once('secureConnect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+      s.once('close', () => reject(new Error('closed during the handshake')));
     });
   }
 
