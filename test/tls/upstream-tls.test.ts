@@ -1,0 +1,56 @@
+// TLS to the broker (upstream.tls) against an in-process fake broker that only offers TLS: the broker's certificate
+// is verified against the configured CA and its host name (or serverName) checked; a broker the sidecar cannot verify
+// closes only the client's connection, counted as kqp_upstream_errors_total{kind="tls"}; the readiness probe speaks
+// TLS too.
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import { Writer } from '../../src/protocol/writer.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { makeCertificates } from '../support/tls-certificates.js';
+
+const certs = makeCertificates();
+t.teardown(() => certs.cleanup());
+
+async function setup(t: Test, tls: Record<string, unknown>) {
+  const broker = new FakeBroker((frame) => {
+    if (apiKeyOf(frame) !== ApiKey.ApiVersions) return undefined;
+    const w = new Writer();
+    encodeApiVersionsResponse(w, frame.readInt16BE(6), defaultApiVersionsResponse());
+    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
+  }, { cert: readFileSync(certs.server.cert), key: readFileSync(certs.server.key) });
+  const { proxy, port } = await proxyBefore(broker, { upstream: { tls } });
+  const client = await RawClient.open(port);
+  t.teardown(async () => {
+    client.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  const tlsErrors = async () => Number((await proxy.metrics.registry.getSingleMetricAsString('kqp_upstream_errors_total')).split('\n').find((l) => l.includes('kind="tls"'))?.split(' ').pop() ?? 0);
+  return { proxy, client, tlsErrors };
+}
+
+t.test("a broker whose certificate the configured CA signed, for the address's host, is served; the probe is ready", async (t) => {
+  const { proxy, client } = await setup(t, { truststoreCertificates: certs.ca });
+  t.ok(await client.response(client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3)), 'a request round trip through TLS to the broker');
+  t.ok(proxy.ready(), '/readyz: the probe reached the broker over TLS');
+});
+
+t.test('a broker signed by a CA the sidecar does not trust: the client connection is closed, counted as a TLS upstream error', async (t) => {
+  const { proxy, client, tlsErrors } = await setup(t, { truststoreCertificates: certs.otherCa });
+  client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
+  await client.closedWithin(5_000);
+  t.equal(await tlsErrors(), 1, 'kqp_upstream_errors_total{kind="tls"} 1');
+  t.notOk(proxy.ready(), 'not ready: the probe cannot verify the broker either');
+});
+
+t.test('the host name is checked (serverName), unless endpointIdentificationAlgorithm is empty', async (t) => {
+  const wrong = await setup(t, { truststoreCertificates: certs.ca, serverName: 'broker.elsewhere.example' });
+  wrong.client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
+  await wrong.client.closedWithin(5_000);
+  t.equal(await wrong.tlsErrors(), 1, 'a certificate for another name is refused');
+  const unchecked = await setup(t, { truststoreCertificates: certs.ca, serverName: 'broker.elsewhere.example', endpointIdentificationAlgorithm: '' });
+  t.ok(await unchecked.client.response(unchecked.client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3)), 'with the check off, the same broker is served (its CA still verified)');
+});
