@@ -110,7 +110,7 @@ export const CONFIG_SCHEMA = {
         creationRatePerIp: { type: 'number', exclusiveMinimum: 0, default: 500, description: 'new connections per second from one address' },
         creationBurstPerIp: { type: 'number', minimum: 1, default: 1000, description: 'new connections from one address at once' },
         maxWaiting: { type: 'integer', minimum: 0, default: 1000, description: 'connections waiting (unread, no broker connection) for the rate' },
-        maxPerPrincipal: { type: 'integer', minimum: 1, default: 5000, description: 'open connections of one SASL principal' },
+        maxPerPrincipal: { type: 'integer', minimum: 1, default: 5000, description: 'open connections of one principal (SASL, or a TLS client certificate)' },
         rateTableCapacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000, description: 'addresses whose creation rate is tracked (least recently used reused)' },
       },
     },
