@@ -270,3 +270,18 @@ t.test('SIGTERM drain over TLS: an in-flight request is answered before the conn
   await c.closedWithin(5_000);
   t.pass('then the connection is closed');
 });
+
+t.test('the guard admits before the handshake: over the creation rate a TLS client waits, then its handshake is done', async (t) => {
+  const { proxy, tlsClient, broker: b } = await setup(t, { listen: listenTls(), connections: { creationRatePerIp: 4, creationBurstPerIp: 1 } });
+  t.ok(await served(await tlsClient()), 'the first is served at once');
+  const requests = () => b.received.filter((f) => !f.includes('kqp-probe')).length;
+  const started = performance.now();
+  const second = await tlsClient();
+  const waited = performance.now() - started;
+  const wait = (await metric(proxy, 'kqp_connection_wait_seconds_total')) * 1000;
+  t.ok(wait > 0, `the second was made to wait ${wait.toFixed(0)} ms (at most 250 ms: 4 a second, burst 1)`);
+  t.ok(waited >= wait - 50, `its handshake was done after that wait (${waited.toFixed(0)} ms, less 50 ms of timer slack)`);
+  t.ok(await served(second), 'then it is served');
+  t.equal(requests(), 2, 'one request each reached the broker');
+  t.equal(proxy.guard.waiting, 0, 'nobody waits');
+});
