@@ -25,54 +25,34 @@ const keystore = {
   cipherSuites,
 } as const;
 
+/** listen and upstream: host:port, or {address, tls} with these TLS settings. */
+const endpoint = <T extends object>(description: string, tls: { description: string; properties: T }) => ({
+  description,
+  anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls } } }],
+}) as const;
+
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['listen', 'upstream'],
   properties: {
-    listen: {
-      description: 'host:port the proxy accepts clients on; or {address, tls} for a TLS listener',
-      anyOf: [
-        address,
-        {
-          type: 'object', additionalProperties: false, required: ['address'],
-          properties: {
-            address,
-            tls: {
-              type: 'object', additionalProperties: false,
-              description: "TLS termination, in Kafka's ssl.* terms (certificates re-read on reload)",
-              properties: {
-                ...keystore,
-                clientAuth: { enum: ['none', 'requested', 'required'], description: 'ssl.client.auth (default none)' },
-                principalMappingRules: { type: 'string', description: "ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)" },
-                handshakeTimeoutMs: { type: 'integer', minimum: 100, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
-              },
-            },
-          },
-        },
-      ],
-    },
-    upstream: {
-      description: "host:port of this sidecar's broker; or {address, tls} when the broker only offers TLS",
-      anyOf: [
-        address,
-        {
-          type: 'object', additionalProperties: false, required: ['address'],
-          properties: {
-            address,
-            tls: {
-              type: 'object', additionalProperties: false,
-              description: "TLS to the broker, its certificate verified against truststoreCertificates, in Kafka's ssl.* terms",
-              properties: {
-                ...keystore,
-                endpointIdentificationAlgorithm: { enum: ['https', ''], description: "ssl.endpoint.identification.algorithm: https (default) checks the broker's host name; empty does not" },
-                serverName: { type: 'string', minLength: 1, description: "the name sent as SNI and checked against the broker's certificate (default: the address's host)" },
-              },
-            },
-          },
-        },
-      ],
-    },
+    listen: endpoint('host:port the proxy accepts clients on; or {address, tls} for a TLS listener', {
+      description: "TLS termination, in Kafka's ssl.* terms (certificates re-read on reload)",
+      properties: {
+        ...keystore,
+        clientAuth: { enum: ['none', 'requested', 'required'], description: 'ssl.client.auth (default none)' },
+        principalMappingRules: { type: 'string', description: 'ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)' },
+        handshakeTimeoutMs: { type: 'integer', minimum: 100, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
+      },
+    }),
+    upstream: endpoint("host:port of this sidecar's broker; or {address, tls} when the broker only offers TLS", {
+      description: "TLS to the broker, its certificate verified against truststoreCertificates, in Kafka's ssl.* terms",
+      properties: {
+        ...keystore,
+        endpointIdentificationAlgorithm: { enum: ['https', ''], description: "ssl.endpoint.identification.algorithm: https (default) checks the broker's host name; empty does not" },
+        serverName: { type: 'string', minLength: 1, description: "the name sent as SNI and checked against the broker's certificate (default: the address's host)" },
+      },
+    }),
     advertise: {
       type: 'object',
       additionalProperties: false,

@@ -9,7 +9,7 @@ import * as Handshake from '../../src/protocol/generated/sasl-handshake-response
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
-import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { RawClient, served } from '../support/raw-client.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 
 const encode = (f: (w: Writer) => void) => {
@@ -50,16 +50,6 @@ async function setup(t: Test, connections: Record<string, unknown>) {
     await b.close();
   });
   return { proxy, open };
-}
-
-/** Whether a connection is served: an ApiVersions round trip within `ms`. */
-async function served(c: RawClient, ms = 5_000): Promise<boolean> {
-  try {
-    await c.response(c.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3), ms);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const rejected = async (proxy: ProxyServer, reason: string) =>

@@ -7,6 +7,7 @@ import { REQUEST_CODECS } from '../../src/protocol/generated/codecs.js';
 import { requestHeaderVersion } from '../../src/protocol/api.js';
 import { writeRequestHeader } from '../../src/protocol/headers.js';
 import { Writer } from '../../src/protocol/writer.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
 
 export function encodeRequest(apiKey: number, version: number, correlationId: number, body: object, clientId = 'raw-client'): Buffer {
   const w = new Writer();
@@ -129,3 +130,13 @@ export class RawClient {
 
 /** An ApiVersions v3 request body. */
 export const API_VERSIONS_V3 = { clientSoftwareName: 'raw-client', clientSoftwareVersion: '1', unknownTaggedFields: undefined };
+
+/** Whether a connection is served: an ApiVersions round trip within `ms`. */
+export async function served(c: RawClient, ms = 5_000): Promise<boolean> {
+  try {
+    await c.response(c.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3), ms);
+    return true;
+  } catch {
+    return false;
+  }
+}

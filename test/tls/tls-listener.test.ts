@@ -26,7 +26,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { ConfigReloader } from '../../src/config/config-reloader.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
-import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+import { RawClient, API_VERSIONS_V3, served } from '../support/raw-client.js';
 import { fetchRequest, produceRequest } from '../support/requests.js';
 import { makeCertificates, type KeyPair } from '../support/tls-certificates.js';
 
@@ -96,15 +96,6 @@ async function setup(t: Test, config: Record<string, unknown>, o: { produceDelay
     await b.close();
   });
   return { proxy, port, tlsClient, lines, broker: b };
-}
-
-async function served(c: RawClient, ms = 5_000): Promise<boolean> {
-  try {
-    await c.response(c.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3), ms);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const metric = async (proxy: ProxyServer, name: string, ...labels: string[]) =>
