@@ -169,7 +169,7 @@ t.test('clientAuth none: no certificate is asked for; the user is ANONYMOUS', as
 
 t.test('every rejection closes its connection only, with one log line and a count', async (t) => {
   const { proxy, port, tlsClient, lines } = await setup(t, {
-    listen: listenTls({ clientAuth: 'required', handshakeTimeoutMs: 300, principalMappingRules: 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/' }),
+    listen: listenTls({ clientAuth: 'required', principalMappingRules: 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/' }),
   });
   const alice = await tlsClient(certs.alice);
   t.ok(await served(alice), 'alice is served');
@@ -190,15 +190,11 @@ t.test('every rejection closes its connection only, with one log line and a coun
   const plain = await RawClient.open(port);
   plain.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
   await plain.closedWithin(5_000);
-  const silent = netConnect({ host: '127.0.0.1', port });
-  silent.on('error', () => undefined);
-  silent.write(Buffer.from([0x16])); // a TLS record begun, never finished
-  await new Promise((resolve) => silent.once('close', resolve));
   const gone = netConnect({ host: '127.0.0.1', port }); // a TCP health check: connects and goes
   await new Promise((resolve) => gone.once('connect', resolve));
   gone.destroy();
 
-  const reasons = ['tls_client_certificate_expired', 'tls_client_certificate_untrusted', 'tls_client_certificate_missing', 'tls_principal_unmapped', 'tls_handshake_failed', 'tls_plaintext_client', 'tls_handshake_timeout'];
+  const reasons = ['tls_client_certificate_expired', 'tls_client_certificate_untrusted', 'tls_client_certificate_missing', 'tls_principal_unmapped', 'tls_handshake_failed', 'tls_plaintext_client'];
   for (let i = 0; i < 100 && (await metric(proxy, 'kqp_connections_rejected_total')) < reasons.length; i++) await new Promise((r) => setTimeout(r, 20));
   for (const reason of reasons) {
     t.equal(await metric(proxy, 'kqp_connections_rejected_total', `reason="${reason}"`), 1, `kqp_connections_rejected_total{reason="${reason}"} 1`);
@@ -208,6 +204,19 @@ t.test('every rejection closes its connection only, with one log line and a coun
   t.equal(proxy.guard.stats.ips, 1, 'only alice counts against her address: every refused connection was released');
   t.ok(await served(alice), 'alice, connected all along, is still served');
   t.ok(await served(await tlsClient(certs.alice)), 'and a new connection of hers too');
+});
+
+t.test('a handshake not done within handshakeTimeoutMs is closed, counted; another client is served', async (t) => {
+  const { proxy, port, tlsClient, lines } = await setup(t, { listen: listenTls({ handshakeTimeoutMs: 500 }) });
+  const silent = netConnect({ host: '127.0.0.1', port });
+  silent.on('error', () => undefined);
+  const started = performance.now();
+  silent.write(Buffer.from([0x16])); // a TLS record begun, never finished
+  await new Promise((resolve) => silent.once('close', resolve));
+  t.ok(performance.now() - started >= 500 - 50, 'closed after the timeout (less 50 ms of timer slack)');
+  t.equal(await metric(proxy, 'kqp_connections_rejected_total', 'reason="tls_handshake_timeout"'), 1, 'kqp_connections_rejected_total{reason="tls_handshake_timeout"} 1');
+  t.equal(lines.filter((l) => l.kind === 'tls_handshake_timeout').length, 1, 'one log line');
+  t.ok(await served(await tlsClient()), 'another client is served');
 });
 
 t.test('a TLS client on a plaintext listener: closed, with one log line and a count', async (t) => {
