@@ -4,6 +4,8 @@
 //   answered without error, an acks=0 one gets no response and the connection stays in step (the request after it
 //   is answered), and the broker holds every record sent (its end offset). The versions the broker no longer has
 //   (v0-v2, removed by KIP-896 in Kafka 4.0) are produced against a Kafka 3.9 broker in kafka-3-9.serial.test.ts.
+// - librdkafka forced onto the legacy protocol (no ApiVersions, Produce v1), which Kafka 4 still lists in ApiVersions
+//   but no longer takes (KIP-896): the sidecar gives it what the broker gives it.
 // - An ApiVersions request of a version newer than the codec knows: the sidecar gives what the broker gives
 //   (KIP-511: UNSUPPORTED_VERSION in the v0 format, with the ApiVersions versions the broker supports, from which the
 //   client retries).
@@ -16,6 +18,7 @@ import { testKafka } from '../support/kafkajs.js';
 import { RawClient } from '../support/raw-client.js';
 import { apiVersions, apiVersionsNewerThanKnown, produceAt, range } from '../support/protocol-versions.js';
 import { produceRequest } from '../support/requests.js';
+import { runKcat } from '../support/kcat.js';
 import { recordBatch } from '../support/record-batch.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
@@ -65,6 +68,20 @@ t.test('Produce at every version the codec and the broker share, acks=all and ac
   const deadline = Date.now() + 10_000;
   while ((await endOffset(topic)) < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   t.equal(await endOffset(topic), sent, `the broker holds all ${sent} records of v${from}-v${to}`);
+});
+
+t.test('kcat on the legacy protocol (api.version.request=false, broker.version.fallback=0.9.0) gets what the broker gives it', async (t) => {
+  const values = Array.from({ length: 100 }, (_, i) => `legacy-${i}`).join('\n') + '\n';
+  const legacy = async (bootstrap: string) => {
+    const topic = await topicOnFirstNode();
+    const r = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'api.version.request=false', '-X', 'broker.version.fallback=0.9.0',
+      '-X', 'acks=all', '-X', 'message.timeout.ms=8000'], values, 60_000);
+    return { exitCode: r.code, stored: await endOffset(topic), stderr: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
+  };
+  const direct = await legacy(`${node.host}:${node.port}`);
+  const through = await legacy(sidecars[0]!.bootstrap);
+  t.same({ exitCode: through.exitCode, stored: through.stored }, { exitCode: direct.exitCode, stored: direct.stored },
+    `direct: exit ${direct.exitCode}, ${direct.stored} stored (${direct.stderr}); through the sidecar: exit ${through.exitCode}, ${through.stored} stored (${through.stderr})`);
 });
 
 t.test('an ApiVersions request newer than the codec knows gets what the broker gives it', async (t) => {
