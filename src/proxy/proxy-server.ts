@@ -318,7 +318,7 @@ export class ProxyServer {
     this.tls.handshake(client, (outcome) => {
       this.handshaking.delete(client);
       if (!outcome.ok) {
-        if (outcome.reason) this.rejected(outcome.reason, ip, outcome.detail);
+        if (outcome.reason && !this.stopping) this.rejected(outcome.reason, ip, outcome.detail);
         this.guard.closed(ip);
       } else if (this.stopping) {
         outcome.socket.destroy();
