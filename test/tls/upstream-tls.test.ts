@@ -5,6 +5,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { Writer } from '../../src/protocol/writer.js';
+import { configFromObject } from '../../src/config/load-config.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
@@ -44,6 +45,23 @@ t.test('a broker signed by a CA the sidecar does not trust: the client connectio
   await client.closedWithin(5_000);
   t.equal(await tlsErrors(), 1, 'kqp_upstream_errors_total{kind="tls"} 1');
   t.notOk(proxy.ready(), 'not ready: the probe cannot verify the broker either');
+});
+
+t.test('a reload applies a new upstream.tls to new broker connections (a rotated CA file, say)', async (t) => {
+  const { proxy, client, tlsErrors } = await setup(t, { truststoreCertificates: certs.ca });
+  t.ok(await client.response(client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3)), 'served');
+  const { host, port } = proxy.config.upstream;
+  const kept = proxy.reload(configFromObject({
+    listen: `${proxy.config.listen.host}:${proxy.config.listen.port}`, metrics: `${proxy.config.metrics.host}:${proxy.config.metrics.port}`, logLevel: 'silent',
+    upstream: { address: `${host}:${port}`, tls: { truststoreCertificates: certs.otherCa } },
+  }));
+  t.same(kept, [], 'nothing that needs a restart changed');
+  t.ok(await client.response(client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3)), 'the open connection keeps its broker connection');
+  const next = await RawClient.open(proxy.address().port);
+  t.teardown(() => next.close());
+  next.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
+  await next.closedWithin(5_000);
+  t.equal(await tlsErrors(), 1, 'a new one is verified against the new CA (which did not sign the broker)');
 });
 
 t.test('the host name is checked (serverName), unless endpointIdentificationAlgorithm is empty', async (t) => {
