@@ -150,7 +150,8 @@ export class ProxyServer {
    * A new config, live (SIGHUP, or a change of the file with reload.watch), without dropping a connection: quotas,
    * tenants, the broker budget, the admin gate's limits, limits and the log level apply at once, to open connections
    * too (their next request is resolved again; buckets keep their balance; their frame, in-flight and idle limits are
-   * set anew). The RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
+   * set anew); listen.tls and upstream.tls, their files re-read, to new handshakes and broker connections. The
+   * RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
    */
   reload(next: ProxyConfig): string[] {
     const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
