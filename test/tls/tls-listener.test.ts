@@ -43,7 +43,6 @@ const encode = (f: (w: Writer) => void) => {
 /** Answers ApiVersions, Metadata (a broker at 10.0.0.1:9092), Produce, Fetch (150 KB) and SASL (accepting); a produce's answer waits `produceDelayMs`. */
 function broker(o: { produceDelayMs?: number } = {}): FakeBroker {
   return new FakeBroker((frame, socket) => {
-    if (frame.includes('kqp-probe')) return undefined;
     const id = correlationOf(frame);
     const version = frame.readInt16BE(6);
     switch (apiKeyOf(frame)) {
