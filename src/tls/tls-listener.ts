@@ -27,7 +27,7 @@ export type TlsRejection =
 const TLS_HANDSHAKE_RECORD = 0x16;
 
 export type HandshakeOutcome =
-  | { ok: true; socket: TLSSocket; user: string; dn: string | undefined }
+  | { ok: true; socket: TLSSocket; user: string }
   /** The client went away before sending anything (a TCP health check, a port scan): not worth a log line. */
   | { ok: false; reason: undefined; detail: string }
   | { ok: false; reason: TlsRejection; detail: string };
@@ -103,7 +103,7 @@ function judge(socket: TLSSocket, settings: ListenerTls, finish: (outcome: Hands
   const cert = settings.clientAuth === 'none' ? undefined : socket.getPeerCertificate();
   if (!cert?.raw) {
     if (settings.clientAuth === 'required') fail('tls_client_certificate_missing', 'no client certificate (listen.tls.clientAuth: required)');
-    else finish({ ok: true, socket, user: ANONYMOUS, dn: undefined });
+    else finish({ ok: true, socket, user: ANONYMOUS });
     return;
   }
   if (!socket.authorized) {
@@ -126,5 +126,5 @@ function judge(socket: TLSSocket, settings: ListenerTls, finish: (outcome: Hands
     fail('tls_principal_unmapped', `${(err as Error).message} (listen.tls.principalMappingRules)`);
     return;
   }
-  finish({ ok: true, socket, user, dn });
+  finish({ ok: true, socket, user });
 }
