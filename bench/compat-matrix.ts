@@ -60,7 +60,8 @@ const cell = (version: string, client: ClientName) => {
 };
 const tool = (cmd: string, args: string[]) => {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+    // the first line that names a version ("Version 1.7.1 (JSON, ...)" for kcat), without what follows it in brackets
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n').find((l) => /\d\.\d/.test(l))?.replace(/ \(.*/, '').trim();
   } catch {
     return 'not found';
   }
