@@ -328,36 +328,11 @@ interface TenantSamples {
   tokens: Sample[];
 }
 
-/** Samples, from one sidecar, each tenant's throttle seconds and bucket tokens (tenant: client id and quota kind). */
-function tenantSamplers(sidecar: ProxyProcess, tenants: readonly { clientId: string; kind: 'produce' | 'fetch' }[], everyMs: number): { stop(): Promise<TenantSamples[]> } {
-  const samples: TenantSamples[] = tenants.map(() => ({ throttle: [], tokens: [] }));
-  const start = performance.now();
-  let busy = Promise.resolve();
-  const take = () => {
-    busy = busy.then(async () => {
-      const seconds = (performance.now() - start) / 1000;
-      try {
-        const text = await sidecar.metrics();
-        await Promise.all(tenants.map(async ({ clientId, kind }, i) => {
-          const line = text.split('\n').find((l) => l.startsWith(`kqp_tenant_throttle_seconds_total{tenant="${clientId}"}`));
-          samples[i]!.throttle.push({ seconds, value: line ? Number(line.split(' ').pop()) : 0 });
-          const q = (await sidecar.quota('ANONYMOUS', clientId))[kind] as { bucket: { tokens: number } };
-          samples[i]!.tokens.push({ seconds, value: q.bucket.tokens });
-        }));
-      } catch {
-        // no sample this time
-      }
-    });
-  };
-  take();
-  const timer = setInterval(take, everyMs);
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await busy;
-      return samples;
-    },
-  };
+/** Samples, from one sidecar, a tenant's throttle seconds and bucket tokens until stop(). */
+function tenantSampler(sidecar: ProxyProcess, clientId: string, kind: 'produce' | 'fetch'): { stop(): Promise<TenantSamples> } {
+  const throttle = sampler(() => sidecar.metric(`kqp_tenant_throttle_seconds_total{tenant="${clientId}"}`), TENANT_SAMPLE_MS);
+  const tokens = sampler(async () => ((await sidecar.quota('ANONYMOUS', clientId))[kind] as { bucket: { tokens: number } }).bucket.tokens, TENANT_SAMPLE_MS);
+  return { stop: async () => ({ throttle: await throttle.stop(), tokens: await tokens.stop() }) };
 }
 
 /** The largest value sampled within `margin` s of `at` (tokens move between samples). */
@@ -395,9 +370,10 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
   await sleep(3000); // JmxTool's JVM starts before the loads do
   const origin = Date.now(); // every sample's seconds count from here
   const logBytes = produceTopics.map((topic) => sampler(() => topicLogBytes(node, topic), SAMPLE_MS));
-  const tenants = tenantSamplers(target.sidecars[0]!,
-    clients.flatMap((c) => [{ clientId: quotaClientId('produce', c), kind: 'produce' as const }, { clientId: quotaClientId('fetch', c), kind: 'fetch' as const }]),
-    TENANT_SAMPLE_MS);
+  const tenants = clients.flatMap((c) => [
+    tenantSampler(target.sidecars[0]!, quotaClientId('produce', c), 'produce'),
+    tenantSampler(target.sidecars[0]!, quotaClientId('fetch', c), 'fetch'),
+  ]);
   const loads = clients.flatMap((c, i) => [startLoad(c, target, 'produce', produceTopics[i]!), startLoad(c, target, 'fetch', fetchTopics[i]!)]);
   // every load runs until the last one to start has moved bytes for settle + `seconds` (each one's rate is taken over
   // the `seconds` after its own settle)
@@ -416,7 +392,7 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
   await Promise.all(loads.map((l) => l.stop()));
   const produced = await Promise.all(logBytes.map((s) => s.stop()));
   const fetched = await jmx.stop(origin);
-  const tenantSamples = await tenants.stop();
+  const tenantSamples = await Promise.all(tenants.map((x) => x.stop()));
   const results: CheckResult[] = [];
   const judge = (client: ClientName, check: string, samples: Sample[], tenant: TenantSamples) => {
     const r = rateAfterStart(samples, SETTLE_SECONDS, o.seconds);
