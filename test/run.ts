@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
-import { SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
+import { SHARED_CERTIFICATES_ENV, SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
+import { makeCertificates } from './support/tls-certificates.js';
 import { failureReport } from './failure-report.js';
 import { PROXY_LOG_DIR } from './support/proxy-process.js';
 
@@ -23,7 +24,15 @@ rmSync(PROXY_LOG_DIR, { recursive: true, force: true });
 const needsKafka = (file: string) => /shared-cluster\.js|kafka-cluster\.js|demo\/demo\.[jt]s/.test(readFileSync(file, 'utf8'));
 const all = readdirSync('test', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).sort();
 
-const cluster = unitOnly ? undefined : await KafkaCluster.start({ nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log });
+// the brokers' SSL and SASL_SSL listeners (test/tls/) use certificates made here, removed when the run ends
+const certificates = unitOnly ? undefined : makeCertificates();
+process.on('exit', () => certificates?.cleanup());
+const cluster = unitOnly
+  ? undefined
+  : await KafkaCluster.start({
+    nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log,
+    tls: { certificate: certificates!.server.cert, key: certificates!.server.key, ca: certificates!.ca },
+  });
 if (cluster) log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 let interrupted = false;
@@ -52,7 +61,7 @@ function runTap(args: string[]): Promise<number> {
     stdio: 'inherit',
     detached: true,
     env: cluster
-      ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info) }
+      ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info), [SHARED_CERTIFICATES_ENV]: JSON.stringify(certificates) }
       : { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env },
   });
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));

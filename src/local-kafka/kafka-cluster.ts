@@ -20,7 +20,23 @@ export interface SaslUsers {
   scramSha512?: Record<string, string>;
 }
 
-export type ListenerName = 'CLIENT' | 'SASL';
+export type ListenerName = 'CLIENT' | 'SASL' | 'SSL' | 'SASL_SSL';
+
+/**
+ * An SSL listener on each broker (and a SASL_SSL one when `sasl` is set too), with PEM files the caller made: Kafka
+ * reads them as `ssl.keystore.type=PEM` (key and chain in one file, written into the node's directory) and
+ * `ssl.truststore.type=PEM`.
+ */
+export interface BrokerTls {
+  /** The broker's certificate chain (PEM file): every broker uses the same; its names must be the advertised host. */
+  certificate: string;
+  /** Its private key (PEM file, PKCS#8, unencrypted). */
+  key: string;
+  /** CA certificates (PEM file) the broker trusts for client certificates. */
+  ca: string;
+  /** ssl.client.auth (default none). */
+  clientAuth?: 'none' | 'requested' | 'required';
+}
 
 export interface ClusterOptions {
   nodes?: 1 | 3;
@@ -30,6 +46,8 @@ export interface ClusterOptions {
   heapMb?: number;
   /** Adds a SASL_PLAINTEXT listener with these users. */
   sasl?: SaslUsers;
+  /** Adds an SSL listener (and, with `sasl`, a SASL_SSL one) to each broker. */
+  tls?: BrokerTls;
   /** Address a node advertises for a client listener, when it must differ from the one it binds. */
   advertise?: (nodeId: number, listener: ListenerName, bound: { host: string; port: number }) => { host: string; port: number } | undefined;
   /** Client listener ports to bind, by node id (otherwise free ports are picked). */
@@ -50,6 +68,10 @@ export interface NodeInfo {
   port: number;
   /** SASL_PLAINTEXT listener (SASL), when enabled. */
   saslPort?: number;
+  /** SSL listener (SSL), when enabled. */
+  sslPort?: number;
+  /** SASL_SSL listener (SASL_SSL), when both SASL and TLS are enabled. */
+  saslSslPort?: number;
   /** PLAINTEXT listener between brokers (INTERNAL). */
   internalPort: number;
   controllerPort: number;
@@ -73,6 +95,11 @@ export interface ClusterInfo {
   /** SASL listeners, host:port,..., when enabled. */
   saslBootstrap?: string;
   sasl?: SaslUsers;
+  /** SSL listeners, host:port,..., when enabled. */
+  sslBootstrap?: string;
+  /** SASL_SSL listeners, host:port,..., when both are enabled. */
+  saslSslBootstrap?: string;
+  tls?: BrokerTls;
 }
 
 const HOST = '127.0.0.1';
@@ -191,12 +218,16 @@ export class KafkaCluster {
     const baseDir = join(tmpdir(), `kqp-kafka-${process.pid}-${randomBytes(4).toString('hex')}`);
     mkdirSync(baseDir, { recursive: true });
     const clusterId = randomKafkaUuid();
-    const perNode = 3 + (opts.sasl ? 1 : 0) + (opts.jmx ? 1 : 0);
+    // ports per node: client, internal, controller, then the optional ones in this order
+    const optional = [opts.sasl, opts.tls, opts.sasl && opts.tls, opts.jmx].map(Boolean);
+    const perNode = 3 + optional.filter(Boolean).length;
     const ports = await freePorts(count * perNode);
     const infos: NodeInfo[] = [];
     for (let i = 0; i < count; i++) {
       const id = i + 1;
       const p = ports.slice(i * perNode, (i + 1) * perNode);
+      const extra = p.slice(3);
+      const [saslPort, sslPort, saslSslPort, jmxPort] = optional.map((on) => (on ? extra.shift() : undefined));
       const dir = join(baseDir, `node-${id}`);
       mkdirSync(dir, { recursive: true });
       infos.push({
@@ -205,8 +236,10 @@ export class KafkaCluster {
         port: opts.clientPorts?.[id] ?? p[0]!,
         internalPort: p[1]!,
         controllerPort: p[2]!,
-        ...(opts.sasl ? { saslPort: p[3]! } : {}),
-        ...(opts.jmx ? { jmxPort: p[perNode - 1]! } : {}),
+        ...(saslPort !== undefined ? { saslPort } : {}),
+        ...(sslPort !== undefined ? { sslPort } : {}),
+        ...(saslSslPort !== undefined ? { saslSslPort } : {}),
+        ...(jmxPort !== undefined ? { jmxPort } : {}),
         logFile: join(dir, 'broker.log'),
         dataDir: join(dir, 'data'),
       });
@@ -222,12 +255,15 @@ export class KafkaCluster {
       ...(opts.sasl
         ? { saslBootstrap: infos.map((n) => `${HOST}:${n.saslPort}`).join(','), sasl: opts.sasl }
         : {}),
+      ...(opts.tls ? { sslBootstrap: infos.map((n) => `${HOST}:${n.sslPort}`).join(','), tls: opts.tls } : {}),
+      ...(opts.tls && opts.sasl ? { saslSslBootstrap: infos.map((n) => `${HOST}:${n.saslSslPort}`).join(',') } : {}),
     };
     const nodes = infos.map((n) => {
       const dir = join(baseDir, `node-${n.id}`);
       const configFile = join(dir, 'server.properties');
       const log4jFile = join(dir, line.log4j === 2 ? 'log4j2.properties' : 'log4j.properties');
-      writeFileSync(configFile, serverProperties(n, infos, opts, line));
+      if (opts.tls) writeFileSync(join(dir, 'keystore.pem'), readFileSync(opts.tls.key, 'utf8') + readFileSync(opts.tls.certificate, 'utf8'));
+      writeFileSync(configFile, serverProperties(n, infos, opts, line, join(dir, 'keystore.pem')));
       writeFileSync(log4jFile, line.log4j === 2 ? LOG4J2 : LOG4J1);
       return { info: n, configFile, log4jFile, child: undefined, exited: undefined } as RunningNode;
     });
@@ -372,7 +408,7 @@ function alive(n: RunningNode): boolean {
   return n.child !== undefined && n.child.exitCode === null && n.child.signalCode === null;
 }
 
-function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions, line: KafkaLine): string {
+function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions, line: KafkaLine, keystore: string): string {
   const count = all.length;
   const bound = (port: number) => ({ host: HOST, port });
   const adv = (listener: ListenerName, port: number) => {
@@ -386,6 +422,12 @@ function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions, li
     listeners.push(`SASL://${HOST}:${n.saslPort}`);
     advertised.push(adv('SASL', n.saslPort));
     protocols.push('SASL:SASL_PLAINTEXT');
+  }
+  for (const [name, port] of [['SSL', n.sslPort], ['SASL_SSL', n.saslSslPort]] as const) {
+    if (port === undefined) continue;
+    listeners.push(`${name}://${HOST}:${port}`);
+    advertised.push(adv(name, port));
+    protocols.push(`${name}:${name}`);
   }
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
@@ -422,8 +464,17 @@ function serverProperties(n: NodeInfo, all: NodeInfo[], opts: ClusterOptions, li
     const plainUsers = Object.entries(opts.sasl.plain ?? {})
       .map(([u, p]) => `user_${u}="${p}"`)
       .join(' ');
-    props['listener.name.sasl.plain.sasl.jaas.config'] = `org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`;
-    props['listener.name.sasl.scram-sha-512.sasl.jaas.config'] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    for (const listener of n.saslSslPort !== undefined ? ['sasl', 'sasl_ssl'] : ['sasl']) {
+      props[`listener.name.${listener}.plain.sasl.jaas.config`] = `org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`;
+      props[`listener.name.${listener}.scram-sha-512.sasl.jaas.config`] = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    }
+  }
+  if (opts.tls) {
+    props['ssl.keystore.type'] = 'PEM';
+    props['ssl.keystore.location'] = keystore;
+    props['ssl.truststore.type'] = 'PEM';
+    props['ssl.truststore.location'] = opts.tls.ca;
+    props['ssl.client.auth'] = opts.tls.clientAuth ?? 'none';
   }
   Object.assign(props, opts.brokerConfig ?? {});
   return Object.entries(props)

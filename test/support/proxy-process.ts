@@ -59,6 +59,8 @@ export interface ProxyProcessOptions {
   port?: number;
   /** Runs it with --max-old-space-size=heapMB. */
   heapMB?: number;
+  /** listen.tls: the proxy listens with TLS. */
+  listenTls?: Record<string, unknown>;
 }
 
 /** Starts `src/cli.ts` with `config` (listen and metrics are filled in). */
@@ -67,7 +69,7 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
   const port = o.port ?? freePort;
   const dir = mkdtempSync(join(tmpdir(), 'kqp-proxy-'));
   const full = {
-    listen: `127.0.0.1:${port}`,
+    listen: o.listenTls ? { address: `127.0.0.1:${port}`, tls: o.listenTls } : `127.0.0.1:${port}`,
     metrics: `127.0.0.1:${metricsPort}`,
     logLevel: 'info',
     ...(o.advertiseSelf !== undefined ? { advertise: { mode: 'map', map: { [String(o.advertiseSelf)]: `127.0.0.1:${port}` } } } : {}),
@@ -122,19 +124,22 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
 
 /**
  * One proxy process per broker (sidecars), each rewriting every broker's address to its sidecar, so that clients
- * never learn a broker's own address. `listener` picks the broker port they relay to.
+ * never learn a broker's own address. `listener` picks the broker port they relay to (over TLS with `upstreamTls`).
  */
 export async function startSidecarProcesses(
   nodes: readonly NodeInfo[],
   config: Record<string, unknown>,
-  listener: 'port' | 'saslPort' = 'port',
-  o: Pick<ProxyProcessOptions, 'heapMB'> = {},
+  listener: 'port' | 'saslPort' | 'sslPort' | 'saslSslPort' = 'port',
+  o: Pick<ProxyProcessOptions, 'heapMB' | 'listenTls'> & { upstreamTls?: Record<string, unknown> } = {},
 ): Promise<ProxyProcess[]> {
   const ports = await freePorts(nodes.length);
   const map = Object.fromEntries(nodes.map((n, i) => [String(n.id), `127.0.0.1:${ports[i]}`]));
   return Promise.all(
     nodes.map((n, i) =>
-      startProxyProcess({ upstream: `${n.host}:${n[listener]}`, advertise: { mode: 'map', map }, ...config }, { port: ports[i]!, ...o }),
+      startProxyProcess({
+        upstream: o.upstreamTls ? { address: `${n.host}:${n[listener]}`, tls: o.upstreamTls } : `${n.host}:${n[listener]}`,
+        advertise: { mode: 'map', map }, ...config,
+      }, { port: ports[i]!, ...o }),
     ),
   );
 }

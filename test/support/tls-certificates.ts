@@ -1,8 +1,9 @@
 // Certificates for TLS tests, made with openssl into a temporary directory: a CA, another CA nobody trusts, server
 // certificates for 127.0.0.1 and localhost, and client certificates (valid, expired, signed by the other CA, and some
-// with subjects that test how a DN is written).
+// with subjects that test how a DN is written). For the Java client, a certificate as a PKCS#12 keystore and the CA as a
+// PKCS#12 truststore (keytool).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,6 +21,8 @@ export interface Certificates {
   server2: KeyPair;
   /** CN=Alice,OU=ServiceUsers,O=Org,C=US */
   alice: KeyPair;
+  /** CN=Bob,OU=ServiceUsers,O=Org,C=US */
+  bob: KeyPair;
   /** CN=Tkac\, Adam,OU=ITZ,DC=geodis,DC=cz */
   tkac: KeyPair;
   /** 1.2.840.113549.1.9.1=#1611...(carol@example.com),CN=carol+UID=c1,O=Org */
@@ -63,6 +66,7 @@ export function makeCertificates(): Certificates {
     server: signed('server', '/CN=localhost', { san }),
     server2: signed('server2', '/CN=localhost-2', { san }),
     alice: signed('alice', '/C=US/O=Org/OU=ServiceUsers/CN=Alice'),
+    bob: signed('bob', '/C=US/O=Org/OU=ServiceUsers/CN=Bob'),
     tkac: signed('tkac', '/DC=cz/DC=geodis/OU=ITZ/CN=Tkac\\, Adam'),
     carol: signed('carol', '/O=Org/CN=carol+UID=c1/emailAddress=carol@example.com', { multiRdn: true }),
     expired: signed('expired', '/O=Org/CN=old', { days: -1 }),
@@ -71,4 +75,28 @@ export function makeCertificates(): Certificates {
     notACertificate,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The password of the Java client's stores. */
+export const STORE_PASSWORD = 'kqp-test';
+
+/**
+ * The Java client's SSL properties: `pair` as a PKCS#12 keystore (openssl), the CA as a PKCS#12 truststore (keytool),
+ * both made once into the certificates' directory.
+ */
+export function javaSslProperties(certs: Pick<Certificates, 'dir' | 'ca'>, pair?: KeyPair): Record<string, string> {
+  const truststore = join(certs.dir, 'truststore.p12');
+  if (!existsSync(truststore)) {
+    execFileSync('keytool', ['-importcert', '-noprompt', '-storetype', 'PKCS12', '-keystore', truststore, '-storepass', STORE_PASSWORD,
+      '-alias', 'ca', '-file', certs.ca], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  const props: Record<string, string> = {
+    'security.protocol': 'SSL', 'ssl.truststore.type': 'PKCS12', 'ssl.truststore.location': truststore, 'ssl.truststore.password': STORE_PASSWORD,
+  };
+  if (!pair) return props;
+  const keystore = pair.cert.replace(/\.crt$/, '.p12');
+  if (!existsSync(keystore)) {
+    openssl(certs.dir, ['pkcs12', '-export', '-in', pair.cert, '-inkey', pair.key, '-out', keystore, '-passout', `pass:${STORE_PASSWORD}`, '-name', 'client']);
+  }
+  return { ...props, 'ssl.keystore.type': 'PKCS12', 'ssl.keystore.location': keystore, 'ssl.keystore.password': STORE_PASSWORD, 'ssl.key.password': STORE_PASSWORD };
 }
