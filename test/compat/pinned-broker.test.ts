@@ -1,7 +1,7 @@
 // The compatibility suite against the pinned broker (the shared 3-node cluster), through one sidecar per broker with
 // address rewriting and produce and fetch quotas: every client family produces a known set of records and reads it
 // back (the Java client in a classic and in a KIP-848 consumer-protocol group), transactions where the client has
-// them, and no client connects to a broker. The quotas are measured in compat-quotas.serial.test.ts.
+// them, and no client connects to a broker. The quotas are measured in pinned-quotas.serial.test.ts.
 import t from 'tap';
 import { sharedCluster } from '../support/shared-cluster.js';
 import { CLIENTS, roundTrip, startCompatSidecars, transactions, TRANSACTIONAL } from '../support/compat-suite.js';

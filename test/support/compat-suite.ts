@@ -8,15 +8,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnJava } from '../../src/local-kafka/java-tool.js';
 import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
-import type { ClusterInfo, NodeInfo } from '../../src/local-kafka/kafka-cluster.js';
+import type { ClusterInfo } from '../../src/local-kafka/kafka-cluster.js';
 import { testKafka } from './kafkajs.js';
 import { watchRemotePorts } from './os-sockets.js';
 import { startSidecarProcesses, type ProxyProcess } from './proxy-process.js';
 import { runKcat } from './kcat.js';
+import { runProcess, type ProcessResult } from './run-process.js';
 import { sampler, slope, topicLogBytes, type Sample } from './broker-bytes.js';
+import { jmxCounters } from './broker-metrics.js';
 import { pull, push, type Load } from './load.js';
 
 export const CLIENTS = ['kcat', 'java', 'kafkajs', 'confluent-kafka-python', 'kafka-python'] as const;
@@ -48,7 +49,17 @@ export interface CompatTarget {
 /** Per-tenant quotas the sidecars enforce: every client id's own produce and fetch quota, and a lower one for the quota check. */
 export const ROUND_TRIP_BYTES_PER_SEC = 8 * 1024 * 1024;
 export const QUOTA_CHECK_BYTES_PER_SEC = 512 * 1024;
-const quotaClientId = (kind: 'produce' | 'fetch', client: ClientName) => `quota-${kind}-${client}`;
+/**
+ * kafka-python's producer (pure Python) sent 140-384 KB/s of 1 KB records on this machine with every client running
+ * (bench/RESULTS.md, npm run compat of 2026-11-29), so a 512 KB/s quota never throttled it and the check could not
+ * tell a held quota from a slow client: it gets a quota it reaches.
+ */
+const KAFKA_PYTHON_PRODUCE_BYTES_PER_SEC = 96 * 1024;
+type Direction = 'produce' | 'fetch';
+/** The quota the quota check gives a client's tenant of one direction. */
+export const quotaCheckBytesPerSec = (client: ClientName, direction: Direction) =>
+  client === 'kafka-python' && direction === 'produce' ? KAFKA_PYTHON_PRODUCE_BYTES_PER_SEC : QUOTA_CHECK_BYTES_PER_SEC;
+const quotaClientId = (kind: Direction, client: ClientName) => `quota-${kind}-${client}`;
 
 /** Starts one sidecar process per broker with the suite's quotas. */
 export async function startCompatSidecars(cluster: ClusterInfo): Promise<CompatTarget> {
@@ -56,39 +67,23 @@ export async function startCompatSidecars(cluster: ClusterInfo): Promise<CompatT
     quotas: [
       { clientId: '<default>', produceBytesPerSec: ROUND_TRIP_BYTES_PER_SEC, fetchBytesPerSec: ROUND_TRIP_BYTES_PER_SEC },
       ...CLIENTS.flatMap((c) => [
-        { clientId: quotaClientId('produce', c), produceBytesPerSec: QUOTA_CHECK_BYTES_PER_SEC },
-        { clientId: quotaClientId('fetch', c), fetchBytesPerSec: QUOTA_CHECK_BYTES_PER_SEC },
+        { clientId: quotaClientId('produce', c), produceBytesPerSec: quotaCheckBytesPerSec(c, 'produce') },
+        { clientId: quotaClientId('fetch', c), fetchBytesPerSec: quotaCheckBytesPerSec(c, 'fetch') },
       ]),
     ],
   });
   return { cluster, sidecars, bootstrap: sidecars.map((s) => s.bootstrap).join(',') };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface Run extends ProcessResult {
+  /** The remote ports the client's process was seen connected to while it ran. */
   ports: Set<number>;
 }
 
-function run(command: string, args: readonly string[], input: string | undefined, timeoutMs = 150_000): Promise<Run> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  killWithOwner(child.pid!);
-  const watch = watchRemotePorts(child.pid!);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => void (stderr = (stderr + c).slice(-8000)));
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ports: watch.stop() });
-    });
-  });
+async function run(command: string, args: readonly string[], input: string | undefined, timeoutMs = 150_000): Promise<Run> {
+  let watch: { stop(): Set<number> } | undefined;
+  const r = await runProcess(command, args, input ?? '', timeoutMs, (pid) => void (watch = watchRemotePorts(pid)));
+  return { ...r, ports: watch?.stop() ?? new Set() };
 }
 
 /** How to run a client's driver (compat-client.java, compat-kafkajs.ts, compat-client.py); kcat has none. */
@@ -220,7 +215,7 @@ export async function transactions(target: CompatTarget, client: ClientName, rec
 }
 
 /** Starts a client pushing 1 KB records (16 KB batches) or reading as fast as it can, as `clientId`, until stopped. */
-function startLoad(client: ClientName, target: CompatTarget, direction: 'produce' | 'fetch', topic: string): Load {
+function startLoad(client: ClientName, target: CompatTarget, direction: Direction, topic: string): Load {
   const bootstrap = target.sidecars[0]!.bootstrap;
   const clientId = quotaClientId(direction, client);
   const classpath = target.cluster.classpath; // (kcat and kafkajs need none)
@@ -241,50 +236,6 @@ function startLoad(client: ClientName, target: CompatTarget, direction: 'produce
         child.kill('SIGKILL');
         await new Promise((resolve) => child.once('exit', resolve));
       }
-    },
-  };
-}
-
-/** Samples several BytesOutPerSec counters of one broker with one JmxTool (its CSV header names the columns). */
-function jmxCounters(classpath: string, node: NodeInfo, objectNames: readonly string[], everyMs: number): { samples: Sample[][]; stop(originMs: number): Promise<Sample[][]> } {
-  const child = spawnJava('org.apache.kafka.tools.JmxTool', [
-    '--jmx-url', `service:jmx:rmi:///jndi/rmi://127.0.0.1:${node.jmxPort}/jmxrmi`,
-    ...objectNames.flatMap((n) => ['--object-name', n]), '--attributes', 'Count', '--reporting-interval', String(everyMs), '--wait',
-  ], { classpath, heapMb: 64 });
-  killWithOwner(child.pid!);
-  const start = Date.now();
-  const samples: Sample[][] = objectNames.map(() => []);
-  let columns: number[] | undefined;
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    pending += c;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl).trim();
-      pending = pending.slice(nl + 1);
-      if (!columns && line.startsWith('"time"')) {
-        // the header's names are quoted, and object names hold commas
-        const names = [...line.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
-        const key = (name: string) => name.replace(/:Count$/, '').split(/[:,]/).sort().join(','); // key order aside
-        columns = objectNames.map((n) => names.map(key).indexOf(key(n)));
-      } else if (columns && /^\d/.test(line)) {
-        const fields = line.split(',');
-        const at = (Number(fields[0]) - start) / 1000;
-        columns.forEach((col, i) => {
-          const v = Number(fields[col]);
-          if (col >= 0 && Number.isFinite(v)) samples[i]!.push({ seconds: at, value: v });
-        });
-      }
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    samples,
-    /** The samples, their seconds counted from originMs (epoch ms) rather than from this start. */
-    stop: async (originMs) => {
-      child.kill('SIGKILL');
-      await exited;
-      return samples.map((xs) => xs.map((x) => ({ seconds: x.seconds - (originMs - start) / 1000, value: x.value })));
     },
   };
 }
@@ -329,7 +280,7 @@ interface TenantSamples {
 }
 
 /** Samples, from one sidecar, a tenant's throttle seconds and bucket tokens until stop(). */
-function tenantSampler(sidecar: ProxyProcess, clientId: string, kind: 'produce' | 'fetch'): { stop(): Promise<TenantSamples> } {
+function tenantSampler(sidecar: ProxyProcess, clientId: string, kind: Direction): { stop(): Promise<TenantSamples> } {
   const throttle = sampler(() => sidecar.metric(`kqp_tenant_throttle_seconds_total{tenant="${clientId}"}`), TENANT_SAMPLE_MS);
   const tokens = sampler(async () => ((await sidecar.quota('ANONYMOUS', clientId))[kind] as { bucket: { tokens: number } }).bucket.tokens, TENANT_SAMPLE_MS);
   return { stop: async () => ({ throttle: await throttle.stop(), tokens: await tokens.stop() }) };
@@ -342,7 +293,7 @@ function near(samples: readonly Sample[], at: number, margin: number): number {
 
 /**
  * Every client at once pushes to a topic of its own and pulls from another (prefilled directly), each as its own
- * tenant with a QUOTA_CHECK_BYTES_PER_SEC produce or fetch quota, through the first broker's sidecar; the broker
+ * tenant with a quotaCheckBytesPerSec produce or fetch quota, through the first broker's sidecar; the broker
  * measures what it received (log bytes) and sent (BytesOutPerSec). The rate may not exceed the quota by more than the
  * tolerance, and may fall short of it by no more than the tolerance of the share of the time the tenant was throttled
  * (the sidecar's own throttle-seconds counter, over the same seconds): the proxy gives a tenant in debt exactly its
@@ -352,13 +303,13 @@ function near(samples: readonly Sample[], at: number, margin: number): number {
 export async function quotaChecks(target: CompatTarget, clients: readonly ClientName[], o: QuotaOptions): Promise<CheckResult[]> {
   const node = target.cluster.nodes[0]!;
   const direct = `${node.host}:${node.port}`;
-  const quota = QUOTA_CHECK_BYTES_PER_SEC;
   const produceTopics = await Promise.all(clients.map((c) => createTopic(target.cluster, `quota-p-${c}`, 1, node.id)));
   const fetchTopics = await Promise.all(clients.map((c) => createTopic(target.cluster, `quota-f-${c}`, 1, node.id)));
   // more than the quota lets through until the end of the measurement (and a burst), written straight to the broker;
   // one direct read creates each topic's BytesOutPerSec meter so that JmxTool finds it from the start
-  const fill = Array.from({ length: Math.ceil((quota * (SETTLE_SECONDS + o.seconds + 4)) / 1024) }, (_, i) => `${i} ${'f'.repeat(1016)}`).join('\n') + '\n';
-  for (const topic of fetchTopics) {
+  for (const [i, topic] of fetchTopics.entries()) {
+    const bytes = quotaCheckBytesPerSec(clients[i]!, 'fetch') * (SETTLE_SECONDS + o.seconds + 4);
+    const fill = Array.from({ length: Math.ceil(bytes / 1024) }, (_, n) => `${n} ${'f'.repeat(1016)}`).join('\n') + '\n';
     // in 16 KB batches: a fetch returns its first batch whole whatever its max_bytes (KIP-74), so a batch is what a
     // response may overshoot by (librdkafka's default 1 MB batches would be 16% of a 12 s window)
     const r = await runKcat(['-P', '-b', direct, '-t', topic, '-X', 'linger.ms=20', '-X', 'batch.size=16384'], fill);
@@ -366,7 +317,7 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
     await runKcat(['-C', '-b', direct, '-t', topic, '-o', 'beginning', '-c', '1', '-e', '-q']);
   }
   const jmx = jmxCounters(target.cluster.classpath, node,
-    fetchTopics.map((t) => `kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=${t}`), SAMPLE_MS);
+    fetchTopics.map((t) => `kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=${t}`), 'Count', SAMPLE_MS);
   await sleep(3000); // JmxTool's JVM starts before the loads do
   const origin = Date.now(); // every sample's seconds count from here
   const logBytes = produceTopics.map((topic) => sampler(() => topicLogBytes(node, topic), SAMPLE_MS));
@@ -394,7 +345,9 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
   const fetched = await jmx.stop(origin);
   const tenantSamples = await Promise.all(tenants.map((x) => x.stop()));
   const results: CheckResult[] = [];
-  const judge = (client: ClientName, check: string, samples: Sample[], tenant: TenantSamples) => {
+  const judge = (client: ClientName, direction: Direction, samples: Sample[], tenant: TenantSamples) => {
+    const check = `${direction} quota`;
+    const quota = quotaCheckBytesPerSec(client, direction);
     const r = rateAfterStart(samples, SETTLE_SECONDS, o.seconds);
     if (!r) {
       const first = firstMove(samples);
@@ -415,8 +368,8 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
     };
   };
   clients.forEach((c, i) => {
-    results.push(judge(c, 'produce quota', produced[i]!, tenantSamples[2 * i]!));
-    results.push(judge(c, 'fetch quota', fetched[i]!, tenantSamples[2 * i + 1]!));
+    results.push(judge(c, 'produce', produced[i]!, tenantSamples[2 * i]!));
+    results.push(judge(c, 'fetch', fetched[i]!, tenantSamples[2 * i + 1]!));
   });
   return results;
 }

@@ -1,35 +1,8 @@
 // kcat (librdkafka) as a child process: produce lines, consume values.
-import { spawn } from 'node:child_process';
+import { runProcess, type ProcessResult } from './run-process.js';
 
-export interface KcatResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const MAX_CAPTURE = 256 * 1024 * 1024;
-
-export function runKcat(args: readonly string[], input?: string, timeoutMs = 120_000, onSpawn?: (pid: number) => void): Promise<KcatResult> {
-  const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  if (child.pid !== undefined) onSpawn?.(child.pid);
-  const out: Buffer[] = [];
-  let outLen = 0;
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    if (outLen < MAX_CAPTURE) out.push(c);
-    outLen += c.length;
-  });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-16_000); });
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr });
-    });
-  });
+export function runKcat(args: readonly string[], input?: string, timeoutMs = 120_000, onSpawn?: (pid: number) => void): Promise<ProcessResult> {
+  return runProcess('kcat', args, input, timeoutMs, onSpawn);
 }
 
 function configArgs(config: Record<string, string> = {}): string[] {
