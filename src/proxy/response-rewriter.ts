@@ -78,7 +78,11 @@ export class ResponseRewriter {
     const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
     const r = new Reader(frame, SIZE_PREFIX + header.length);
     if (apiKey === ApiKey.ApiVersions && frame.readInt16BE(r.offset) !== ErrorCode.NONE) {
-      return frame; // an error (e.g. UNSUPPORTED_VERSION answered in v0 format): nothing to cap
+      // Kafka answers an ApiVersions version it does not know with UNSUPPORTED_VERSION in the v0 format, listing what
+      // it supports so that the client retries with one (KIP-511; KafkaApis.handleApiVersionsRequest): that list is
+      // capped like any other. Another error (INVALID_REQUEST) lists nothing.
+      if (frame.readInt16BE(r.offset) !== ErrorCode.UNSUPPORTED_VERSION) return frame;
+      version = 0;
     }
     const body = codec.decode(r, version);
     r.expectEnd();

@@ -71,7 +71,7 @@ t.test('DescribeCluster and Produce v10+ NodeEndpoints', async (t) => {
   t.notOk(new ResponseRewriter(none).needsWhole(3, 12), 'brokers that advertise their sidecars: nothing is held');
 });
 
-t.test('ApiVersions: versions capped to what the codec knows; unknown APIs untouched; Fetch ≤ 15 when rewriting', async (t) => {
+t.test('ApiVersions: versions capped to what the codec knows (also those listed with UNSUPPORTED_VERSION); unknown APIs untouched; Fetch ≤ 15 when rewriting', async (t) => {
   const key = (apiKey: number, minVersion: number, maxVersion: number) => ({ ...ApiVersions.defaultApiVersion(), apiKey, minVersion, maxVersion });
   const m = { ...ApiVersions.defaultApiVersionsResponse(), apiKeys: [key(0, 3, 99), key(1, 4, 99), key(3, 0, 5), key(999, 0, 7)] };
   const codecMax = (k: number) => API_SCHEMAS.find((a) => a.key === k)!.maxVersion;
@@ -79,6 +79,12 @@ t.test('ApiVersions: versions capped to what the codec knows; unknown APIs untou
   t.same(rewriting.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[0, codecMax(0)], [1, FETCH_MAX_VERSION_WHEN_REWRITING], [3, 5], [999, 7]]);
   const plain = decode<ApiVersions.ApiVersionsResponse>(new ResponseRewriter(none).rewrite(frame(18, 3, m), 18, 3), 18, 3);
   t.same(plain.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[0, codecMax(0)], [1, codecMax(1)], [3, 5], [999, 7]]);
-  const error = frame(18, 0, { ...ApiVersions.defaultApiVersionsResponse(), errorCode: 35 });
-  t.equal(new ResponseRewriter(map).rewrite(error, 18, 3), error, 'an UNSUPPORTED_VERSION answer (v0 body) passes as it is');
+  // KIP-511: a version the broker does not know is answered in v0, with the versions it supports, whatever the request's
+  const unsupported = frame(18, 0, { ...m, errorCode: 35 });
+  const capped = decode<ApiVersions.ApiVersionsResponse>(new ResponseRewriter(map).rewrite(unsupported, 18, 5), 18, 0);
+  t.equal(capped.errorCode, 35, 'UNSUPPORTED_VERSION kept');
+  t.same(capped.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[0, codecMax(0)], [1, FETCH_MAX_VERSION_WHEN_REWRITING], [3, 5], [999, 7]],
+    'the versions listed with UNSUPPORTED_VERSION (v0 body) are capped too');
+  const invalid = frame(18, 3, { ...ApiVersions.defaultApiVersionsResponse(), errorCode: 42 });
+  t.equal(new ResponseRewriter(map).rewrite(invalid, 18, 3), invalid, 'another error (INVALID_REQUEST, no versions listed) passes as it is');
 });

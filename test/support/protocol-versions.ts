@@ -84,7 +84,7 @@ export async function produceAt(port: number, topic: string, version: number, ac
  * An ApiVersions request of a version newer than the codec knows (as a newer client would send first): the body of
  * the newest known version, its header saying `version`. Returns the response's error code and the versions it lists.
  */
-export async function apiVersionsNewerThanKnown(port: number, version: number, known: number): Promise<{ errorCode: number; apiVersionsMax: number | undefined; closed: boolean }> {
+export async function apiVersionsNewerThanKnown(port: number, version: number, known: number): Promise<{ errorCode: number; listed: ApiVersionsResponse | undefined; closed: boolean }> {
   const c = await RawClient.open(port);
   try {
     const frame = encodeRequest(API_VERSIONS, known, 1, apiVersionsBody());
@@ -94,11 +94,11 @@ export async function apiVersionsNewerThanKnown(port: number, version: number, k
     try {
       response = await c.response(1);
     } catch {
-      return { errorCode: -1, apiVersionsMax: undefined, closed: true };
+      return { errorCode: -1, listed: undefined, closed: true };
     }
     // Kafka answers a version it does not know in v0 (KIP-511): error code, then the versions it supports
     const body = decodeResponseFrame(response.subarray(4), API_VERSIONS, 0).body as ApiVersionsResponse;
-    return { errorCode: body.errorCode, apiVersionsMax: range(body, API_VERSIONS)?.[1], closed: false };
+    return { errorCode: body.errorCode, listed: body, closed: false };
   } finally {
     c.close();
   }
