@@ -18,7 +18,8 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-async function started(child: ChildProcess, port: number): Promise<Child> {
+/** Watches a spawned child (killed with its owner) until it listens on `port`; stop() is SIGTERM, then SIGKILL. */
+export async function started(child: ChildProcess, port: number): Promise<Child> {
   killWithOwner(child.pid!);
   await waitForPort('127.0.0.1', port, 30_000, () => {
     if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode}`);

@@ -14,7 +14,7 @@ const execFileAsync = promisify(execFile);
 export const KAFKA_VERSION = '4.4.0';
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
-function artifacts(version: string): readonly [group: string, artifact: string, version: string][] {
+function artifacts(version: string): readonly Artifact[] {
   return [
     ['org.apache.kafka', 'kafka_2.13', version], // the broker
     ['org.apache.kafka', 'kafka-tools', version], // perf and verifiable clients, ConfigCommand
@@ -42,8 +42,10 @@ export function cacheRoot(): string {
   return process.env.KQP_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kafka-quota-proxy');
 }
 
-function pom(version: string): string {
-  const deps = artifacts(version).map(
+export type Artifact = readonly [group: string, artifact: string, version: string];
+
+function pom(deps: readonly Artifact[]): string {
+  const xml = deps.map(
     ([g, a, v]) => `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`,
   ).join('\n    ');
   return `<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -51,7 +53,7 @@ function pom(version: string): string {
   <groupId>kafka-quota-proxy</groupId><artifactId>local-kafka</artifactId><version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    ${deps}
+    ${xml}
   </dependencies>
 </project>
 `;
@@ -81,9 +83,20 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
   const version = opts.version ?? KAFKA_VERSION;
   kafkaLine(version); // a version of a line the harness cannot run fails here, before any download
   const home = join(opts.cacheDir ?? cacheRoot(), `kafka-${version}`);
+  const fetched = await cachedMavenJars(home, artifacts(version), `Apache Kafka ${version}`, log, opts.mavenRepo);
+  return describe(fetched.libsDir, version, fetched.downloadMs);
+}
+
+/**
+ * The runtime jars of `deps` and their dependencies, resolved by Maven into `home`/libs once (lock-protected, safe from
+ * parallel processes); later calls are cache hits (downloadMs 0). Also used for peers run by the benchmarks.
+ */
+export async function cachedMavenJars(
+  home: string, deps: readonly Artifact[], what: string, log: (line: string) => void = () => undefined, mavenRepo?: string,
+): Promise<{ libsDir: string; downloadMs: number }> {
   const libsDir = join(home, 'libs');
   const marker = join(libsDir, '.complete');
-  if (existsSync(marker)) return describe(libsDir, version, 0);
+  if (existsSync(marker)) return { libsDir, downloadMs: 0 };
 
   mkdirSync(home, { recursive: true });
   const lock = join(home, '.lock');
@@ -92,29 +105,29 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
       mkdirSync(lock);
       break;
     } catch {
-      if (existsSync(marker)) return describe(libsDir, version, 0);
+      if (existsSync(marker)) return { libsDir, downloadMs: 0 };
       const age = Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs;
       if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
       else await sleep(500);
     }
   }
   try {
-    if (existsSync(marker)) return describe(libsDir, version, 0);
+    if (existsSync(marker)) return { libsDir, downloadMs: 0 };
     const started = Date.now();
-    log(`downloading Apache Kafka ${version} jars from Maven Central into ${libsDir}`);
+    log(`downloading ${what} jars from Maven Central into ${libsDir}`);
     const work = join(tmpdir(), `kqp-jars-${process.pid}-${Date.now()}`);
     mkdirSync(work, { recursive: true });
-    writeFileSync(join(work, 'pom.xml'), pom(version));
+    writeFileSync(join(work, 'pom.xml'), pom(deps));
     const partial = `${libsDir}.partial`;
     rmSync(partial, { recursive: true, force: true });
     const args = ['-B', '-q', `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${partial}`];
-    const repo = opts.mavenRepo ?? process.env.KQP_MAVEN_REPO;
+    const repo = mavenRepo ?? process.env.KQP_MAVEN_REPO;
     if (repo) args.push(`-Dmaven.repo.local=${repo}`);
     try {
       await execFileAsync('mvn', args, { cwd: work, maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string };
-      throw new Error(`mvn could not fetch the Kafka ${version} jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`mvn could not fetch the ${what} jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -122,8 +135,8 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
     renameSync(partial, libsDir);
     writeFileSync(marker, new Date().toISOString());
     const downloadMs = Date.now() - started;
-    log(`fetched the Kafka ${version} jars in ${(downloadMs / 1000).toFixed(1)} s`);
-    return describe(libsDir, version, downloadMs);
+    log(`fetched the ${what} jars in ${(downloadMs / 1000).toFixed(1)} s`);
+    return { libsDir, downloadMs };
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 // Produce round trips at a fixed rate on one connection, each timed to the microsecond.
 import { connect } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameSplitter, STREAM } from '../../src/protocol/frame-splitter.js';
 import { encodeRequest } from './raw-client.js';
@@ -19,13 +20,18 @@ export function percentile(xs: readonly number[], p: number): number {
 }
 
 /** Sends `requestsPerSec` Produce requests (batches of `records` × 1 KB, acks=1) for `seconds`, as client `clientId`. */
-export async function fixedRateProduce(
-  port: number, topic: string, o: { requestsPerSec: number; seconds: number; records?: number; clientId?: string },
+export function fixedRateProduce(
+  port: number, topic: string, o: { requestsPerSec: number; seconds: number; records?: number; clientId?: string; tls?: ConnectionOptions },
 ): Promise<LatencyRun> {
   const template = encodeRequest(0, 9, 0, produceRequest(topic, 0, recordBatch(o.records ?? 16, 1024), 1), o.clientId ?? 'fixed-rate');
-  const socket = connect({ host: '127.0.0.1', port });
+  return fixedRateRequests(port, template, o);
+}
+
+/** Sends copies of one request frame (each with its own correlation id), `requestsPerSec` for `seconds`; each must be answered. Over TLS with `tls`. */
+export async function fixedRateRequests(port: number, template: Buffer, o: { requestsPerSec: number; seconds: number; tls?: ConnectionOptions }): Promise<LatencyRun> {
+  const socket = o.tls ? tlsConnect({ host: '127.0.0.1', port, ...o.tls }) : connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
-  await new Promise((resolve) => socket.once('connect', resolve));
+  await new Promise((resolve) => socket.once(o.tls ? 'secureConnect' : 'connect', resolve));
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   const splitter = new FrameSplitter(

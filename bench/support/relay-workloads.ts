@@ -1,0 +1,148 @@
+// Workloads shared by the benches that put relays side by side (passthrough, peers): each runs the same load against
+// every side in turn, round after round, so that a drift of this shared machine hits every side alike.
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { producerPerformance } from '../../test/support/java-clients.js';
+import { encodeRequest } from '../../test/support/raw-client.js';
+import { produceRequest } from '../../test/support/requests.js';
+import { fixedRateProduce, percentile } from '../../test/support/fixed-rate.js';
+import { rssMB } from './processes.js';
+import type { Sink } from './sink.js';
+
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const round3 = (x: number): number => Number(x.toFixed(3));
+const FRAME_PAYLOAD = 1024 * 1024;
+/** Records per Produce request in the fixed-rate latency workload (1 KB each). */
+export const BATCH_RECORDS = 16;
+
+/** The proxy's config for a bench: no quotas, warnings only; `extra` is more YAML. */
+export function proxyYaml(port: number, metricsPort: number, upstream: string, advertiseTo?: number, extra = ''): string {
+  const advertise = advertiseTo ? `advertise: { mode: map, map: { "1": "127.0.0.1:${advertiseTo}" } }\n` : '';
+  return `listen: 127.0.0.1:${port}\nupstream: ${upstream}\nmetrics: 127.0.0.1:${metricsPort}\n${advertise}limits: { maxConnections: 5000 }\nlogLevel: warn\n${extra}`;
+}
+
+export interface PerfRun {
+  mbPerSec: number;
+  recordsPerSec: number;
+}
+
+/**
+ * Java ProducerPerformance at full speed (1 KB records, acks=1, linger 5 ms) through each side in turn, `rounds`
+ * times, after one warm-up run on the first side. Returns each side's runs, in round order.
+ */
+export async function throughputRounds(
+  classpath: string, sides: readonly { name: string; bootstrap: string }[], o: { rounds: number; records: number; topic: string; log: (line: string) => void },
+): Promise<Record<string, PerfRun[]>> {
+  const perf = (bootstrap: string) =>
+    producerPerformance(classpath, { bootstrap, topic: o.topic, numRecords: o.records, recordSize: 1024, props: { acks: 1, 'linger.ms': 5 } });
+  await perf(sides[0]!.bootstrap); // warm-up (JIT, page cache)
+  const runs: Record<string, PerfRun[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
+  for (let i = 0; i < o.rounds; i++) {
+    for (const s of sides) runs[s.name]!.push(await perf(s.bootstrap));
+    o.log(`  ${sides.map((s) => `${s.name} ${runs[s.name]![i]!.mbPerSec} MB/s`).join(', ')}`);
+  }
+  return runs;
+}
+
+/** Each round's ratio of `runs` to the `base` run of the same round (drifts cancel within a round). */
+export function roundRatios(runs: readonly number[], base: readonly number[]): number[] {
+  return runs.map((r, i) => r / base[i]!);
+}
+
+/**
+ * Fixed-rate Produce round trips (BATCH_RECORDS × 1 KB, acks=1) through each side in turn, `rounds` times.
+ * Returns each side's p50 and p99 per round, ms.
+ */
+export async function latencyRounds(
+  sides: readonly { name: string; port: number }[], o: { rounds: number; requestsPerSec: number; seconds: number; topic: string; log: (line: string) => void },
+): Promise<Record<string, { p50: number[]; p99: number[] }>> {
+  const out: Record<string, { p50: number[]; p99: number[] }> = Object.fromEntries(sides.map((s) => [s.name, { p50: [], p99: [] }]));
+  for (let i = 0; i < o.rounds; i++) {
+    for (const s of sides) {
+      const l = (await fixedRateProduce(s.port, o.topic, { requestsPerSec: o.requestsPerSec, seconds: o.seconds, records: BATCH_RECORDS })).latencies;
+      out[s.name]!.p50.push(percentile(l, 50));
+      out[s.name]!.p99.push(percentile(l, 99));
+      o.log(`  ${s.name}: p50 ${percentile(l, 50).toFixed(3)} ms, p99 ${percentile(l, 99).toFixed(3)} ms (${l.length} requests)`);
+    }
+  }
+  return out;
+}
+
+/** A 1 MB acks=0 Produce frame, for streaming into a sink. */
+export function bigFrame(): Buffer {
+  return encodeRequest(0, 9, 1, produceRequest('pipe', 0, Buffer.alloc(FRAME_PAYLOAD, 7), 0));
+}
+
+/** Streams `bytes` of 1 MB acks=0 Produce frames to port; returns MB/s as seen by the sink. */
+export async function streamFrames(port: number, sink: Sink, bytes: number): Promise<number> {
+  const frame = bigFrame();
+  const socket: Socket = connect({ host: '127.0.0.1', port });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const target = sink.bytes + bytes;
+  const start = performance.now();
+  for (let written = 0; written < bytes; written += frame.length) {
+    if (!socket.write(frame)) await new Promise((resolve) => socket.once('drain', resolve));
+  }
+  while (sink.bytes < target - frame.length) await sleep(2);
+  const seconds = (performance.now() - start) / 1000;
+  socket.destroy();
+  return bytes / 1048576 / seconds;
+}
+
+function drainedOrClosed(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}
+
+export async function openConnections(port: number, n: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    await new Promise((resolve) => s.once('connect', resolve));
+    sockets.push(s);
+  }
+  return sockets;
+}
+
+/**
+ * A relay's RSS (MB) after start, with 1,000 idle connections (through to the sink), and at its peak over 5 s with
+ * 100 connections streaming 1 MB frames at once. `hello`: a frame each idle connection sends first (a relay that
+ * opens its upstream connection only on the first request then holds both sockets, as one that opens it at once).
+ */
+export async function relayMemory(
+  pid: number, port: number, sink: Sink, hello?: Buffer,
+): Promise<{ rssStartMB: number; rssIdle1000MB: number; rssBusy100MB: number }> {
+  const rssStartMB = rssMB(pid);
+  const before = sink.connections;
+  const idle = await openConnections(port, 1000);
+  if (hello) for (const s of idle) s.write(hello);
+  for (let i = 0; i < 100 && sink.connections < before + 1000; i++) await sleep(50);
+  await sleep(1000);
+  const rssIdle1000MB = rssMB(pid);
+  for (const s of idle) s.destroy();
+  await sleep(1000);
+  const busy = await openConnections(port, 100);
+  const frame = bigFrame();
+  let running = true;
+  const writers = busy.map(async (s) => {
+    while (running && !s.destroyed) if (!s.write(frame)) await drainedOrClosed(s);
+  });
+  let peak = 0;
+  for (let i = 0; i < 20; i++) {
+    await sleep(250);
+    peak = Math.max(peak, rssMB(pid));
+  }
+  running = false;
+  for (const s of busy) s.destroy();
+  await Promise.allSettled(writers);
+  await sleep(500);
+  return { rssStartMB, rssIdle1000MB, rssBusy100MB: peak };
+}
