@@ -121,6 +121,10 @@ export const CONFIG_SCHEMA = {
         properties: {
           user: { type: 'string', minLength: 1, maxLength: 256 },
           clientId: { type: 'string', minLength: 1, maxLength: 256 },
+          scope: {
+            enum: ['broker', 'cluster'], default: 'broker',
+            description: "broker: the rate is this sidecar's broker's (Kafka's per-broker quotas); cluster: the tenant's total across all sidecars of the cluster (see coordination)",
+          },
           mode: {
             enum: ['enforce', 'shadow'], default: 'enforce',
             description: 'shadow: measured and metered as if enforced (kqp_tenant_would_throttle_seconds_total), but nobody is throttled',
@@ -173,6 +177,27 @@ export const CONFIG_SCHEMA = {
           type: 'number', minimum: 0, maximum: 1, default: 0.1,
           description: 'share of its burst a bucket starts with when a tenant is new (or comes back after eviction)',
         },
+      },
+    },
+    coordination: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Cluster-scoped quotas (scope: cluster): the sidecars share each such quota through a compacted topic on the cluster',
+      properties: {
+        topic: { type: 'string', pattern: '^[a-zA-Z0-9._-]{1,249}$', default: 'kqp-quota-coordination', description: 'compacted topic the sidecars publish their demands to (created if missing)' },
+        intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000, description: 'how often each sidecar publishes and recomputes its shares' },
+        staleAfterMs: {
+          type: 'integer', minimum: 200, default: 5000,
+          description: 'without its own report read back for this long, a sidecar serves the static share (quota ÷ brokers in the metadata); a sidecar silent this long is reserved that static share',
+        },
+        forgetAfterMs: { type: 'integer', minimum: 1000, default: 60000, description: "a sidecar silent this long is forgotten: its reserved share goes back to the others" },
+        maxSidecars: { type: 'integer', minimum: 1, maximum: 1000, default: 16, description: "sidecars whose reports are kept (each up to quotaTable.capacity entries); more are ignored" },
+        floorShare: {
+          type: 'number', minimum: 0, maximum: 0.5, default: 0.02,
+          description: "share of each cluster quota split evenly among the sidecars before the rest follows demand: what a sidecar with no recent demand serves at once",
+        },
+        sidecarId: { type: 'string', minLength: 1, maxLength: 256, description: "this sidecar's name in the topic (default: its upstream host:port)" },
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

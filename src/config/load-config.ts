@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
+import type { CoordinationSettings } from '../quota/cluster-shares.js';
 import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
 export interface HostPort {
@@ -71,6 +72,8 @@ export interface QuotaEntry {
   rates: (Rate | undefined)[];
   /** Measured as if enforced, but nobody throttled (mode: shadow, or enforce: false). */
   shadow: boolean;
+  /** scope: cluster: the rate is the tenant's total across the cluster's sidecars (default false: per broker). */
+  cluster?: boolean;
 }
 
 export interface TenantsConfig {
@@ -93,6 +96,7 @@ export interface ProxyConfig {
   tenants: TenantsConfig;
   quotas: QuotaEntry[];
   quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
+  coordination: CoordinationSettings;
 }
 
 /** A burst defaults to one second of the rate. */
@@ -137,6 +141,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
     quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
+    coordination: Omit<CoordinationSettings, 'sidecarId'> & { sidecarId?: string };
   };
   let advertise: Advertise;
   if (c.advertise.mode === 'map') {
@@ -149,9 +154,14 @@ export function configFromObject(raw: unknown): ProxyConfig {
   } else {
     advertise = { mode: 'none' };
   }
+  const upstreamAt = endpoint('upstream', c.upstream, (tls, host) => upstreamTls(tls, host));
+  if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
+  if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
+  const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
+  if (upstreamAt.tls && quotas.some((q) => q.cluster)) throw new ConfigError('invalid config:\n  quotas: scope: cluster is not supported yet with upstream.tls (the coordination client speaks plaintext)');
   return {
     listen: endpoint('listen', c.listen, (tls) => listenerTls(tls)),
-    upstream: endpoint('upstream', c.upstream, (tls, host) => upstreamTls(tls, host)),
+    upstream: upstreamAt,
     advertise,
     limits: c.limits,
     connections: { ...c.connections, maxPerIpOverrides: new Map(Object.entries(c.connections.maxPerIpOverrides)) },
@@ -161,8 +171,9 @@ export function configFromObject(raw: unknown): ProxyConfig {
     logLevel: c.logLevel,
     reload: c.reload,
     tenants: tenants(c.tenants),
-    quotas: c.quotas.map((q, i) => quotaEntry(q, i, c.enforce)),
+    quotas,
     quotaTable: c.quotaTable,
+    coordination: { ...c.coordination, sidecarId: c.coordination.sidecarId ?? `${upstreamAt.host}:${upstreamAt.port}` },
   };
 }
 
@@ -223,6 +234,7 @@ function quotaEntry(q: Record<string, string | number | undefined>, i: number, e
     clientId: q.clientId as string | undefined,
     rates: QUOTA_KINDS.map((k) => rate(k.rateSetting, k.burstSetting)),
     shadow: q.mode === 'shadow' || !enforce,
+    cluster: q.scope === 'cluster',
   };
   if (entry.user === undefined && entry.clientId === undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: needs user, clientId or both`);
   if (entry.rates.every((r) => r === undefined)) throw new ConfigError(`invalid config:\n  quotas.${i}: sets no quota`);

@@ -23,6 +23,9 @@ import { TopicPartitions } from './topic-partitions.js';
 import { MutationTurns } from '../quota/mutation-turns.js';
 import { UpstreamDialer } from './upstream-dialer.js';
 import { TlsListener, type TlsRejection } from '../tls/tls-listener.js';
+import { ClusterShares } from '../quota/cluster-shares.js';
+import { ClusterCoordinator } from '../quota/cluster-coordinator.js';
+import { KINDS } from '../quota/quota-kinds.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
   per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
@@ -46,12 +49,14 @@ const TLS_REJECTIONS: Record<TlsRejection, string> = {
  * Settings a reload cannot change (the sockets, tables and caches sized or opened from them): a new value is named in
  * one log line and waits for a restart. Everything else applies at once.
  */
-const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions'] as const;
+const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions', 'coordination'] as const;
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
-const setting = (c: ProxyConfig, path: string): unknown =>
-  path === 'listen' || path === 'upstream'
-    ? [c[path].host, c[path].port, c[path].tls !== undefined]
-    : path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+const setting = (c: ProxyConfig, path: string): unknown => {
+  if (path === 'listen' || path === 'upstream') return [c[path].host, c[path].port, c[path].tls !== undefined];
+  // coordination's sidecarId defaults to the upstream's address, which has a line of its own
+  if (path === 'coordination') return { ...c.coordination, sidecarId: c.coordination.sidecarId === `${c.upstream.host}:${c.upstream.port}` ? undefined : c.coordination.sidecarId };
+  return path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+};
 
 export interface ProxyOptions {
   logger?: Logger;
@@ -84,6 +89,9 @@ export class ProxyServer {
   readonly topics: TopicPartitions;
   private readonly turns: MutationTurns;
   private readonly customStages: boolean;
+  /** Cluster-scoped quotas' coordination: from the first config with a quota of scope cluster on. */
+  private coordinator: ClusterCoordinator | undefined;
+  private started = false;
   private nextId = 1;
   private stopping = false;
 
@@ -165,10 +173,12 @@ export class ProxyServer {
       advertise: this.current.advertise,
       quotaTable: this.current.quotaTable,
       connections: this.current.connections,
+      coordination: this.current.coordination,
       admin: { ...next.admin, topicCacheCapacity: this.current.admin.topicCacheCapacity, defaultPartitions: this.current.admin.defaultPartitions },
     };
     this.current = c;
     this.log.level = c.logLevel;
+    this.coordinate(c);
     this.dialer.configure(c.upstream);
     this.tls = c.listen.tls && new TlsListener(c.listen.tls);
     this.quotas.configure(c);
@@ -194,6 +204,8 @@ export class ProxyServer {
       tenants: (top) => ({ top, tenants: this.quotas.mostThrottled(top), table: this.quotas.table.stats }),
     });
     await this.probe.start();
+    this.started = true;
+    this.coordinate(this.config);
     const { upstream, listen } = this.config;
     this.log.info({ listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress() }, 'proxy started');
   }
@@ -212,10 +224,24 @@ export class ProxyServer {
     return { host: a.address, port: a.port };
   }
 
+  /**
+   * Starts coordinating cluster-scoped quotas the first time a config has one (at start, or at a reload that adds one):
+   * until then nothing of it exists, and quotas of scope broker never see it.
+   */
+  private coordinate(config: ProxyConfig): void {
+    if (this.coordinator || !this.started || !config.quotas.some((q) => q.cluster)) return;
+    const t = this.quotas.table;
+    const shares = new ClusterShares(config.coordination, t.capacity + 1, KINDS, (slot) => t.keyOf(slot), t.generation, this.ctx.now);
+    this.quotas.cluster = shares;
+    this.coordinator = new ClusterCoordinator(shares, config.upstream, this.log, this.warn, KINDS, config.quotaTable.maxKeyLength);
+    this.coordinator.start();
+  }
+
   /** What the sidecar shares among all tenants, for /quota: the admin gate, the broker budget, the connection limits. */
   sidecarState(): object {
     const c = this.config.connections;
     return {
+      ...(this.quotas.cluster ? { coordination: this.quotas.cluster.clusterStats() } : {}),
       adminGate: { ...this.gate.stats, maxWaitMs: this.config.admin.maxWaitMs },
       brokerBudget: this.budget.stats,
       topicCache: { topics: this.topics.size, capacity: this.config.admin.topicCacheCapacity, defaultPartitions: this.topics.defaultPartitions },
@@ -238,6 +264,7 @@ export class ProxyServer {
     if (this.stopping) return;
     this.stopping = true;
     this.probe.stop();
+    const coordinated = this.coordinator?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.waiting) s.destroy();
     for (const s of this.handshaking) s.destroy();
@@ -246,6 +273,7 @@ export class ProxyServer {
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.connections) c.close('shutdown grace period over');
     await closed;
+    await coordinated;
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.log.info('proxy stopped');
   }

@@ -7,6 +7,7 @@ import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
 import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
 import { ANONYMOUS, TenantResolver } from './tenant-resolver.js';
 import type { QuotaMetrics } from '../observability/quota-metrics.js';
+import type { ClusterShares } from './cluster-shares.js';
 
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
 export interface TenantState {
@@ -85,6 +86,8 @@ export class QuotaEnforcer {
   private generation = 0;
   private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
   private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
+  /** This sidecar's shares of cluster-scoped quotas (set when some quota has scope: cluster; else each is served whole). */
+  cluster: ClusterShares | undefined;
 
   constructor(
     config: ProxyConfig,
@@ -174,10 +177,15 @@ export class QuotaEnforcer {
       return c;
     }
     const slot = this.table.slotFor(state.keys[PRODUCE]!);
-    const tokens = this.table.tokensOf(slot, PRODUCE, q.rate, q.burst);
-    const needed = Math.min(bytes - q.burst * MAX_DEBT_OF_BURST, q.burst);
-    if (tokens < needed) c.holdMs = ((needed - tokens) / q.rate) * 1000;
-    c.throttleMs = Math.max(c.throttleMs, this.table.charge(slot, PRODUCE, bytes, q.rate, q.burst));
+    const share = this.shareOf(q, slot);
+    const rate = q.rate * share;
+    const burst = q.burst * share;
+    const tokens = this.table.tokensOf(slot, PRODUCE, rate, burst);
+    const needed = Math.min(bytes - burst * MAX_DEBT_OF_BURST, burst);
+    if (tokens < needed) c.holdMs = this.capped(q, ((needed - tokens) / rate) * 1000);
+    const ms = this.table.charge(slot, PRODUCE, bytes, rate, burst);
+    if (q.cluster) this.cluster?.charged(slot, PRODUCE, bytes, ms > 0 || c.holdMs > 0, q.rate);
+    c.throttleMs = Math.max(c.throttleMs, this.capped(q, ms));
     return c;
   }
 
@@ -195,15 +203,18 @@ export class QuotaEnforcer {
     this.resolve(state, clientId);
     const q = state.quotas[kind];
     if (!q || q.shadow) return 0;
-    const tokens = this.table.tokensOf(this.table.slotFor(state.keys[kind]!), kind, q.rate, q.burst);
-    return tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
+    const slot = this.table.slotFor(state.keys[kind]!);
+    const share = this.shareOf(q, slot);
+    const tokens = this.table.tokensOf(slot, kind, q.rate * share, q.burst * share);
+    return tokens >= 0 ? 0 : this.capped(q, (-tokens / (q.rate * share)) * 1000);
   }
 
   /** The bucket key and rate of the enforced quota of `kind` that applies (undefined: none, or one in shadow mode). */
   quotaOf(state: TenantState, clientId: string | null, kind: QuotaKind): { key: string; rate: number } | undefined {
     this.resolve(state, clientId);
     const q = state.quotas[kind];
-    return q && !q.shadow ? { key: state.keys[kind]!, rate: q.rate } : undefined;
+    if (!q || q.shadow) return undefined;
+    return { key: state.keys[kind]!, rate: q.cluster ? q.rate * this.shareOf(q, this.table.slotFor(state.keys[kind]!)) : q.rate };
   }
 
   /** Charges `cost` of a kind alone (the request itself is charged by chargeRequest); returns the throttle in ms. */
@@ -222,10 +233,12 @@ export class QuotaEnforcer {
     this.resolve(state, clientId);
     const q = state.quotas[FETCH];
     if (!q || q.shadow) return UNLIMITED;
-    const tokens = this.table.tokensOf(this.table.slotFor(state.keys[FETCH]!), FETCH, q.rate, q.burst);
-    const debtMs = tokens >= 0 ? 0 : (-tokens / q.rate) * 1000;
+    const slot = this.table.slotFor(state.keys[FETCH]!);
+    const share = this.shareOf(q, slot);
+    const tokens = this.table.tokensOf(slot, FETCH, q.rate * share, q.burst * share);
+    const debtMs = tokens >= 0 ? 0 : this.capped(q, (-tokens / (q.rate * share)) * 1000);
     this.allowance.waitMs = debtMs > FETCH_HOLD_TOLERANCE_MS ? debtMs : 0;
-    this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, q.burst * MAX_DEBT_OF_BURST)));
+    this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, q.burst * share * MAX_DEBT_OF_BURST)));
     return this.allowance;
   }
 
@@ -248,9 +261,25 @@ export class QuotaEnforcer {
     if (!q) return 0;
     if (q.shadow) return this.shadowCharge(state, kind, cost, q);
     const slot = this.table.slotFor(state.keys[kind]!);
-    const ms = this.table.charge(slot, kind, cost, q.rate, q.burst);
+    const share = this.shareOf(q, slot);
+    const ms = this.table.charge(slot, kind, cost, q.rate * share, q.burst * share);
     if (ms > 0) this.table.recordThrottle(slot, ms);
-    return ms;
+    if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
+    return this.capped(q, ms);
+  }
+
+  /**
+   * A wait (throttle, hold) for a cluster-scoped quota lasts at most one coordination interval: its rate is this
+   * sidecar's share of the moment, which the next interval may raise (a tenant's first request at a sidecar is charged
+   * at the floor's rate); the debt stays in the bucket, so the next request waits again if it is still owed.
+   */
+  private capped(q: ResolvedQuota, ms: number): number {
+    return q.cluster && this.cluster ? Math.min(ms, this.cluster.settings.intervalMs) : ms;
+  }
+
+  /** The fraction of a quota this sidecar serves: 1, or its share of a cluster-scoped quota (cluster-shares.ts). */
+  private shareOf(q: ResolvedQuota, slot: number): number {
+    return q.cluster && this.cluster ? this.cluster.shareOf(slot, q.kind) : 1;
   }
 
   /**
@@ -290,7 +319,10 @@ export class QuotaEnforcer {
       state.shadowUntil[kind] = Math.min(until + (cost / q.rate) * 1000, now + SHADOW_MAX_LEAD_MS);
       return 0;
     }
-    const ms = this.table.charge(this.table.slotFor(state.keys[kind]!), kind, cost, q.rate, q.burst);
+    const slot = this.table.slotFor(state.keys[kind]!);
+    const share = this.shareOf(q, slot);
+    const ms = this.table.charge(slot, kind, cost, q.rate * share, q.burst * share);
+    if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
     if (ms > 0) {
       state.shadowUntil[kind] = now + ms;
       state.shadowMetered[kind] = now;
@@ -311,10 +343,14 @@ export class QuotaEnforcer {
         continue;
       }
       const slot = this.table.find(`${q.userTag}\u0000${q.clientTag}`);
-      const tokens = slot === undefined ? this.table.startTokens(q.burst) : this.table.tokensOf(slot, k, q.rate, q.burst);
+      const share = slot !== undefined ? this.shareOf(q, slot) : q.cluster && this.cluster ? this.cluster.newShare() : 1;
+      const tokens = slot === undefined ? this.table.startTokens(q.burst * share) : this.table.tokensOf(slot, k, q.rate * share, q.burst * share);
       kinds[name] = {
-        quota: { entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst, mode: q.shadow ? 'shadow' : 'enforce' },
-        bucket: { key: { user: q.userTag, clientId: q.clientTag }, slot: slot ?? null, tokens, throttleMs: tokens >= 0 ? 0 : (-tokens / q.rate) * 1000 },
+        quota: {
+          entity: q.entity, level: q.level, ratePerSec: q.rate, burst: q.burst, mode: q.shadow ? 'shadow' : 'enforce',
+          ...(q.cluster ? { scope: 'cluster', share, sidecarRatePerSec: q.rate * share } : {}),
+        },
+        bucket: { key: { user: q.userTag, clientId: q.clientTag }, slot: slot ?? null, tokens, throttleMs: tokens >= 0 ? 0 : (-tokens / (q.rate * share)) * 1000 },
       };
     }
     return { user, clientId, clientEntity: entity, ...kinds, table: this.table.stats };

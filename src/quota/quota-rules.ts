@@ -20,12 +20,15 @@ export interface ResolvedQuota {
   burst: number;
   /** Measured as if enforced, nobody throttled (the entry's mode: shadow, or enforce: false). */
   shadow: boolean;
+  /** scope: cluster: `rate` is the tenant's total across the sidecars; this sidecar serves its share of it. */
+  cluster: boolean;
   /** Bucket key: the quota's user and client-id tags (empty when the quota is not per user or per client id). */
   userTag: string;
   clientTag: string;
 }
 
-type Level = Map<string, Rate & { shadow: boolean }>;
+type Setting = Rate & { shadow: boolean; cluster: boolean };
+type Level = Map<string, Setting>;
 
 export class QuotaRules {
   // per kind: level maps keyed by user, client id or "user\u0000client"
@@ -37,7 +40,7 @@ export class QuotaRules {
       const { level, key } = levelOf(e.user, e.clientId);
       for (let k = 0; k < KINDS; k++) {
         const r = e.rates[k];
-        if (r) this.levels[k]![level]!.set(key, { ...r, shadow: e.shadow });
+        if (r) this.levels[k]![level]!.set(key, { ...r, shadow: e.shadow, cluster: e.cluster === true });
       }
     }
   }
@@ -56,7 +59,7 @@ export class QuotaRules {
   resolve(kind: QuotaKind, user: string, clientId: string): ResolvedQuota | undefined {
     const l = this.levels[kind]!;
     const uc = `${user}\u0000${clientId}`;
-    let r: (Rate & { shadow: boolean }) | undefined;
+    let r: Setting | undefined;
     if ((r = l[1]!.get(uc))) return out(kind, 1, `user=${user},client-id=${clientId}`, r, user, clientId);
     if ((r = l[2]!.get(user))) return out(kind, 2, `user=${user},client-id=${DEFAULT}`, r, user, clientId);
     if ((r = l[3]!.get(user))) return out(kind, 3, `user=${user}`, r, user, '');
@@ -81,6 +84,6 @@ function levelOf(user: string | undefined, clientId: string | undefined): { leve
   return clientId === DEFAULT ? { level: 8, key: '' } : { level: 7, key: clientId! };
 }
 
-function out(kind: QuotaKind, level: number, entity: string, r: Rate & { shadow: boolean }, userTag: string, clientTag: string): ResolvedQuota {
-  return { kind, level, entity, rate: r.rate, burst: r.burst, shadow: r.shadow, userTag, clientTag };
+function out(kind: QuotaKind, level: number, entity: string, r: Setting, userTag: string, clientTag: string): ResolvedQuota {
+  return { kind, level, entity, rate: r.rate, burst: r.burst, shadow: r.shadow, cluster: r.cluster, userTag, clientTag };
 }

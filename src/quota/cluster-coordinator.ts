@@ -1,0 +1,132 @@
+// Coordination of cluster-scoped quotas through the cluster itself, with kafkajs: every coordination.intervalMs this
+// sidecar publishes its cluster-scoped buckets' demands (coordination-records.ts) to a compacted topic (created if
+// missing) and reads everyone's, its own included (reading its own back is what says coordination works); then the
+// shares are computed again (cluster-shares.ts). kafkajs talks to the brokers directly (the sidecar's upstream as
+// bootstrap), not through any sidecar, so coordination traffic is never charged to a tenant.
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { randomBytes } from 'node:crypto';
+import type { HostPort } from '../config/load-config.js';
+import type { Logger, RateLimitedLog } from '../observability/logger.js';
+import type { ClusterShares } from './cluster-shares.js';
+import { decodeReport, encodeReport } from './coordination-records.js';
+
+/** The topic's settings when the sidecars create it: compacted, rolled and cleaned often (it holds reports only). */
+const TOPIC_CONFIGS = [
+  { name: 'cleanup.policy', value: 'compact' },
+  { name: 'segment.ms', value: '60000' },
+  { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+  { name: 'delete.retention.ms', value: '60000' },
+];
+/** Broker metadata (the static share's broker count) is read again this often. */
+const METADATA_EVERY_MS = 30_000;
+
+export class ClusterCoordinator {
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private readonly consumer: Consumer;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private publishing = false;
+  /** The producer is connected (start-up done): reports are published from then on. */
+  private connected = false;
+  private parts = 0;
+  private metadataMs = -Infinity;
+
+  constructor(
+    private readonly shares: ClusterShares,
+    upstream: HostPort,
+    private readonly log: Logger,
+    private readonly warn: RateLimitedLog,
+    private readonly kinds: number,
+    private readonly maxKeyLength: number,
+  ) {
+    // kafkajs' own log lines, as rate-limited warnings
+    const logCreator = () => ({ log: entry }: { log: LogEntry['log'] }) =>
+      this.warn.warn('coordination-client', { kafkajs: entry.message, error: entry.error }, 'quota coordination client');
+    this.kafka = new Kafka({
+      clientId: `kqp-coordinator-${shares.settings.sidecarId}`,
+      brokers: [`${upstream.host}:${upstream.port}`],
+      logLevel: logLevel.WARN,
+      logCreator,
+      connectionTimeout: 3000,
+      requestTimeout: Math.max(3000, shares.settings.intervalMs * 3),
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+    });
+    this.admin = this.kafka.admin();
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    // a group of its own (kafkajs reads through groups only), starting at the end: every sidecar publishes each
+    // interval, so one interval is all it takes to hear everyone
+    this.consumer = this.kafka.consumer({ groupId: `kqp-coordinator-${shares.settings.sidecarId}-${randomBytes(4).toString('hex')}`, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  }
+
+  /** Starts in the background (coordination may be down: shares fall back meanwhile); resolves at once. */
+  start(): void {
+    void this.connect();
+    this.timer = setInterval(() => void this.tick(), this.shares.settings.intervalMs);
+    this.timer.unref();
+  }
+
+  private async connect(): Promise<void> {
+    const { topic } = this.shares.settings;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.admin.connect();
+        await this.refreshBrokers();
+        const brokers = this.shares.brokers;
+        const existing = await this.admin.listTopics();
+        if (!existing.includes(topic)) {
+          await this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers), configEntries: TOPIC_CONFIGS }] });
+        }
+        await this.producer.connect();
+        this.connected = true;
+        await this.consumer.connect();
+        await this.consumer.subscribe({ topic, fromBeginning: false });
+        await this.consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ message }) => {
+            const r = decodeReport(message.value, this.kinds, this.maxKeyLength);
+            if (r) this.shares.received(r);
+          },
+        });
+        this.log.info({ topic, sidecarId: this.shares.settings.sidecarId, brokers }, 'quota coordination started');
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.warn.warn('coordination-start', { err: (err as Error).message, attempt }, 'quota coordination: cannot start yet (cluster-scoped quotas use their fallback share)');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)).unref());
+      }
+    }
+  }
+
+  private async refreshBrokers(): Promise<void> {
+    const { brokers } = await this.admin.describeCluster();
+    if (brokers.length > 0) this.shares.brokers = brokers.length;
+    this.metadataMs = Date.now();
+  }
+
+  /** One interval: publish this sidecar's demands, then compute the shares again from everyone's. */
+  private async tick(): Promise<void> {
+    if (this.stopped || this.publishing || !this.connected) return;
+    this.publishing = true;
+    try {
+      const entries = this.shares.collect();
+      this.shares.recompute();
+      const records = encodeReport(this.shares.settings.sidecarId, Date.now(), entries, this.parts);
+      this.parts = records.filter((r) => r.value !== null).length;
+      await this.producer.send({ topic: this.shares.settings.topic, acks: 1, messages: records });
+      this.shares.published(records.length, records.reduce((n, r) => n + r.key.length + (r.value?.length ?? 0), 0));
+      if (Date.now() - this.metadataMs > METADATA_EVERY_MS) await this.refreshBrokers();
+    } catch (err) {
+      this.warn.warn('coordination-publish', { err: (err as Error).message }, 'quota coordination: publishing failed');
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect()]);
+  }
+}

@@ -1,0 +1,278 @@
+// A sidecar's share of each cluster-scoped quota (scope: cluster), from what it and the other sidecars publish.
+//
+// Local state is per slot × kind of the bucket table, in preallocated typed arrays (use and throttling this interval,
+// the quota it was charged under, the demand last published, the share computed): fixed by the table's capacity.
+// Other sidecars' reports live in at most maxSidecars - 1 Maps of at most `capacity` entries each, so that what is
+// kept for them is bounded by capacity × maxSidecars whatever the tenants do (a report lists bucket keys, one per
+// slot of its sidecar's table: client-id churn is bounded by the table before it gets here).
+//
+// The share, a fraction of the quota, that charges see (shareOf):
+// - coordinated (this sidecar read its own last report back from the topic within staleAfterMs): its max-min fair
+//   share (fair-share.ts) over this sidecar and the live others (heard from within staleAfterMs). Sidecars silent for
+//   longer are assumed to have fallen back to the static share (below) and are reserved that much until forgetAfterMs,
+//   then forgotten: what they had goes back to the others. A slot with no share computed yet gets the floor.
+// - starting (never coordinated, for staleAfterMs after start): the floor as if maxSidecars shared the quota.
+// - stale (otherwise): the static share, 1 ÷ the brokers in the cluster's metadata: the sidecars' total can then not
+//   exceed the quota whatever the others do.
+import { fairShares, WANTS_MORE } from './fair-share.js';
+import type { ReportEntry, ReportPart } from './coordination-records.js';
+
+export interface CoordinationSettings {
+  topic: string;
+  intervalMs: number;
+  staleAfterMs: number;
+  forgetAfterMs: number;
+  maxSidecars: number;
+  floorShare: number;
+  /** This sidecar's name in the topic (default: its broker's address). */
+  sidecarId: string;
+}
+
+/** A throttled-free slot asks for what it used plus this much more (room to grow before it is throttled). */
+const HEADROOM = 1.25;
+/** A slot idle for this many intervals is no longer tracked (its share goes back to the floor). */
+const IDLE_INTERVALS = 10;
+
+export type CoordinationMode = 'starting' | 'coordinated' | 'stale';
+
+interface Remote {
+  /** Its last report's time (its clock). */
+  at: number;
+  /** When we last heard from it (our clock). */
+  heardMs: number;
+  /** `${kind}\u0001${bucket key}` → demand, at most `capacity` entries. */
+  demands: Map<string, number>;
+}
+
+export interface ClusterStats {
+  mode: CoordinationMode;
+  sidecarId: string;
+  liveSidecars: number;
+  staleSidecars: number;
+  brokers: number;
+  trackedBuckets: number;
+  reportsPublished: number;
+  bytesPublished: number;
+  /** Report entries and sidecars ignored because a bound was reached. */
+  entriesDropped: number;
+  sidecarsRefused: number;
+  lastCoordinatedMsAgo: number | null;
+}
+
+export class ClusterShares {
+  private readonly used: Float64Array;
+  private readonly throttled: Uint8Array;
+  private readonly quota: Float64Array;
+  private readonly demand: Float64Array;
+  private readonly share: Float64Array;
+  private readonly idle: Uint8Array;
+  private readonly gen: Uint32Array;
+  private readonly remotes = new Map<string, Remote>();
+  private readonly scratchDemands: Float64Array;
+  private readonly scratchShares: Float64Array;
+  private readonly startedMs: number;
+  private lastCollectMs: number;
+  private coordinatedMs = -Infinity;
+  private live = 1;
+  private stale = 0;
+  /** The floor's fraction of the quota for this sidecar, as of the last recompute. */
+  private floor: number;
+  /** Brokers in the cluster's metadata (the static share's divisor); maxSidecars until known. */
+  brokers: number;
+  readonly stats = { reportsPublished: 0, bytesPublished: 0, entriesDropped: 0, sidecarsRefused: 0 };
+
+  constructor(
+    readonly settings: CoordinationSettings,
+    /** Slots of the bucket table (its capacity + the overflow slot) and kinds per slot. */
+    private readonly slots: number,
+    private readonly kinds: number,
+    /** The table's bucket key of a slot (undefined: free, or the overflow slot) and each slot's generation. */
+    private readonly keyOf: (slot: number) => string | undefined,
+    private readonly generation: Uint32Array,
+    private readonly now: () => number,
+  ) {
+    const n = slots * kinds;
+    this.used = new Float64Array(n);
+    this.throttled = new Uint8Array(n);
+    this.quota = new Float64Array(n);
+    this.demand = new Float64Array(n);
+    this.share = new Float64Array(n).fill(NaN);
+    this.idle = new Uint8Array(n);
+    this.gen = new Uint32Array(slots);
+    this.scratchDemands = new Float64Array(settings.maxSidecars);
+    this.scratchShares = new Float64Array(settings.maxSidecars);
+    this.brokers = settings.maxSidecars;
+    this.floor = settings.floorShare / settings.maxSidecars;
+    this.startedMs = this.lastCollectMs = now();
+  }
+
+  /** The most other sidecars' report entries this sidecar keeps: capacity × (maxSidecars - 1). */
+  get remoteCapacity(): number {
+    return (this.slots - 1) * (this.settings.maxSidecars - 1);
+  }
+
+  mode(now = this.now()): CoordinationMode {
+    if (now - this.coordinatedMs <= this.settings.staleAfterMs) return 'coordinated';
+    if (this.coordinatedMs === -Infinity && now - this.startedMs <= this.settings.staleAfterMs) return 'starting';
+    return 'stale';
+  }
+
+  /** A charge of a cluster-scoped quota at `rate` (the whole quota): recorded as this interval's use. */
+  charged(slot: number, kind: number, cost: number, throttled: boolean, rate: number): void {
+    const i = this.index(slot, kind);
+    this.used[i]! += cost;
+    if (throttled) this.throttled[i] = 1;
+    this.quota[i] = rate;
+    this.idle[i] = 0;
+  }
+
+  /** The fraction of its cluster-scoped quota this sidecar may serve now for a slot's bucket of `kind`. */
+  shareOf(slot: number, kind: number): number {
+    const mode = this.mode();
+    if (mode !== 'coordinated') return this.fallback(mode);
+    const s = this.share[this.index(slot, kind)]!;
+    return Number.isNaN(s) ? this.floor : s;
+  }
+
+  /** The share of a bucket that has none computed (not yet charged here): the floor, or the fallback. */
+  newShare(): number {
+    const mode = this.mode();
+    return mode === 'coordinated' ? this.floor : this.fallback(mode);
+  }
+
+  private fallback(mode: CoordinationMode): number {
+    return mode === 'stale' ? 1 / this.brokers : this.settings.floorShare / this.settings.maxSidecars;
+  }
+
+  /** This interval's demands, to publish (and the use counters start again). */
+  collect(): ReportEntry[] {
+    const now = this.now();
+    const seconds = Math.max(0.001, (now - this.lastCollectMs) / 1000);
+    this.lastCollectMs = now;
+    const out: ReportEntry[] = [];
+    for (let slot = 0; slot < this.slots; slot++) {
+      this.index(slot, 0); // a slot reused since its last charge starts afresh
+      for (let kind = 0; kind < this.kinds; kind++) {
+        const i = slot * this.kinds + kind;
+        if (this.quota[i] === 0) continue;
+        const key = this.keyOf(slot);
+        if (this.used[i] === 0 && this.throttled[i] === 0) {
+          this.demand[i] = 0;
+          if (++this.idle[i]! > IDLE_INTERVALS || key === undefined) this.untrack(i);
+          continue;
+        }
+        this.demand[i] = this.throttled[i] ? WANTS_MORE : (this.used[i]! / seconds) * HEADROOM;
+        this.used[i] = 0;
+        this.throttled[i] = 0;
+        if (key !== undefined) out.push({ kind, key, demand: this.demand[i]! });
+      }
+    }
+    return out;
+  }
+
+  /** A report part read from the topic (ours: coordination works). */
+  received(r: ReportPart): void {
+    const now = this.now();
+    if (r.sidecar === this.settings.sidecarId) {
+      this.coordinatedMs = now;
+      return;
+    }
+    let remote = this.remotes.get(r.sidecar);
+    if (!remote) {
+      if (this.remotes.size >= this.settings.maxSidecars - 1) this.forget(now);
+      if (this.remotes.size >= this.settings.maxSidecars - 1) {
+        this.stats.sidecarsRefused++;
+        return;
+      }
+      remote = { at: -Infinity, heardMs: now, demands: new Map() };
+      this.remotes.set(r.sidecar, remote);
+    }
+    if (r.at < remote.at) return;
+    if (r.at > remote.at) {
+      remote.at = r.at;
+      remote.demands.clear();
+    }
+    remote.heardMs = now;
+    const cap = this.slots - 1;
+    for (const e of r.entries) {
+      if (remote.demands.size >= cap) {
+        this.stats.entriesDropped++;
+        continue;
+      }
+      remote.demands.set(`${e.kind}\u0001${e.key}`, e.demand);
+    }
+  }
+
+  /** Recomputes every tracked slot's share from the demands last published (ours) and read (theirs). */
+  recompute(): void {
+    const now = this.now();
+    this.forget(now);
+    const live: Remote[] = [];
+    let stale = 0;
+    for (const r of this.remotes.values()) {
+      if (now - r.heardMs <= this.settings.staleAfterMs) live.push(r);
+      else stale++;
+    }
+    this.live = live.length + 1;
+    this.stale = stale;
+    const reserved = Math.min(1, stale / this.brokers);
+    this.floor = ((1 - reserved) * this.settings.floorShare) / this.live;
+    const d = this.scratchDemands.subarray(0, this.live);
+    const out = this.scratchShares.subarray(0, this.live);
+    for (let slot = 0; slot < this.slots; slot++) {
+      const key = this.keyOf(slot);
+      for (let kind = 0; kind < this.kinds; kind++) {
+        const i = slot * this.kinds + kind;
+        const q = this.quota[i]!;
+        if (q === 0 || key === undefined) continue;
+        d[0] = this.demand[i]!;
+        const k = `${kind}\u0001${key}`;
+        for (let j = 0; j < live.length; j++) d[j + 1] = live[j]!.demands.get(k) ?? 0;
+        fairShares(q * (1 - reserved), d, this.settings.floorShare, out);
+        this.share[i] = out[0]! / q;
+      }
+    }
+  }
+
+  /** Published this many records and bytes. */
+  published(records: number, bytes: number): void {
+    this.stats.reportsPublished += records;
+    this.stats.bytesPublished += bytes;
+  }
+
+  clusterStats(): ClusterStats {
+    let tracked = 0;
+    for (let i = 0; i < this.quota.length; i++) if (this.quota[i]! > 0) tracked++;
+    const now = this.now();
+    return {
+      mode: this.mode(now), sidecarId: this.settings.sidecarId, liveSidecars: this.live, staleSidecars: this.stale, brokers: this.brokers,
+      trackedBuckets: tracked, ...this.stats, lastCoordinatedMsAgo: this.coordinatedMs === -Infinity ? null : Math.round(now - this.coordinatedMs),
+    };
+  }
+
+  private forget(now: number): void {
+    for (const [id, r] of this.remotes) if (now - r.heardMs > this.settings.forgetAfterMs) this.remotes.delete(id);
+  }
+
+  private untrack(i: number): void {
+    this.quota[i] = 0;
+    this.demand[i] = 0;
+    this.share[i] = NaN;
+    this.idle[i] = 0;
+  }
+
+  /** A slot×kind's index; a slot reused by another key since it was last seen starts afresh. */
+  private index(slot: number, kind: number): number {
+    const g = this.generation[slot]!;
+    if (this.gen[slot] !== g) {
+      this.gen[slot] = g;
+      for (let k = 0; k < this.kinds; k++) {
+        const i = slot * this.kinds + k;
+        this.used[i] = 0;
+        this.throttled[i] = 0;
+        this.untrack(i);
+      }
+    }
+    return slot * this.kinds + kind;
+  }
+}

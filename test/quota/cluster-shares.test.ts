@@ -1,0 +1,172 @@
+// Cluster-scoped quotas without Kafka: the max-min fair shares, the state kept for other sidecars' reports and its
+// bounds, the report records' bounds, and the fallbacks (starting, stale, silent sidecars). Deterministic: a fake clock.
+import t from 'tap';
+import { fairShares, WANTS_MORE } from '../../src/quota/fair-share.js';
+import { ClusterShares, type CoordinationSettings } from '../../src/quota/cluster-shares.js';
+import { decodeReport, encodeReport, RECORD_MAX_BYTES } from '../../src/quota/coordination-records.js';
+import { BucketTable } from '../../src/quota/bucket-table.js';
+import { KINDS, PRODUCE } from '../../src/quota/quota-kinds.js';
+import { configFromObject } from '../../src/config/load-config.js';
+
+const shares = (quota: number, demands: number[], floor = 0) => {
+  const out = new Float64Array(demands.length);
+  fairShares(quota, demands, floor, out);
+  return [...out];
+};
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+t.test('max-min fair: who needs less keeps it, the rest is shared equally, the sum is the quota', async (t) => {
+  t.same(shares(300, [WANTS_MORE, WANTS_MORE, WANTS_MORE]), [100, 100, 100], 'all want more: equal thirds');
+  t.same(shares(300, [WANTS_MORE, 0, 0]), [300, 0, 0], 'skew: one sidecar needs it all');
+  t.same(shares(300, [50, WANTS_MORE, WANTS_MORE]), [50, 125, 125], 'one needs 50: the others share 250');
+  t.same(shares(300, [50, 100, WANTS_MORE]), [50, 100, 150]);
+  t.same(shares(300, [30, 30, 30]), [100, 100, 100], 'nobody needs it all: the rest is spread evenly');
+  t.same(shares(300, [WANTS_MORE]), [300], 'one sidecar: all of it');
+});
+
+t.test('the floor: every sidecar has it, demand shares the rest, the sum stays the quota', async (t) => {
+  const s = shares(300, [WANTS_MORE, 0, 0], 0.03);
+  t.same(s, [294, 3, 3], 'skew: the idle sidecars keep 1% each (3% split three ways)');
+  t.equal(sum(s), 300);
+  const many = shares(1000, [WANTS_MORE, 10, 400, 0, WANTS_MORE, 5], 0.06);
+  t.ok(Math.abs(sum(many) - 1000) < 1e-9, `sum ${sum(many)}`);
+  for (const x of many) t.ok(x >= 10 - 1e-9, 'each at least its floor (60 ÷ 6)');
+});
+
+t.test('random demands: never more than the quota in total, nobody below the floor or above its need when others want more', async (t) => {
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let run = 0; run < 2000; run++) {
+    const n = 1 + Math.floor(rnd() * 16);
+    const d = Array.from({ length: n }, () => (rnd() < 0.3 ? WANTS_MORE : rnd() < 0.2 ? 0 : rnd() * 500));
+    const q = 1 + rnd() * 1000;
+    const f = rnd() * 0.1;
+    const s = shares(q, d, f);
+    if (Math.abs(sum(s) - q) > 1e-6 * q || s.some((x) => x < (q * f) / n - 1e-9)) {
+      t.fail(`quota ${q}, floor ${f}, demands ${d}: ${s}`);
+      return;
+    }
+  }
+  t.pass('2000 random cases');
+});
+
+const settings = (o: Partial<CoordinationSettings> = {}): CoordinationSettings => ({
+  topic: 't', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 20_000, maxSidecars: 4, floorShare: 0.03, sidecarId: 'me', ...o,
+});
+
+function setup(o: Partial<CoordinationSettings> = {}, capacity = 8) {
+  const clock = { ms: 0 };
+  const now = () => clock.ms;
+  const table = new BucketTable(capacity, 64, now, 1, KINDS);
+  const c = new ClusterShares(settings(o), capacity + 1, KINDS, (slot) => table.keyOf(slot), table.generation, now);
+  return { clock, table, c };
+}
+const part = (sidecar: string, at: number, entries: [string, number][], kind = PRODUCE) =>
+  ({ sidecar, at, part: 0, parts: 1, entries: entries.map(([key, demand]) => ({ kind, key, demand })) });
+
+t.test('shares follow what was published: starting, coordinated, skew, even', async (t) => {
+  const { clock, table, c } = setup();
+  c.brokers = 3;
+  const a = table.slotFor('\u0000tenant-a');
+  t.equal(c.mode(), 'starting');
+  t.equal(c.shareOf(a, PRODUCE), 0.03 / 4, 'starting: the floor as if maxSidecars shared the quota');
+  c.charged(a, PRODUCE, 1000, true, 3000);
+  clock.ms = 1000;
+  c.received(part('b', 1, []));
+  c.received(part('c', 1, []));
+  t.same(c.collect(), [{ kind: PRODUCE, key: '\u0000tenant-a', demand: WANTS_MORE }], 'throttled: it wants more');
+  c.recompute();
+  c.received(part('me', 1, []));
+  t.equal(c.mode(), 'coordinated');
+  t.equal(c.shareOf(a, PRODUCE), 0.98, 'skew: all but the two others\' floors (1% each)');
+  c.received(part('b', 2, [['\u0000tenant-a', WANTS_MORE]]));
+  c.received(part('c', 2, [['\u0000tenant-a', WANTS_MORE]]));
+  c.recompute();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 1 / 3) < 1e-12, 'all three want more: a third');
+  const other = table.slotFor('\u0000tenant-new');
+  t.ok(Math.abs(c.shareOf(other, PRODUCE) - 0.01) < 1e-12, 'a bucket with no share yet: the floor');
+  t.match(c.clusterStats(), { mode: 'coordinated', liveSidecars: 3, staleSidecars: 0, brokers: 3 }, 'stats');
+});
+
+t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is reserved that, then forgotten', async (t) => {
+  const { clock, table, c } = setup();
+  c.brokers = 3;
+  const a = table.slotFor('\u0000a');
+  clock.ms = 6000;
+  t.equal(c.mode(), 'stale', 'never coordinated for staleAfterMs');
+  t.equal(c.shareOf(a, PRODUCE), 1 / 3, 'static share');
+  c.received(part('me', 1, []));
+  c.received(part('b', 1, [['\u0000a', WANTS_MORE]]));
+  c.charged(a, PRODUCE, 10, true, 3000);
+  c.collect();
+  c.recompute();
+  t.equal(c.shareOf(a, PRODUCE), 0.5, 'coordinated with b: half each');
+  clock.ms = 12_000;
+  c.received(part('me', 2, []));
+  c.charged(a, PRODUCE, 10, true, 3000);
+  c.collect();
+  c.recompute();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 2 / 3) < 1e-12, 'b silent for 6 s: b is reserved its static third, we take the rest');
+  t.match(c.clusterStats(), { liveSidecars: 1, staleSidecars: 1 });
+  clock.ms = 26_500;
+  c.received(part('me', 3, []));
+  c.charged(a, PRODUCE, 10, true, 3000);
+  c.collect();
+  c.recompute();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 1) < 1e-12, 'b silent for forgetAfterMs: forgotten, its share given back');
+  clock.ms = 31_600;
+  t.equal(c.mode(), 'stale', 'our own report not read back for staleAfterMs');
+  t.equal(c.shareOf(a, PRODUCE), 1 / 3, 'static share again');
+});
+
+t.test('bounds: other sidecars (maxSidecars - 1) and their entries (capacity each); churn cannot grow them', async (t) => {
+  const { c } = setup({ maxSidecars: 3 }, 8);
+  t.equal(c.remoteCapacity, 16, 'capacity × (maxSidecars - 1)');
+  for (let s = 0; s < 50; s++) c.received(part(`sidecar-${s}`, 1, Array.from({ length: 100 }, (_, i) => [`\u0000client-${s}-${i}`, 1] as [string, number])));
+  const remotes = (c as unknown as { remotes: Map<string, { demands: Map<string, number> }> }).remotes;
+  t.equal(remotes.size, 2, 'only maxSidecars - 1 others kept');
+  for (const r of remotes.values()) t.equal(r.demands.size, 8, 'each at most capacity entries');
+  t.equal(c.stats.sidecarsRefused, 48);
+  t.equal(c.stats.entriesDropped, 2 * 92);
+  // a later report of a kept sidecar replaces its entries (no growth across reports)
+  c.received(part('sidecar-0', 2, [['\u0000x', 1]]));
+  t.equal(remotes.get('sidecar-0')!.demands.size, 1);
+});
+
+t.test('local state follows the table: a reused slot starts afresh, and a million client ids leave it bounded', async (t) => {
+  const { clock, table, c } = setup({}, 8);
+  for (let i = 0; i < 1000; i++) {
+    const slot = table.slotFor(`\u0000id-${i}`);
+    c.charged(slot, PRODUCE, 1, false, 1000);
+    clock.ms += 10;
+  }
+  const entries = c.collect();
+  t.ok(entries.length <= 8, `published ${entries.length} entries: at most the table's capacity`);
+  t.ok(c.clusterStats().trackedBuckets <= 9, 'tracked buckets bounded by the slots');
+});
+
+t.test('records: bounded in size, split in parts, tombstones for parts no longer used; decode refuses what is off', async (t) => {
+  const entries = Array.from({ length: 5000 }, (_, i) => ({ kind: PRODUCE, key: `\u0000${'k'.repeat(200)}-${i}`, demand: i % 2 ? WANTS_MORE : i }));
+  const records = encodeReport('sidecar-1', 123, entries);
+  t.ok(records.length > 1, `${records.length} parts`);
+  for (const r of records) t.ok(Buffer.byteLength(r.value!) <= RECORD_MAX_BYTES, 'each part within RECORD_MAX_BYTES');
+  const decoded = records.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries);
+  t.same(decoded, entries, 'round trip (wants more as -1 on the wire)');
+  const shorter = encodeReport('sidecar-1', 124, entries.slice(0, 1), records.length);
+  t.equal(shorter.length, records.length);
+  t.same(shorter.slice(1).map((r) => r.value), Array(records.length - 1).fill(null), 'tombstones for the parts dropped');
+  t.equal(decodeReport(Buffer.from(records[0]!.value!), KINDS, 100), undefined, 'a key longer than the table allows: refused');
+  t.equal(decodeReport(Buffer.from('{"v":1}'), KINDS, 256), undefined, 'malformed: refused');
+  t.equal(decodeReport(Buffer.alloc(RECORD_MAX_BYTES + 1, 32), KINDS, 256), undefined, 'too large: refused unread');
+  t.equal(decodeReport(null, KINDS, 256), undefined, 'tombstone');
+});
+
+t.test('config: scope defaults to broker; coordination defaults; bad settings named', async (t) => {
+  const base = { listen: '127.0.0.1:1', upstream: '127.0.0.1:2' };
+  const c = configFromObject({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 1 }, { user: 'b', produceBytesPerSec: 1, scope: 'cluster' }] });
+  t.same(c.quotas.map((q) => q.cluster), [false, true]);
+  t.same(c.coordination, { topic: 'kqp-quota-coordination', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 60000, maxSidecars: 16, floorShare: 0.02, sidecarId: '127.0.0.1:2' });
+  t.throws(() => configFromObject({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 1, scope: 'world' }] }), /quotas\.0\.scope: must be one of broker, cluster/);
+  t.throws(() => configFromObject({ ...base, coordination: { intervalMs: 1000, staleAfterMs: 1000 } }), /coordination\.staleAfterMs: must be more than/);
+  t.throws(() => configFromObject({ ...base, coordination: { topic: 'a b' } }), /coordination\.topic/);
+});
