@@ -7,6 +7,7 @@ set -eu
 missing=""
 command -v java >/dev/null 2>&1 || missing="$missing java(17+)"
 command -v mvn >/dev/null 2>&1 || missing="$missing maven"
+command -v keytool >/dev/null 2>&1 || missing="$missing keytool(the JDK's; the TLS tests make the Java client's stores)"
 if [ -n "$missing" ]; then
   echo "setup-tools: missing:$missing (install a JDK 17+ and Maven)" >&2
   exit 1
@@ -20,6 +21,10 @@ apt_install() {
   updated=1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "setup-tools: installing openssl from Debian (the TLS tests make their certificates)" >&2
+  apt_install openssl
+fi
 if ! command -v kcat >/dev/null 2>&1; then
   echo "setup-tools: installing kcat from Debian" >&2
   apt_install kcat
