@@ -93,10 +93,10 @@ t.test('an ApiVersions request newer than the codec knows gets what the broker g
   t.equal(direct.errorCode, UNSUPPORTED_VERSION, 'direct: UNSUPPORTED_VERSION');
   t.equal(range(direct.listed!, API_VERSIONS)?.[1], ApiVersionsRequest.MAX_VERSION, 'direct: the broker names the ApiVersions versions to retry with');
   t.equal(through.errorCode, UNSUPPORTED_VERSION, 'through the sidecar: UNSUPPORTED_VERSION, the connection open');
-  // every API the broker listed, with the sidecar's cap (what it offers to a known version) where it has one
+  // every API the broker listed, with the sidecar's cap (what it offers to a known version) where it has one (the
+  // capping itself is shown in test/proxy/response-rewriter.test.ts: the pinned broker knows no version the codec does not)
   const expected = direct.listed!.apiKeys.map((a) => [a.apiKey, a.minVersion, Math.min(a.maxVersion, range(offered, a.apiKey)?.[1] ?? a.maxVersion)]);
   t.same(through.listed!.apiKeys.map((a) => [a.apiKey, a.minVersion, a.maxVersion]), expected, 'through the sidecar: the versions listed are capped as a retry\'s answer is');
-  t.ok(expected.some(([k, , max]) => max! < direct.listed!.apiKeys.find((a) => a.apiKey === k)!.maxVersion), 'the broker lists some version the sidecar caps (Fetch beyond the rewriting limit)');
 });
 
 const [user, password] = Object.entries(SHARED_SASL_USERS.plain!)[0]!;
