@@ -170,3 +170,23 @@ t.test('config: scope defaults to broker; coordination defaults; bad settings na
   t.throws(() => configFromObject({ ...base, coordination: { intervalMs: 1000, staleAfterMs: 1000 } }), /coordination\.staleAfterMs: must be more than/);
   t.throws(() => configFromObject({ ...base, coordination: { topic: 'a b' } }), /coordination\.topic/);
 });
+
+t.test('10,000 active cluster-scoped tenants: what one report weighs, and what is kept of three sidecars\' reports', async (t) => {
+  const capacity = 10_000;
+  const { clock, table, c } = setup({ maxSidecars: 4 }, capacity);
+  for (let i = 0; i < capacity; i++) c.charged(table.slotFor(`\u0000tenant-${String(i).padStart(5, '0')}`), PRODUCE, 1000 + i, i % 3 === 0, 1_000_000);
+  clock.ms = 1000;
+  const entries = c.collect();
+  t.equal(entries.length, capacity, 'one entry per active bucket');
+  const records = encodeReport('127.0.0.1:9092', Date.now(), entries);
+  const bytes = records.reduce((n, r) => n + r.key.length + Buffer.byteLength(r.value!), 0);
+  t.ok(bytes <= capacity * (16 + 30), `one report: ${records.length} records, ${bytes} bytes (${(bytes / capacity).toFixed(1)} bytes per tenant): at intervalMs 1000, ${(bytes / 1024).toFixed(0)} KB/s per sidecar`);
+  for (const s of ['b', 'c', 'd', 'e']) for (const r of records) c.received({ ...decodeReport(Buffer.from(r.value!), KINDS, 256)!, sidecar: s });
+  const remotes = (c as unknown as { remotes: Map<string, { demands: Map<string, number> }> }).remotes;
+  t.equal(remotes.size, 3, 'maxSidecars - 1 others');
+  t.equal([...remotes.values()].reduce((n, r) => n + r.demands.size, 0), 3 * capacity, 'their entries: capacity each');
+  c.received(part('me', 1, []));
+  const started = performance.now();
+  c.recompute();
+  t.pass(`recomputing 10,000 tenants' shares over 4 sidecars took ${(performance.now() - started).toFixed(0)} ms (reported, not asserted)`);
+});
