@@ -100,3 +100,8 @@ export function javaSslProperties(certs: Pick<Certificates, 'dir' | 'ca'>, pair?
   }
   return { ...props, 'ssl.keystore.type': 'PKCS12', 'ssl.keystore.location': keystore, 'ssl.keystore.password': STORE_PASSWORD, 'ssl.key.password': STORE_PASSWORD };
 }
+
+/** librdkafka's (kcat's) SSL settings for a client with `pair`'s certificate. */
+export function kcatSslConfig(certs: Pick<Certificates, 'ca'>, pair: KeyPair): Record<string, string> {
+  return { 'security.protocol': 'ssl', 'ssl.ca.location': certs.ca, 'ssl.certificate.location': pair.cert, 'ssl.key.location': pair.key };
+}

@@ -17,7 +17,7 @@ import { SHARED_SASL_USERS, sharedCertificates, sharedCluster, uniqueName } from
 import { testKafka } from '../support/kafkajs.js';
 import { kcatConsume, kcatProduce, runKcat } from '../support/kcat.js';
 import { verifiableConsumer, verifiableProducer } from '../support/java-clients.js';
-import { javaSslProperties, type KeyPair } from '../support/tls-certificates.js';
+import { javaSslProperties, kcatSslConfig, type KeyPair } from '../support/tls-certificates.js';
 
 const cluster = sharedCluster();
 const certs = sharedCertificates();
@@ -83,9 +83,7 @@ const kafkajsSsl = (pair?: KeyPair): NonNullable<KafkaConfig['ssl']> => ({
   ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}),
 });
 
-const kcatSsl = (pair: KeyPair): Record<string, string> => ({
-  'security.protocol': 'ssl', 'ssl.ca.location': certs.ca, 'ssl.certificate.location': pair.cert, 'ssl.key.location': pair.key,
-});
+const kcatSsl = (pair: KeyPair) => kcatSslConfig(certs, pair);
 
 /** kafkajs produces `sent` and reads them back in a new group. */
 async function kafkajsRoundTrip(bootstrap: string, topic: string, sent: string[], extra: Partial<KafkaConfig>): Promise<string[]> {
