@@ -1,7 +1,8 @@
 // The proxy beside its peer, Kroxylicious (Java, Netty; a passthrough virtual cluster, no filters), in one run, with
 // Kafka direct and a plain Node socket pipe as the baselines, and the proxy with quotas on (a <default> client-id
 // quota nobody reaches: the cost of enforcement itself). Every workload runs each side in turn, round after round
-// (this machine's 2 cores are shared, so only ratios within a round mean much); figures are medians of the rounds,
+// (this machine's 2 cores are shared, so only ratios within a round mean much), each round starting one side later
+// than the one before (a side's place in the round moved its figures as much as the relay did); figures are medians of the rounds,
 // with [min, max] of the rounds in `spread`.
 // (a) ProducerPerformance at full speed, 1 KB records: throughput ratio to direct;
 // (b) fixed-rate Produce (16 × 1 KB, acks=1) at half the direct maximum: added p50 and p99 against direct;
@@ -20,7 +21,7 @@ import { buildProxy, cpuSeconds, pinSelf, startPlainPipe, startProxyProcess, typ
 import { Sink } from './support/sink.js';
 import { kroxyliciousClasspath, startKroxylicious } from './support/kroxylicious/kroxylicious.js';
 import {
-  BATCH_RECORDS, latencyRounds, median, proxyYaml, relayMemory, round3, roundRatios, streamFrames, throughputRounds,
+  BATCH_RECORDS, inTurn, latencyRounds, median, proxyYaml, relayMemory, round3, roundRatios, streamFrames, throughputRounds,
 } from './support/relay-workloads.js';
 import { maxRequestRate, SMALL_REQUESTS, smallRequestFrame } from './support/small-requests.js';
 
@@ -83,7 +84,7 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
 
     log('(a) throughput: ProducerPerformance, 1 KB records, every side in turn');
     const runs = await throughputRounds(cluster.info.classpath, SIDES.map((name) => ({ name, bootstrap: `127.0.0.1:${ports[name]}` })),
-      { rounds: ROUNDS, records: PERF_RECORDS, topic: 'perf', log });
+      { rounds: ROUNDS, records: PERF_RECORDS, topic: 'perf', log, rotate: true });
     const mbps = (side: Side) => runs[side]!.map((r) => r.mbPerSec);
     figures.directMBps = median(mbps('direct'));
     for (const side of RELAYS) figures[`${side}ThroughputRatio`] = withSpread(spread, `${side}ThroughputRatio`, roundRatios(mbps(side), mbps('direct')));
@@ -93,7 +94,7 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     const requestsPerSec = median(runs.direct!.map((r) => r.recordsPerSec)) / 2 / BATCH_RECORDS;
     log(`(b) latency: ${requestsPerSec.toFixed(0)} Produce requests/s (${BATCH_RECORDS} × 1 KB each), half the direct maximum`);
     const lat = await latencyRounds(SIDES.map((name) => ({ name, port: ports[name] })),
-      { rounds: ROUNDS, requestsPerSec, seconds: LATENCY_SECONDS, topic: 'latency', log });
+      { rounds: ROUNDS, requestsPerSec, seconds: LATENCY_SECONDS, topic: 'latency', log, rotate: true });
     figures.directP50Ms = round3(median(lat.direct!.p50));
     figures.directP99Ms = round3(median(lat.direct!.p99));
     const added = (side: Side, p: 'p50' | 'p99') => lat[side]![p].map((x, i) => x - lat.direct![p][i]!);
@@ -115,7 +116,7 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
       for (const [mode, load] of Object.entries(SMALL_MODES)) {
         const rates: Record<Side, number[]> = { direct: [], pipe: [], proxy: [], quotas: [], kroxy: [] };
         for (let i = 0; i < ROUNDS; i++) {
-          for (const side of SIDES) rates[side].push(await maxRequestRate(ports[side], frame, { ...load, seconds: SMALL_SECONDS }));
+          for (const side of inTurn(SIDES, i, true)) rates[side].push(await maxRequestRate(ports[side], frame, { ...load, seconds: SMALL_SECONDS }));
           log(`  ${kind} ${mode}: ${SIDES.map((s) => `${s} ${rates[s][i]!.toFixed(0)}/s`).join(', ')}`);
         }
         const entry: Record<string, number> = { directPerSec: Math.round(median(rates.direct)) };
@@ -131,7 +132,7 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
       log(`  ${kind} latency at ${halfRate.toFixed(0)}/s (half direct's one-client maximum)`);
       const p: Record<Side, { p50: number[]; p99: number[] }> = Object.fromEntries(SIDES.map((s) => [s, { p50: [], p99: [] }])) as never;
       for (let i = 0; i < ROUNDS; i++) {
-        for (const side of SIDES) {
+        for (const side of inTurn(SIDES, i, true)) {
           const l = (await fixedRateRequests(ports[side], frame, { requestsPerSec: halfRate, seconds: SMALL_LATENCY_SECONDS })).latencies;
           p[side].p50.push(percentile(l, 50));
           p[side].p99.push(percentile(l, 99));
@@ -173,7 +174,7 @@ async function synthetic(figures: Figures, spread: Record<string, [number, numbe
     const cpu: Record<string, number[]> = Object.fromEntries(RELAYS.map((s) => [s, []]));
     const mbps: Record<string, number[]> = Object.fromEntries(RELAYS.map((s) => [s, []]));
     for (let i = 0; i < ROUNDS; i++) {
-      for (const side of RELAYS) {
+      for (const side of inTurn(RELAYS, i, true)) {
         const r = relays[side]!;
         const before = cpuSeconds(r.pid);
         mbps[side]!.push(await streamFrames(r.port, sink, STREAM_BYTES));

@@ -11,6 +11,9 @@ import type { Sink } from './sink.js';
 
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const round3 = (x: number): number => Number(x.toFixed(3));
+/** The sides in the order round `i` runs them: with `rotate`, each round starts one side later (no side always follows the same one). */
+export const inTurn = <T>(sides: readonly T[], i: number, rotate = false): T[] =>
+  rotate ? [...sides.slice(i % sides.length), ...sides.slice(0, i % sides.length)] : [...sides];
 const FRAME_PAYLOAD = 1024 * 1024;
 /** Records per Produce request in the fixed-rate latency workload (1 KB each). */
 export const BATCH_RECORDS = 16;
@@ -31,14 +34,15 @@ export interface PerfRun {
  * times, after one warm-up run on the first side. Returns each side's runs, in round order.
  */
 export async function throughputRounds(
-  classpath: string, sides: readonly { name: string; bootstrap: string }[], o: { rounds: number; records: number; topic: string; log: (line: string) => void },
+  classpath: string, sides: readonly { name: string; bootstrap: string }[],
+  o: { rounds: number; records: number; topic: string; log: (line: string) => void; rotate?: boolean },
 ): Promise<Record<string, PerfRun[]>> {
   const perf = (bootstrap: string) =>
     producerPerformance(classpath, { bootstrap, topic: o.topic, numRecords: o.records, recordSize: 1024, props: { acks: 1, 'linger.ms': 5 } });
   await perf(sides[0]!.bootstrap); // warm-up (JIT, page cache)
   const runs: Record<string, PerfRun[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
   for (let i = 0; i < o.rounds; i++) {
-    for (const s of sides) runs[s.name]!.push(await perf(s.bootstrap));
+    for (const s of inTurn(sides, i, o.rotate)) runs[s.name]!.push(await perf(s.bootstrap));
     o.log(`  ${sides.map((s) => `${s.name} ${runs[s.name]![i]!.mbPerSec} MB/s`).join(', ')}`);
   }
   return runs;
@@ -54,11 +58,12 @@ export function roundRatios(runs: readonly number[], base: readonly number[]): n
  * Returns each side's p50 and p99 per round, ms.
  */
 export async function latencyRounds(
-  sides: readonly { name: string; port: number }[], o: { rounds: number; requestsPerSec: number; seconds: number; topic: string; log: (line: string) => void },
+  sides: readonly { name: string; port: number }[],
+  o: { rounds: number; requestsPerSec: number; seconds: number; topic: string; log: (line: string) => void; rotate?: boolean },
 ): Promise<Record<string, { p50: number[]; p99: number[] }>> {
   const out: Record<string, { p50: number[]; p99: number[] }> = Object.fromEntries(sides.map((s) => [s.name, { p50: [], p99: [] }]));
   for (let i = 0; i < o.rounds; i++) {
-    for (const s of sides) {
+    for (const s of inTurn(sides, i, o.rotate)) {
       const l = (await fixedRateProduce(s.port, o.topic, { requestsPerSec: o.requestsPerSec, seconds: o.seconds, records: BATCH_RECORDS })).latencies;
       out[s.name]!.p50.push(percentile(l, 50));
       out[s.name]!.p99.push(percentile(l, 99));
