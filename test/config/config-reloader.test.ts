@@ -1,5 +1,6 @@
 // The config reloader with reload.watch, in front of a fake broker: a file replaced by an editor's rename-over is put in
-// force within 2 s without a signal; a file that fails validation changes nothing. (A Kubernetes ConfigMap volume's
+// force without a signal (200 ms after the last change; asserted within FOLLOW_MS); a file that fails validation
+// changes nothing. (A Kubernetes ConfigMap volume's
 // update, the ..data symlink swapped, is tested with the deploy kit's config in test/deploy/kubernetes.test.ts.)
 import t, { type Test } from 'tap';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { stringify } from 'yaml';
 import { ConfigReloader } from '../../src/config/config-reloader.js';
 import { FakeBroker, proxyBefore } from '../support/fake-broker.js';
 
-const FOLLOW_MS = 2000;
+/** How long a change may take to be followed: measured 224 ms alone, 2,161 ms with the machine at load average ~20. */
+const FOLLOW_MS = 10_000;
 
 const config = (requestsPerSec: number) => ({ reload: { watch: true }, quotas: [{ clientId: 'app', requestsPerSec }] });
 
@@ -32,7 +34,7 @@ async function setup(t: Test, layout: (dir: string, text: string) => string) {
   const rate = () => (proxy.quotas.inspect('ANONYMOUS', 'app') as { requests: { quota: { ratePerSec: number } } }).requests.quota.ratePerSec;
   const followed = async (expected: number) => {
     const started = Date.now();
-    while (rate() !== expected && Date.now() - started < FOLLOW_MS + 1000) await sleep(20);
+    while (rate() !== expected && Date.now() - started < FOLLOW_MS) await sleep(20);
     return Date.now() - started;
   };
   return { dir, text, rate, followed, proxy };
@@ -48,7 +50,9 @@ t.test("an editor's rename-over", async (t) => {
   const ms = await followed(20);
   t.ok(rate() === 20 && ms < FOLLOW_MS, `the new quota in force ${ms} ms after the rename`);
   writeFileSync(join(dir, 'proxy.yaml'), text('fast'));
-  await sleep(1000);
-  t.equal(rate(), 20, 'a file that fails validation changes nothing');
-  t.match(await proxy.metrics.registry.metrics(), /^kqp_config_reload_total\{result="failure"\} 1$/m, 'and is counted as a failed reload');
+  const failed = /^kqp_config_reload_total\{result="failure"\} 1$/m;
+  const started = Date.now();
+  while (!failed.test(await proxy.metrics.registry.metrics()) && Date.now() - started < FOLLOW_MS) await sleep(20);
+  t.match(await proxy.metrics.registry.metrics(), failed, `a file that fails validation is counted as a failed reload (after ${Date.now() - started} ms)`);
+  t.equal(rate(), 20, 'and changes nothing');
 });
