@@ -155,17 +155,18 @@ t.test('validate_only is not charged', async (t) => {
 t.test('a version older than KIP-599 (CreateTopics v5) is held while the tenant is in debt, then forwarded whole', async (t) => {
   const { open, received } = await setup(t, QUOTA);
   const client = await open();
-  // 15 partitions: 5 in debt, half a second
+  const other = await open();
+  // 15 partitions: 5 in debt, half a second from when the first is charged (after it is sent)
+  const firstSentAt = performance.now();
   const first = client.send(ApiKey.CreateTopics, 5, create([topic('a', 15)]));
   await client.response(first);
   // a second connection of the same tenant (the first is muted for its throttle)
-  const other = await open();
-  const sentAt = performance.now();
   const second = other.send(ApiKey.CreateTopics, 5, create([topic('b', 1), topic('c', 1)]));
   const res = createResponse(await other.response(second), 5);
   const arrived = received.filter((r) => r.key === ApiKey.CreateTopics)[1]!;
   t.same(byName(res), { b: ErrorCode.NONE, c: ErrorCode.NONE }, 'no topic refused: a v5 client cannot be told 89');
-  t.ok(arrived.at - sentAt >= 400, `held ${(arrived.at - sentAt).toFixed(0)} ms before the broker saw it (about 500 ms of debt)`);
+  // the debt is paid 500 ms after the first was charged, however late a loaded machine sends the second
+  t.ok(arrived.at - firstSentAt >= 480, `the broker saw it ${(arrived.at - firstSentAt).toFixed(0)} ms after the first was sent (500 ms of debt)`);
 });
 
 t.test('DeleteTopics is charged the partitions the sidecar looks up itself', async (t) => {
