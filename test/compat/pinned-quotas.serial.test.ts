@@ -1,5 +1,5 @@
 // The compatibility suite's quota check against the pinned broker (the shared cluster): all five client families at
-// once, each its own tenant with a 512 KB/s produce or fetch quota, pushing and pulling as hard as they can through
+// once, each its own tenant with a 512 KB/s produce or fetch quota (kafka-python's produce: 96 KB/s, which it reaches), pushing and pulling as hard as they can through
 // the first broker's sidecar; the broker's log bytes and its own BytesOutPerSec must grow at the quota ±5%.
 // (test/quota/accuracy.serial.test.ts measures the Java client, kafkajs and kcat at length; this adds the Python
 // clients and checks every client family the same way on every broker version, as `npm run compat` does.)
