@@ -21,7 +21,7 @@ import { producerPerformance } from '../support/java-clients.js';
 import { jmxSampler } from '../support/broker-metrics.js';
 import { runKcat } from '../support/kcat.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
-import { maxWindowRatio, nearMax, wholeRunRatio } from '../support/windows.js';
+import { maxWindowRatio, savedAt, wholeRunRatio } from '../support/windows.js';
 import type { Sample } from '../support/broker-bytes.js';
 
 const MB = 1024 * 1024;
@@ -70,8 +70,7 @@ function assertRate(t: Test, what: string, rate: number, quota: number, throttle
 
 /** Asserts every 10-second window, less what the tenant had saved at its start, and the whole load. */
 function assertWindows(t: Test, what: string, bytes: Sample[], tokens: Sample[], quota: number): void {
-  const start = tokens[0]!.value;
-  const saved = (at: number) => Math.max(0, nearMax(tokens, at, SAMPLE_MS / 1000) - start);
+  const saved = (at: number) => savedAt(tokens, at, SAMPLE_MS / 1000);
   const raw = maxWindowRatio(bytes, quota, WINDOW_SECONDS);
   const w = maxWindowRatio(bytes, quota, WINDOW_SECONDS, saved);
   t.ok(w.ratio <= 1 + TOLERANCE, `${what}: busiest ${WINDOW_SECONDS}-second window ${w.ratio.toFixed(3)}× the quota (from ${w.from.toFixed(1)} s; ` +

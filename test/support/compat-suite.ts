@@ -19,6 +19,7 @@ import { runProcess, type ProcessResult } from './run-process.js';
 import { sampler, slope, topicLogBytes, type Sample } from './broker-bytes.js';
 import { jmxCounters } from './broker-metrics.js';
 import { pull, push, type Load } from './load.js';
+import { savedAt } from './windows.js';
 
 export const CLIENTS = ['kcat', 'java', 'kafkajs', 'confluent-kafka-python', 'kafka-python'] as const;
 export type ClientName = (typeof CLIENTS)[number];
@@ -287,10 +288,6 @@ function tenantSampler(sidecar: ProxyProcess, clientId: string, kind: Direction)
 }
 
 /** The largest value sampled within `margin` s of `at` (tokens move between samples). */
-function near(samples: readonly Sample[], at: number, margin: number): number {
-  return Math.max(0, ...samples.filter((s) => Math.abs(s.seconds - at) <= margin).map((s) => s.value));
-}
-
 /**
  * Every client at once pushes to a topic of its own and pulls from another (prefilled directly), each as its own
  * tenant with a quotaCheckBytesPerSec produce or fetch quota, through the first broker's sidecar; the broker
@@ -358,7 +355,7 @@ export async function quotaChecks(target: CompatTarget, clients: readonly Client
     const floor = (1 - o.tolerance) * share;
     // what the tenant had saved by the window's start (tokens above what its new bucket started with) it may spend in
     // the window on top of the quota: a burst it earned by asking for less (a client starved of CPU), not an excess
-    const saved = Math.max(0, near(tenant.tokens, r.from, TENANT_SAMPLE_MS / 1000) - (tenant.tokens[0]?.value ?? 0));
+    const saved = tenant.tokens.length > 0 ? savedAt(tenant.tokens, r.from, TENANT_SAMPLE_MS / 1000) : 0;
     const ceiling = 1 + o.tolerance + saved / (quota * (r.to - r.from));
     return {
       client, check, ok: ratio <= ceiling && ratio >= floor,

@@ -37,9 +37,24 @@ export function wholeRunRatio(samples: readonly Sample[], quota: number): number
   return (last - first) / (samples[to]!.seconds - samples[from]!.seconds) / quota;
 }
 
-/** The largest of the samples taken within `slack` seconds of `at` (0 when there is none). */
-export function nearMax(samples: readonly Sample[], at: number, slack: number): number {
-  let best = 0;
-  for (const s of samples) if (Math.abs(s.seconds - at) <= slack && s.value > best) best = s.value;
-  return best;
+/**
+ * What a tenant had saved at `at`: its bucket's tokens above what a new bucket starts with (the first sample), from
+ * the largest sample within `slack` seconds of `at`; where a loaded machine delayed the sampler (an HTTP request to a
+ * busy proxy) and left none that near, from the larger of the samples on either side of the gap.
+ */
+export function savedAt(tokens: readonly Sample[], at: number, slack: number): number {
+  let near = tokens.filter((s) => Math.abs(s.seconds - at) <= slack);
+  if (near.length === 0) near = [tokens.filter((s) => s.seconds <= at).pop(), tokens.find((s) => s.seconds > at)].filter((s) => s !== undefined);
+  if (near.length === 0) return 0;
+  return Math.max(0, Math.max(...near.map((s) => s.value)) - tokens[0]!.value);
+}
+
+/** A cumulative count's value at `at`: linear between the samples on either side, the first or last one beyond them. */
+export function valueAt(samples: readonly Sample[], at: number): number {
+  let i = 0;
+  while (i < samples.length && samples[i]!.seconds < at) i++;
+  if (i === 0) return samples[0]!.value;
+  if (i === samples.length) return samples[i - 1]!.value;
+  const [a, b] = [samples[i - 1]!, samples[i]!];
+  return a.value + ((b.value - a.value) * (at - a.seconds)) / (b.seconds - a.seconds);
 }

@@ -7,13 +7,8 @@
 // - grows at no more than quota + 5% over 16 s from 3 s after the tenant's first bytes, and at no less than quota - 5%
 //   of the share of that time the tenant was throttled (the proxy's own counter; a client starved of CPU asks for
 //   less, as in accuracy.serial);
-// - for the fetch tenant, carries no more than quota + 5% in any 10-second window, less what the tenant had saved at
-//   its start (/quota). The produce tenant's busiest window is reported, not asserted: over TLS it went beyond
-//   (1.076-1.148× with kcat, 1.059× with the Java client's 128 KB batches, in the first windows of the load; on a
-//   machine at load 15-39), where the plaintext accuracy.serial asserts it. This file with plaintext sidecars and
-//   quotas by client id instead, on the same machine within minutes, gave 1.026× (the rate 1.000×): the excess looks
-//   like the TLS path's (a TLS socket's reads while the relay has paused it?), open. (The produce rate over the 16 s
-//   held over TLS: 1.011-1.037×.)
+// - carries no more than quota + 5% in any 10-second window, less what the tenant had saved at its start (/quota);
+//   for produce, in what the proxy let through and in what the broker received less its backlog (judge() says why).
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +22,7 @@ import { jmxSampler } from '../support/broker-metrics.js';
 import { push } from '../support/load.js';
 import { producerPerformance } from '../support/java-clients.js';
 import { kcatSslConfig, type KeyPair } from '../support/tls-certificates.js';
-import { maxWindowRatio, nearMax } from '../support/windows.js';
+import { maxWindowRatio, savedAt, valueAt } from '../support/windows.js';
 
 const MB = 1024 * 1024;
 /** Each tenant's rate is taken over these seconds, from SETTLE seconds after the proxy charged its first bytes (a client may start late on a busy machine). */
@@ -69,34 +64,35 @@ const watch = (user: string, kind: 'produce' | 'fetch') => ({
 const firstBytes = (w: ReturnType<typeof watch>) => w.charged.samples.find((x) => x.value > 0)?.seconds;
 
 /**
- * The tokens at `at`: the largest sample within a sampling period of it, as accuracy.serial takes them; where a loaded
- * machine delayed the sampler (an HTTP request to a busy proxy) and left no sample that near, the larger of the
- * samples on either side of the gap.
+ * Asserts the rate the broker measured, and the busiest 10-second window less what the tenant had saved at its start.
+ * For produce the window is asserted on what the proxy let through (its charge, made as it forwards each request),
+ * and on what the broker received less its backlog at the window's start (what the proxy had forwarded and the broker
+ * had not yet written): the broker's TLS listener falls behind the sidecar in the first seconds of the load
+ * (up to ~1.5 MB, in the sockets between them and in the broker's queues; ~780 KB of it seen in the sidecar->broker
+ * socket's queues by ss), then catches up, so its own busiest window (reported) holds that catch-up.
  */
-function tokensAround(tokens: Sample[], at: number): number {
-  const near = nearMax(tokens, at, SAMPLE_MS / 1000);
-  if (near > 0 || tokens.some((x) => Math.abs(x.seconds - at) <= SAMPLE_MS / 1000)) return near;
-  const before = tokens.filter((x) => x.seconds <= at).pop();
-  const after = tokens.find((x) => x.seconds > at);
-  return Math.max(before?.value ?? 0, after?.value ?? 0);
-}
-
-async function judge(t: Test, what: string, bytes: Sample[], w: ReturnType<typeof watch>, assertWindows: boolean): Promise<void> {
+async function judge(t: Test, what: string, bytes: Sample[], w: ReturnType<typeof watch>, kind: 'produce' | 'fetch'): Promise<void> {
   const started = firstBytes(w)!;
   const [from, to] = [started + SETTLE, started + SETTLE + MEASURE];
-  const [throttle, tokens] = [await w.throttle.stop(), await w.tokens.stop()];
-  await w.charged.stop();
+  const [throttle, tokens, charged] = [await w.throttle.stop(), await w.tokens.stop(), await w.charged.stop()];
   const rate = slope(bytes, from, to);
   const share = Math.min(1, slope(throttle, from, to));
   const floor = MB * (1 - TOLERANCE) * share;
   t.ok(rate <= MB * (1 + TOLERANCE) && rate >= floor, `${what}: ${(rate / MB).toFixed(3)} MB/s (quota 1 MB/s) from ${from.toFixed(1)} s to ${to.toFixed(1)} s; ` +
     `throttled ${(share * 100).toFixed(0)}% of the time, so at least ${(floor / MB).toFixed(3)} MB/s`);
-  const start = tokens[0]!.value;
-  const w10 = maxWindowRatio(bytes, MB, 10, (at) => Math.max(0, tokensAround(tokens, at) - start));
-  const note = `${what}: busiest 10-second window ${w10.ratio.toFixed(3)}× the quota (from ${w10.from.toFixed(1)} s, ${(w10.saved / MB).toFixed(2)} MB saved at its start; ` +
-    `${tokens.filter((x) => Math.abs(x.seconds - w10.from) <= SAMPLE_MS / 1000).length} token samples within ${SAMPLE_MS} ms of it)`;
-  if (assertWindows) t.ok(w10.ratio <= 1 + TOLERANCE, note);
-  else t.comment(`${note}: reported, not asserted`);
+  const saved = (at: number) => savedAt(tokens, at, SAMPLE_MS / 1000);
+  const window = (r: { ratio: number; from: number; saved: number }) => `${r.ratio.toFixed(3)}× the quota (from ${r.from.toFixed(1)} s, ${(r.saved / MB).toFixed(2)} MB taken off)`;
+  const raw = maxWindowRatio(bytes, MB, 10, saved);
+  if (kind === 'fetch') {
+    t.ok(raw.ratio <= 1 + TOLERANCE, `${what}: busiest 10-second window ${window(raw)}`);
+    return;
+  }
+  const sent = maxWindowRatio(charged, MB, 10, saved);
+  t.ok(sent.ratio <= 1 + TOLERANCE, `${what.replace('the broker received', 'the proxy let through')}: busiest 10-second window ${window(sent)}`);
+  const backlog = (at: number) => Math.max(0, valueAt(charged, at) - valueAt(bytes, at));
+  const behind = maxWindowRatio(bytes, MB, 10, (at) => saved(at) + backlog(at));
+  t.ok(behind.ratio <= 1 + TOLERANCE, `${what}: busiest 10-second window less the backlog and savings at its start ${window(behind)}; ` +
+    `without taking the backlog off ${window(raw)}; the largest backlog ${(Math.max(...bytes.map((x) => backlog(x.seconds))) / MB).toFixed(2)} MB`);
 }
 
 t.test('over TLS, the broker receives alice\'s produce quota and sends bob his fetch quota (kcat producer and consumer)', async (t) => {
@@ -128,6 +124,6 @@ t.test('over TLS, the broker receives alice\'s produce quota and sends bob his f
   consumer.kill('SIGKILL');
   t.ok(firstBytes(alice) !== undefined && firstBytes(bob) !== undefined, `both clients started (after ${firstBytes(alice)?.toFixed(1)} s and ${firstBytes(bob)?.toFixed(1)} s)`);
   if (firstBytes(alice) === undefined || firstBytes(bob) === undefined) return;
-  await judge(t, 'alice (CN=Alice), produce: the broker received', await received.stop(), alice, false);
-  await judge(t, 'bob (CN=Bob), fetch: the broker sent', await sent.stop(), bob, true);
+  await judge(t, 'alice (CN=Alice), produce: the broker received', await received.stop(), alice, 'produce');
+  await judge(t, 'bob (CN=Bob), fetch: the broker sent', await sent.stop(), bob, 'fetch');
 });
