@@ -50,12 +50,18 @@ const TLS_REJECTIONS: Record<TlsRejection, string> = {
  * one log line and waits for a restart. Everything else applies at once.
  */
 const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions', 'coordination'] as const;
+const valueAt = (c: ProxyConfig, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
 const setting = (c: ProxyConfig, path: string): unknown => {
   if (path === 'listen' || path === 'upstream') return [c[path].host, c[path].port, c[path].tls !== undefined];
   // coordination's sidecarId defaults to the upstream's address, which has a line of its own
   if (path === 'coordination') return { ...c.coordination, sidecarId: c.coordination.sidecarId === `${c.upstream.host}:${c.upstream.port}` ? undefined : c.coordination.sidecarId };
-  return path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+  return valueAt(c, path);
+};
+/** A copy of `o` with `value` at `path`, copying only the objects along the path. */
+const withValue = <T>(o: T, [key, ...rest]: string[], value: unknown): T => {
+  const at = o as Record<string, unknown>;
+  return { ...at, [key!]: rest.length > 0 ? withValue(at[key!], rest, value) : value } as T;
 };
 
 export interface ProxyOptions {
@@ -163,19 +169,11 @@ export class ProxyServer {
    */
   reload(next: ProxyConfig): string[] {
     const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
+    let c = next;
+    for (const path of RESTART_ONLY) c = withValue(c, path.split('.'), valueAt(this.current, path));
     // TLS settings apply to new handshakes and broker connections, when the listener (the broker) spoke TLS already
     const keepTls = <T>(now: T | undefined, asked: T | undefined) => (now && asked ? asked : now);
-    const c: ProxyConfig = {
-      ...next,
-      listen: { ...this.current.listen, tls: keepTls(this.current.listen.tls, next.listen.tls) },
-      upstream: { ...this.current.upstream, tls: keepTls(this.current.upstream.tls, next.upstream.tls) },
-      metrics: this.current.metrics,
-      advertise: this.current.advertise,
-      quotaTable: this.current.quotaTable,
-      connections: this.current.connections,
-      coordination: this.current.coordination,
-      admin: { ...next.admin, topicCacheCapacity: this.current.admin.topicCacheCapacity, defaultPartitions: this.current.admin.defaultPartitions },
-    };
+    c = { ...c, listen: { ...c.listen, tls: keepTls(c.listen.tls, next.listen.tls) }, upstream: { ...c.upstream, tls: keepTls(c.upstream.tls, next.upstream.tls) } };
     this.current = c;
     this.log.level = c.logLevel;
     this.coordinate(c);
