@@ -1,14 +1,7 @@
 // Prometheus metrics (prom-client). Label sets are bounded: API names come from the schema table (unknown keys share
 // one label), error kinds from fixed lists.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { apiSchema } from '../protocol/api.js';
-
-export interface ApiMetrics {
-  requests: { inc(n?: number): void };
-  requestBytes: { inc(n?: number): void };
-  responseBytes: { inc(n?: number): void };
-  latency: { observe(seconds: number): void };
-}
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { ApiMetricsTable, type ApiMetrics } from './api-metrics.js';
 
 export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'tls' | 'other';
 
@@ -31,12 +24,7 @@ export class ProxyMetrics {
   readonly budgetWaitSeconds: Counter<'budget'>;
   readonly upstreamErrors: Counter<'kind'>;
   readonly protocolErrors: Counter<'code'>;
-  private readonly requests: Counter<'api'>;
-  private readonly requestBytes: Counter<'api'>;
-  private readonly responseBytes: Counter<'api'>;
-  private readonly latency: Histogram<'api'>;
-  private readonly byKey: (ApiMetrics | undefined)[] = [];
-  private unknown: ApiMetrics | undefined;
+  private readonly apis: ApiMetricsTable;
 
   constructor(withDefaultMetrics = true) {
     const registers = [this.registry];
@@ -61,32 +49,12 @@ export class ProxyMetrics {
     this.budgetWaitSeconds = new Counter({ name: 'kqp_broker_budget_wait_seconds_total', help: 'Time requests waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });
     this.protocolErrors = new Counter({ name: 'kqp_protocol_errors_total', help: 'Malformed frames, by error code', labelNames: ['code'], registers });
-    this.requests = new Counter({ name: 'kqp_requests_total', help: 'Requests relayed, by API', labelNames: ['api'], registers });
-    this.requestBytes = new Counter({ name: 'kqp_request_bytes_total', help: 'Request bytes relayed, by API', labelNames: ['api'], registers });
-    this.responseBytes = new Counter({ name: 'kqp_response_bytes_total', help: 'Response bytes relayed, by API', labelNames: ['api'], registers });
-    this.latency = new Histogram({
-      name: 'kqp_request_duration_seconds',
-      help: 'Time from forwarding a request to the broker to receiving the start of its response, by API',
-      labelNames: ['api'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.apis = new ApiMetricsTable(this.registry);
   }
 
-  /** The per-API metric children (cached, so the hot path does no label lookup). */
+  /** An API key's request metrics (plain numbers on the hot path: api-metrics.ts). */
   api(key: number): ApiMetrics {
-    const known = apiSchema(key);
-    if (!known) return (this.unknown ??= this.children('unknown'));
-    return (this.byKey[key] ??= this.children(known.name));
-  }
-
-  private children(api: string): ApiMetrics {
-    return {
-      requests: this.requests.labels(api),
-      requestBytes: this.requestBytes.labels(api),
-      responseBytes: this.responseBytes.labels(api),
-      latency: this.latency.labels(api),
-    };
+    return this.apis.api(key);
   }
 }
 
