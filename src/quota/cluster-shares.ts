@@ -30,6 +30,8 @@ export interface CoordinationSettings {
 
 /** A throttled-free slot asks for what it used plus this much more (room to grow before it is throttled). */
 const HEADROOM = 1.25;
+/** The coordinator recomputes this many slots at a time, letting the event loop run between (ClusterCoordinator). */
+export const RECOMPUTE_CHUNK_SLOTS = 1000;
 /** A slot idle for this many intervals is no longer tracked (its share goes back to the floor). */
 const IDLE_INTERVALS = 10;
 
@@ -53,6 +55,8 @@ export interface ClusterStats {
   trackedBuckets: number;
   reportsPublished: number;
   bytesPublished: number;
+  /** Entries (bucket demands) in the last report published. */
+  lastReportEntries: number;
   /** Report entries and sidecars ignored because a bound was reached. */
   entriesDropped: number;
   sidecarsRefused: number;
@@ -65,8 +69,12 @@ export class ClusterShares {
   private readonly quota: Float64Array;
   private readonly demand: Float64Array;
   private readonly share: Float64Array;
+  /** The fair share computed at the last recompute (the share served is the lesser of it and the newest). */
+  private readonly computed: Float64Array;
   private readonly idle: Uint8Array;
   private readonly gen: Uint32Array;
+  /** Each tracked slot × kind's key in the others' reports (`${kind}\u0001${bucket key}`), made once per slot use. */
+  private readonly names: (string | undefined)[];
   private readonly remotes = new Map<string, Remote>();
   private readonly scratchDemands: Float64Array;
   private readonly scratchShares: Float64Array;
@@ -74,12 +82,15 @@ export class ClusterShares {
   private lastCollectMs: number;
   private coordinatedMs = -Infinity;
   private live = 1;
+  private readonly liveRemotes: Remote[] = [];
+  /** The stale others' static shares, reserved for them (a fraction of the quota), as of the last recompute. */
+  private reserved = 0;
   private stale = 0;
   /** The floor's fraction of the quota for this sidecar, as of the last recompute. */
   private floor: number;
   /** Brokers in the cluster's metadata (the static share's divisor); maxSidecars until known. */
   brokers: number;
-  readonly stats = { reportsPublished: 0, bytesPublished: 0, entriesDropped: 0, sidecarsRefused: 0 };
+  readonly stats = { reportsPublished: 0, bytesPublished: 0, lastReportEntries: 0, entriesDropped: 0, sidecarsRefused: 0 };
 
   constructor(
     readonly settings: CoordinationSettings,
@@ -97,13 +108,20 @@ export class ClusterShares {
     this.quota = new Float64Array(n);
     this.demand = new Float64Array(n);
     this.share = new Float64Array(n).fill(NaN);
+    this.computed = new Float64Array(n).fill(NaN);
     this.idle = new Uint8Array(n);
     this.gen = new Uint32Array(slots);
+    this.names = new Array<string | undefined>(n).fill(undefined);
     this.scratchDemands = new Float64Array(settings.maxSidecars);
     this.scratchShares = new Float64Array(settings.maxSidecars);
     this.brokers = settings.maxSidecars;
     this.floor = settings.floorShare / settings.maxSidecars;
     this.startedMs = this.lastCollectMs = now();
+  }
+
+  /** Slots of the bucket table tracked here (recompute's range). */
+  get slotCount(): number {
+    return this.slots;
   }
 
   /** The most other sidecars' report entries this sidecar keeps: capacity × (maxSidecars - 1). */
@@ -203,39 +221,65 @@ export class ClusterShares {
     }
   }
 
-  /** Recomputes every tracked slot's share from the demands last published (ours) and read (theirs). */
-  recompute(): void {
-    const now = this.now();
-    this.forget(now);
-    const live: Remote[] = [];
-    let stale = 0;
-    for (const r of this.remotes.values()) {
-      if (now - r.heardMs <= this.settings.staleAfterMs) live.push(r);
-      else stale++;
-    }
-    this.live = live.length + 1;
-    this.stale = stale;
-    const reserved = Math.min(1, stale / this.brokers);
-    this.floor = ((1 - reserved) * this.settings.floorShare) / this.live;
+  /**
+   * Recomputes every tracked slot's share from the demands last published (ours) and read (theirs). The work is per
+   * tracked slot × kind: one Map lookup per live other sidecar, with a key string made once per slot use (its hash is
+   * kept by V8), and the fair share of a handful of demands; `from`/`to` (slots) let the caller do it in chunks.
+   */
+  recompute(from = 0, to = this.slots): void {
+    if (from === 0) this.prepare();
+    const live = this.liveRemotes;
     const d = this.scratchDemands.subarray(0, this.live);
     const out = this.scratchShares.subarray(0, this.live);
-    for (let slot = 0; slot < this.slots; slot++) {
-      const key = this.keyOf(slot);
+    const reserved = this.reserved;
+    for (let slot = from; slot < to && slot < this.slots; slot++) {
+      if (this.gen[slot] !== this.generation[slot]) continue; // reused since collect: starts afresh at its next charge
+      let key: string | undefined;
       for (let kind = 0; kind < this.kinds; kind++) {
         const i = slot * this.kinds + kind;
         const q = this.quota[i]!;
-        if (q === 0 || key === undefined) continue;
+        if (q === 0) continue;
+        let name = this.names[i];
+        if (name === undefined) {
+          key ??= this.keyOf(slot);
+          if (key === undefined) continue;
+          this.names[i] = name = `${kind}\u0001${key}`;
+        }
         d[0] = this.demand[i]!;
-        const k = `${kind}\u0001${key}`;
-        for (let j = 0; j < live.length; j++) d[j + 1] = live[j]!.demands.get(k) ?? 0;
+        for (let j = 0; j < live.length; j++) {
+          const m = live[j]!.demands;
+          d[j + 1] = m.size === 0 ? 0 : (m.get(name) ?? 0);
+        }
         fairShares(q * (1 - reserved), d, this.settings.floorShare, out);
-        this.share[i] = out[0]! / q;
+        // a rise waits one interval, a fall is at once: the others see this sidecar's new demand (and so give up what it
+        // takes) only at their next recompute after reading its report, up to one interval after this one
+        const next = out[0]! / q;
+        const last = this.computed[i]!;
+        this.computed[i] = next;
+        this.share[i] = Math.min(next, Number.isNaN(last) ? this.floor : last);
       }
     }
   }
 
-  /** Published this many records and bytes. */
-  published(records: number, bytes: number): void {
+  /** Before a recompute: forget long-silent sidecars, split the others into live and stale, set the floor. */
+  private prepare(): void {
+    const now = this.now();
+    this.forget(now);
+    this.liveRemotes.length = 0;
+    let stale = 0;
+    for (const r of this.remotes.values()) {
+      if (now - r.heardMs <= this.settings.staleAfterMs) this.liveRemotes.push(r);
+      else stale++;
+    }
+    this.live = this.liveRemotes.length + 1;
+    this.stale = stale;
+    this.reserved = Math.min(1, stale / this.brokers);
+    this.floor = ((1 - this.reserved) * this.settings.floorShare) / this.live;
+  }
+
+  /** Published this many records and bytes, a report of `entries` entries. */
+  published(records: number, bytes: number, entries: number): void {
+    this.stats.lastReportEntries = entries;
     this.stats.reportsPublished += records;
     this.stats.bytesPublished += bytes;
   }
@@ -258,7 +302,9 @@ export class ClusterShares {
     this.quota[i] = 0;
     this.demand[i] = 0;
     this.share[i] = NaN;
+    this.computed[i] = NaN;
     this.idle[i] = 0;
+    this.names[i] = undefined;
   }
 
   /** A slot×kind's index; a slot reused by another key since it was last seen starts afresh. */
