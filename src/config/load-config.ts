@@ -6,6 +6,8 @@ import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 import type { CoordinationSettings } from '../quota/cluster-shares.js';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
 export interface HostPort {
@@ -158,7 +160,6 @@ export function configFromObject(raw: unknown): ProxyConfig {
   if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
   if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
   const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
-  if (upstreamAt.tls && quotas.some((q) => q.cluster)) throw new ConfigError('invalid config:\n  quotas: scope: cluster is not supported yet with upstream.tls (the coordination client speaks plaintext)');
   return {
     listen: endpoint('listen', c.listen, (tls) => listenerTls(tls)),
     upstream: upstreamAt,
@@ -173,7 +174,27 @@ export function configFromObject(raw: unknown): ProxyConfig {
     tenants: tenants(c.tenants),
     quotas,
     quotaTable: c.quotaTable,
-    coordination: { ...c.coordination, sidecarId: c.coordination.sidecarId ?? `${upstreamAt.host}:${upstreamAt.port}` },
+    coordination: {
+      ...c.coordination,
+      sidecarId: c.coordination.sidecarId ?? `${upstreamAt.host}:${upstreamAt.port}`,
+      ...(upstreamAt.tls && typeof c.upstream !== 'string' && c.upstream.tls ? { tls: coordinationTls(upstreamAt.tls, c.upstream.tls) } : {}),
+    },
+  };
+}
+
+/**
+ * The coordination client's TLS (kafkajs' ssl) with upstream.tls: the same context (trust store, key store, protocols,
+ * ciphers), but it reaches every broker of the cluster, so each broker's certificate is checked against the host it is
+ * reached at (or upstream.tls.serverName when set), unless ssl.endpoint.identification.algorithm is empty.
+ */
+function coordinationTls(upstream: UpstreamTls, s: TlsFileSettings): ConnectionOptions {
+  const verifyName = (s.endpointIdentificationAlgorithm ?? 'https') === 'https';
+  const name = s.serverName;
+  return {
+    secureContext: upstream.options.secureContext,
+    rejectUnauthorized: true,
+    ...(name !== undefined && !isIP(name) ? { servername: name } : {}),
+    checkServerIdentity: (host, cert) => (verifyName ? checkServerIdentity(name ?? host, cert) : undefined),
   };
 }
 

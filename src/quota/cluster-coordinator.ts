@@ -2,7 +2,7 @@
 // sidecar publishes its cluster-scoped buckets' demands (coordination-records.ts) to a compacted topic (created if
 // missing) and reads everyone's, its own included (reading its own back is what says coordination works); then the
 // shares are computed again (cluster-shares.ts). kafkajs talks to the brokers directly (the sidecar's upstream as
-// bootstrap), not through any sidecar, so coordination traffic is never charged to a tenant.
+// bootstrap, over TLS with upstream.tls), not through any sidecar, so coordination traffic is never charged to a tenant.
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -48,6 +48,8 @@ export class ClusterCoordinator {
     this.kafka = new Kafka({
       clientId: `kqp-coordinator-${shares.settings.sidecarId}`,
       brokers: [`${upstream.host}:${upstream.port}`],
+      // with upstream.tls, the same trust and key stores; each broker's certificate checked against its own host
+      ...(shares.settings.tls ? { ssl: shares.settings.tls } : {}),
       logLevel: logLevel.WARN,
       logCreator,
       connectionTimeout: 3000,

@@ -14,6 +14,7 @@
 // - starting (never coordinated, for staleAfterMs after start): the floor as if maxSidecars shared the quota.
 // - stale (otherwise): the static share, 1 ÷ the brokers in the cluster's metadata: the sidecars' total can then not
 //   exceed the quota whatever the others do.
+import type { ConnectionOptions } from 'node:tls';
 import { fairShares, WANTS_MORE } from './fair-share.js';
 import type { ReportEntry, ReportPart } from './coordination-records.js';
 
@@ -26,6 +27,8 @@ export interface CoordinationSettings {
   floorShare: number;
   /** This sidecar's name in the topic (default: its broker's address). */
   sidecarId: string;
+  /** With upstream.tls: the coordination client's TLS options (load-config.ts coordinationTls). */
+  tls?: ConnectionOptions;
 }
 
 /** A throttled-free slot asks for what it used plus this much more (room to grow before it is throttled). */
@@ -55,7 +58,8 @@ export interface ClusterStats {
   trackedBuckets: number;
   reportsPublished: number;
   bytesPublished: number;
-  /** Entries (bucket demands) in the last report published. */
+  /** Entries (bucket demands) published, and in the last report. */
+  entriesPublished: number;
   lastReportEntries: number;
   /** Report entries and sidecars ignored because a bound was reached. */
   entriesDropped: number;
@@ -90,7 +94,7 @@ export class ClusterShares {
   private floor: number;
   /** Brokers in the cluster's metadata (the static share's divisor); maxSidecars until known. */
   brokers: number;
-  readonly stats = { reportsPublished: 0, bytesPublished: 0, lastReportEntries: 0, entriesDropped: 0, sidecarsRefused: 0 };
+  readonly stats = { reportsPublished: 0, bytesPublished: 0, entriesPublished: 0, lastReportEntries: 0, entriesDropped: 0, sidecarsRefused: 0 };
 
   constructor(
     readonly settings: CoordinationSettings,
@@ -280,6 +284,7 @@ export class ClusterShares {
   /** Published this many records and bytes, a report of `entries` entries. */
   published(records: number, bytes: number, entries: number): void {
     this.stats.lastReportEntries = entries;
+    this.stats.entriesPublished += entries;
     this.stats.reportsPublished += records;
     this.stats.bytesPublished += bytes;
   }

@@ -31,6 +31,7 @@ export interface Coordination {
   staleSidecars: number;
   brokers: number;
   bytesPublished: number;
+  entriesPublished: number;
   lastReportEntries: number;
   trackedBuckets: number;
 }
@@ -145,6 +146,8 @@ export interface ManyTenantsResult {
   requests: number;
   /** Bytes per second each sidecar published to the coordination topic, measured after `settle` s. */
   bytesPerSec: number[];
+  /** Report entries (a bucket's demand each) per second each sidecar published, over the same time. */
+  entriesPerSec: number[];
   /** Entries of each sidecar's last report, once a second. */
   entries: number[][];
   /** Buckets each sidecar tracks (charged within the last 10 intervals) at the end. */
@@ -186,6 +189,7 @@ export async function manyTenants(rig: ClusterQuotaRig, tenants: number, seconds
   return {
     requests,
     bytesPerSec: to.map((c, i) => (c!.bytesPublished - from[i]!.bytesPublished) / elapsed),
+    entriesPerSec: to.map((c, i) => (c!.entriesPublished - from[i]!.entriesPublished) / elapsed),
     entries,
     rssBeforeMB,
     rssMB,

@@ -7,6 +7,8 @@ import { decodeReport, encodeReport, RECORD_MAX_BYTES } from '../../src/quota/co
 import { BucketTable } from '../../src/quota/bucket-table.js';
 import { KINDS, PRODUCE } from '../../src/quota/quota-kinds.js';
 import { configFromObject } from '../../src/config/load-config.js';
+import { makeCertificates } from '../support/tls-certificates.js';
+import type { PeerCertificate } from 'node:tls';
 
 const shares = (quota: number, demands: number[], floor = 0) => {
   const out = new Float64Array(demands.length);
@@ -231,4 +233,23 @@ t.test('three sidecars ticking at different moments, demands changing every inte
     if (ms > 10_000) worst = Math.max(worst, nodes.reduce((sum, { c, slot }) => sum + c.shareOf(slot, PRODUCE), 0));
   }
   t.ok(worst <= 1 + 1e-9, `the most the three shares added up to over 200 intervals: ${worst.toFixed(4)} of the quota`);
+});
+
+t.test('config: scope cluster with upstream.tls: the coordination client gets the same context, each broker\'s name checked', async (t) => {
+  const certs = makeCertificates();
+  t.teardown(() => certs.cleanup());
+  const base = { listen: '127.0.0.1:1', quotas: [{ user: 'b', produceBytesPerSec: 1, scope: 'cluster' }] };
+  const c = configFromObject({ ...base, upstream: { address: '127.0.0.1:2', tls: { truststoreCertificates: certs.ca } } });
+  const tls = c.coordination.tls!;
+  t.equal(tls.secureContext, c.upstream.tls!.options.secureContext, 'the relay\'s context (trust store, key store, protocols)');
+  t.equal(tls.rejectUnauthorized, true);
+  const peer = { subject: { CN: 'broker' }, subjectaltname: 'DNS:localhost, IP Address:127.0.0.1' } as unknown as PeerCertificate;
+  t.equal(tls.checkServerIdentity!('127.0.0.1', peer), undefined, 'a broker reached at a name its certificate has');
+  t.type(tls.checkServerIdentity!('10.1.2.3', peer), Error, 'another broker\'s host, not in the certificate: refused');
+  const named = configFromObject({ ...base, upstream: { address: '127.0.0.1:2', tls: { truststoreCertificates: certs.ca, serverName: 'localhost' } } }).coordination.tls!;
+  t.equal(named.servername, 'localhost');
+  t.equal(named.checkServerIdentity!('10.1.2.3', peer), undefined, 'upstream.tls.serverName: checked against that name');
+  const unchecked = configFromObject({ ...base, upstream: { address: '127.0.0.1:2', tls: { truststoreCertificates: certs.ca, endpointIdentificationAlgorithm: '' } } }).coordination.tls!;
+  t.equal(unchecked.checkServerIdentity!('10.1.2.3', peer), undefined, 'ssl.endpoint.identification.algorithm empty: names not checked');
+  t.notOk('tls' in configFromObject({ ...base, upstream: '127.0.0.1:2' }).coordination, 'plaintext upstream: none');
 });
