@@ -14,6 +14,7 @@ import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { AddressMap } from './address-map.js';
 import type { Merge } from './inflight-queue.js';
 import type { TopicPartitions } from './topic-partitions.js';
+import { PRODUCE_TAIL_MAX_VERSION, produceResponseTail } from './produce-response-tail.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
 
 /**
@@ -84,6 +85,16 @@ export class ResponseRewriter {
       if (frame.readInt16BE(r.offset) !== ErrorCode.UNSUPPORTED_VERSION) return frame;
       version = 0;
     }
+    if (apiKey === ApiKey.Produce && !merge && version >= 3 && version <= PRODUCE_TAIL_MAX_VERSION) {
+      // nearly always no NodeEndpoints: the frame goes on as it came, its throttle patched in place
+      const tail = produceResponseTail(r.enter('ProduceResponse', version), version);
+      if (!tail.tagged) {
+        r.expectEnd();
+        if (throttleMs > 0) raiseThrottle(frame, tail.throttleAt, throttleMs);
+        return frame;
+      }
+      r.offset = SIZE_PREFIX + header.length;
+    }
     const body = codec.decode(r, version);
     r.expectEnd();
     if (apiKey === ApiKey.Metadata) this.topics?.learnMetadata(body as MetadataResponse);
@@ -111,8 +122,7 @@ export class ResponseRewriter {
   patchThrottle(head: Buffer, bodyAt: number, apiKey: number, version: number, throttleMs: number): boolean {
     const offset = throttleTimeOffset(apiKey, version);
     if (offset < 0 || bodyAt + offset + 4 > head.length) return false;
-    const at = bodyAt + offset;
-    if (head.readInt32BE(at) < throttleMs) head.writeInt32BE(Math.min(0x7fffffff, Math.ceil(throttleMs)), at);
+    raiseThrottle(head, bodyAt + offset, throttleMs);
     return true;
   }
 
@@ -161,6 +171,11 @@ export class ResponseRewriter {
     x.port = to.port;
     return true;
   }
+}
+
+/** Raises the throttle_time_ms at `at` to `throttleMs` (rounded up) where it is lower. */
+function raiseThrottle(frame: Buffer, at: number, throttleMs: number): void {
+  if (frame.readInt32BE(at) < throttleMs) frame.writeInt32BE(Math.min(0x7fffffff, Math.ceil(throttleMs)), at);
 }
 
 /** Offset of throttle_time_ms in a response body: >= 0, ABSENT (-1), or VARIABLE (-2). Unknown APIs: ABSENT. */
