@@ -133,6 +133,22 @@ export class Reader {
     this.offset += n;
   }
 
+  /** Skips a string: int16 length, or unsigned varint length + 1 when compact; null included. */
+  skipString(field: string, compact: boolean): void {
+    const len = compact ? this.uvarint(field) - 1 : this.int16(field);
+    if (len === -1) return;
+    this.checkLength(len, field);
+    this.offset += len;
+  }
+
+  /** Skips a tagged-field section: its count, then each field's tag, size and payload. */
+  skipTaggedFields(field: string): void {
+    for (let n = this.uvarint(field); n > 0; n--) {
+      this.uvarint(field);
+      this.skip(this.uvarint(field), field);
+    }
+  }
+
   private nullMarker(nullable: boolean, field: string): null {
     if (!nullable) throw new UnexpectedNullError(this.api, this.version, field, 'null in a non-nullable field');
     return null;

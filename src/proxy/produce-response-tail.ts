@@ -6,7 +6,7 @@
 // beyond what this walker knows is decoded in full instead (see response-rewriter.ts).
 import { Reader } from '../protocol/reader.js';
 
-/** The highest Produce response version whose layout skipProduceResults follows. */
+/** The highest Produce response version whose layout produceResponseTail follows. */
 export const PRODUCE_TAIL_MAX_VERSION = 13;
 
 export interface ProduceTail {
@@ -21,35 +21,23 @@ export function produceResponseTail(r: Reader, v: number): ProduceTail {
   const flexible = v >= 9;
   for (let topics = r.arrayLength('Responses', flexible, false); topics > 0; topics--) {
     if (v >= 13) r.skip(16, 'TopicId');
-    else skipString(r, flexible, 'Name');
+    else r.skipString('Name', flexible);
     for (let partitions = r.arrayLength('PartitionResponses', flexible, false); partitions > 0; partitions--) {
       // Index, ErrorCode, BaseOffset, LogAppendTimeMs (v2+), LogStartOffset (v5+)
       r.skip(v >= 5 ? 30 : 22, 'PartitionResponses');
       if (v >= 8) {
         for (let errors = r.arrayLength('RecordErrors', flexible, false); errors > 0; errors--) {
           r.skip(4, 'BatchIndex');
-          skipString(r, flexible, 'BatchIndexErrorMessage');
-          if (flexible) skipTagged(r, 'RecordErrors');
+          r.skipString('BatchIndexErrorMessage', flexible);
+          if (flexible) r.skipTaggedFields('RecordErrors');
         }
-        skipString(r, flexible, 'ErrorMessage');
+        r.skipString('ErrorMessage', flexible);
       }
-      if (flexible) skipTagged(r, 'PartitionResponses'); // CurrentLeader is tag 0 of v10+
+      if (flexible) r.skipTaggedFields('PartitionResponses'); // CurrentLeader is tag 0 of v10+
     }
-    if (flexible) skipTagged(r, 'Responses');
+    if (flexible) r.skipTaggedFields('Responses');
   }
   const throttleAt = r.offset;
   r.skip(4, 'ThrottleTimeMs');
   return { throttleAt, tagged: flexible && r.uvarint('TaggedFields') > 0 };
-}
-
-function skipString(r: Reader, flexible: boolean, field: string): void {
-  const n = flexible ? r.uvarint(field) - 1 : r.int16(field);
-  if (n > 0) r.skip(n, field);
-}
-
-function skipTagged(r: Reader, field: string): void {
-  for (let n = r.uvarint(field); n > 0; n--) {
-    r.uvarint(field);
-    r.skip(r.uvarint(field), field);
-  }
 }

@@ -15,6 +15,7 @@ import type { AddressMap } from './address-map.js';
 import type { Merge } from './inflight-queue.js';
 import type { TopicPartitions } from './topic-partitions.js';
 import { PRODUCE_TAIL_MAX_VERSION, produceResponseTail } from './produce-response-tail.js';
+import { METADATA_BROKERS_MAX_VERSION, rewriteMetadataBrokers } from './metadata-brokers.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
 
 /**
@@ -94,6 +95,10 @@ export class ResponseRewriter {
         return frame;
       }
       r.offset = SIZE_PREFIX + header.length;
+    }
+    if (apiKey === ApiKey.Metadata && !merge && !this.topics && this.addresses.enabled && version <= METADATA_BROKERS_MAX_VERSION) {
+      // the brokers array rewritten, the rest (the topics) copied as it came
+      return rewriteMetadataBrokers(frame, SIZE_PREFIX + header.length, version, (id) => this.addresses.lookup(id), throttleMs);
     }
     const body = codec.decode(r, version);
     r.expectEnd();
