@@ -7,10 +7,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { rewriteMetadataBrokers, METADATA_BROKERS_MAX_VERSION } from '../../src/proxy/metadata-brokers.js';
 import * as Metadata from '../../src/protocol/generated/metadata-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
-import { writeResponseHeader } from '../../src/protocol/headers.js';
-import { responseHeaderVersion } from '../../src/protocol/api.js';
+import { encodeResponseFrame } from '../support/encode-response.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
-import { Writer } from '../../src/protocol/writer.js';
 import type { HostPort } from '../../src/config/load-config.js';
 
 let seed = 11;
@@ -40,16 +38,7 @@ function response(v: number): Metadata.MetadataResponse {
   return m;
 }
 
-function frame(v: number, m: Metadata.MetadataResponse): { frame: Buffer; bodyAt: number } {
-  const w = new Writer();
-  w.int32(0);
-  writeResponseHeader(w, 42, responseHeaderVersion(3, v)!);
-  const bodyAt = w.offset;
-  Metadata.encodeMetadataResponse(w, v, m);
-  const f = Buffer.from(w.finish());
-  f.writeInt32BE(f.length - 4, 0);
-  return { frame: f, bodyAt };
-}
+const frame = (version: number, m: Metadata.MetadataResponse) => encodeResponseFrame(3, version, m);
 
 const decode = (f: Buffer, v: number) => decodeResponseFrame(f.subarray(4), 3, v).body as Metadata.MetadataResponse;
 // ids 0-2 mapped (1 to the address it may already have), 3-5 not

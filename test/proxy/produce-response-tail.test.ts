@@ -9,11 +9,9 @@ import { AddressMap } from '../../src/proxy/address-map.js';
 import { parseHostPort } from '../../src/config/load-config.js';
 import * as Produce from '../../src/protocol/generated/produce-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
-import { writeResponseHeader } from '../../src/protocol/headers.js';
-import { responseHeaderVersion } from '../../src/protocol/api.js';
+import { encodeResponseFrame } from '../support/encode-response.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { Reader } from '../../src/protocol/reader.js';
-import { Writer } from '../../src/protocol/writer.js';
 
 let seed = 7;
 const random = (n: number) => {
@@ -42,16 +40,7 @@ function response(i: number): Produce.ProduceResponse {
   return m;
 }
 
-function frame(version: number, m: Produce.ProduceResponse): { frame: Buffer; bodyAt: number } {
-  const w = new Writer();
-  w.int32(0);
-  writeResponseHeader(w, 42, responseHeaderVersion(0, version)!);
-  const bodyAt = w.offset;
-  Produce.encodeProduceResponse(w, version, m);
-  const f = Buffer.from(w.finish());
-  f.writeInt32BE(f.length - 4, 0);
-  return { frame: f, bodyAt };
-}
+const frame = (version: number, m: Produce.ProduceResponse) => encodeResponseFrame(0, version, m);
 
 t.equal(PRODUCE_TAIL_MAX_VERSION, Produce.MAX_VERSION, 'the walker covers every version the codec has (a new one needs the walker reviewed against ProduceResponse.json)');
 

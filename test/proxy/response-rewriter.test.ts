@@ -4,12 +4,9 @@ import t from 'tap';
 import { ResponseRewriter, FETCH_MAX_VERSION_WHEN_REWRITING } from '../../src/proxy/response-rewriter.js';
 import { AddressMap } from '../../src/proxy/address-map.js';
 import { parseHostPort } from '../../src/config/load-config.js';
-import { RESPONSE_CODECS } from '../../src/protocol/generated/codecs.js';
 import { API_SCHEMAS } from '../../src/protocol/generated/api-table.js';
-import { responseHeaderVersion } from '../../src/protocol/api.js';
-import { writeResponseHeader } from '../../src/protocol/headers.js';
+import { encodeResponseFrame } from '../support/encode-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
-import { Writer } from '../../src/protocol/writer.js';
 import * as Metadata from '../../src/protocol/generated/metadata-response.js';
 import * as FindCoordinator from '../../src/protocol/generated/find-coordinator-response.js';
 import * as DescribeCluster from '../../src/protocol/generated/describe-cluster-response.js';
@@ -20,15 +17,7 @@ const map = new AddressMap({ mode: 'map', map: new Map([[1, parseHostPort('proxy
 const pattern = new AddressMap({ mode: 'pattern', pattern: 'kafka-{nodeId}.sidecar:9092' });
 const none = new AddressMap({ mode: 'none' });
 
-function frame(apiKey: number, version: number, body: object): Buffer {
-  const w = new Writer();
-  w.int32(0);
-  writeResponseHeader(w, 42, responseHeaderVersion(apiKey, version)!);
-  RESPONSE_CODECS.get(apiKey)!.encode(w, version, body);
-  const f = Buffer.from(w.finish());
-  f.writeInt32BE(f.length - 4, 0);
-  return f;
-}
+const frame = (apiKey: number, version: number, body: object) => encodeResponseFrame(apiKey, version, body).frame;
 
 function decode<T>(f: Buffer, apiKey: number, version: number): T {
   t.equal(f.readInt32BE(0), f.length - 4, 'size prefix matches the rewritten frame');
