@@ -4,7 +4,7 @@
 // topic cache their partition counts when the partition-mutation quota or budget needs them; a request's stage may
 // have its response merged (admin-stages.ts).
 import { RESPONSE_CODECS } from '../protocol/generated/codecs.js';
-import { readResponseHeader, writeResponseHeader, emptyResponseHeader } from '../protocol/headers.js';
+import { readResponseHeader, writeResponseHeader, emptyResponseHeader, type ResponseHeader } from '../protocol/headers.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
@@ -38,6 +38,11 @@ interface ApiVersionsBody {
 export class ResponseRewriter {
   /** Highest version offered per API key (our codec's maximum, lower for Fetch when rewriting). */
   private readonly maxVersion: number[] = [];
+  /**
+   * The last ApiVersions answer of each version the codec knows: its body as the broker sent it, and as capped
+   * (undefined: unchanged). One per version, so bounded; a different answer (a broker upgraded) replaces it.
+   */
+  private readonly cappedApiVersions: ({ from: Buffer; to: Buffer | undefined } | undefined)[];
 
   constructor(
     private readonly addresses: AddressMap,
@@ -46,6 +51,7 @@ export class ResponseRewriter {
   ) {
     for (const api of API_SCHEMAS) this.maxVersion[api.key] = api.maxVersion;
     if (addresses.enabled) this.maxVersion[ApiKey.Fetch] = Math.min(this.maxVersion[ApiKey.Fetch]!, FETCH_MAX_VERSION_WHEN_REWRITING);
+    this.cappedApiVersions = new Array(this.maxVersion[ApiKey.ApiVersions]! + 1).fill(undefined);
   }
 
   /**
@@ -76,9 +82,29 @@ export class ResponseRewriter {
    * itself when nothing changed. Throws a ProtocolError if it cannot be decoded.
    */
   rewrite(frame: Buffer, apiKey: number, version: number, throttleMs = 0, merge?: Merge): Buffer {
-    const codec = RESPONSE_CODECS.get(apiKey)!;
     const header = readResponseHeader(frame, apiKey, version, emptyResponseHeader(), new Reader(frame), SIZE_PREFIX);
-    const r = new Reader(frame, SIZE_PREFIX + header.length);
+    const bodyAt = SIZE_PREFIX + header.length;
+    if (apiKey !== ApiKey.ApiVersions || throttleMs > 0 || merge || version >= this.cappedApiVersions.length) {
+      return this.rewriteBody(frame, bodyAt, header, apiKey, version, throttleMs, merge);
+    }
+    // the broker gives every connection the same ApiVersions answer: it is capped once per version
+    const body = frame.subarray(bodyAt);
+    let capped = this.cappedApiVersions[version];
+    if (!capped?.from.equals(body)) {
+      const out = this.rewriteBody(frame, bodyAt, header, apiKey, version, 0, undefined);
+      capped = { from: Buffer.from(body), to: out === frame ? undefined : Buffer.from(out.subarray(bodyAt)) };
+      this.cappedApiVersions[version] = capped;
+      return out;
+    }
+    if (!capped.to) return frame;
+    const out = Buffer.concat([frame.subarray(0, bodyAt), capped.to]);
+    out.writeInt32BE(out.length - SIZE_PREFIX, 0);
+    return out;
+  }
+
+  private rewriteBody(frame: Buffer, bodyAt: number, header: ResponseHeader, apiKey: number, version: number, throttleMs: number, merge: Merge | undefined): Buffer {
+    const codec = RESPONSE_CODECS.get(apiKey)!;
+    const r = new Reader(frame, bodyAt);
     if (apiKey === ApiKey.ApiVersions && frame.readInt16BE(r.offset) !== ErrorCode.NONE) {
       // Kafka answers an ApiVersions version it does not know with UNSUPPORTED_VERSION in the v0 format, listing what
       // it supports so that the client retries with one (KIP-511; KafkaApis.handleApiVersionsRequest): that list is
@@ -94,11 +120,11 @@ export class ResponseRewriter {
         if (throttleMs > 0) raiseThrottle(frame, tail.throttleAt, throttleMs);
         return frame;
       }
-      r.offset = SIZE_PREFIX + header.length;
+      r.offset = bodyAt;
     }
     if (apiKey === ApiKey.Metadata && !merge && !this.topics && this.addresses.enabled && version <= METADATA_BROKERS_MAX_VERSION) {
       // the brokers array rewritten, the rest (the topics) copied as it came
-      return rewriteMetadataBrokers(frame, SIZE_PREFIX + header.length, version, (id) => this.addresses.lookup(id), throttleMs);
+      return rewriteMetadataBrokers(frame, bodyAt, version, (id) => this.addresses.lookup(id), throttleMs);
     }
     const body = codec.decode(r, version);
     r.expectEnd();

@@ -60,6 +60,23 @@ t.test('DescribeCluster and Produce v10+ NodeEndpoints', async (t) => {
   t.notOk(new ResponseRewriter(none).needsWhole(3, 12), 'brokers that advertise their sidecars: nothing is held');
 });
 
+t.test('ApiVersions is capped once per version: the same answer again comes out the same, with its own correlation id; another answer is capped anew', async (t) => {
+  const key = (apiKey: number, maxVersion: number) => ({ ...ApiVersions.defaultApiVersion(), apiKey, minVersion: 0, maxVersion });
+  const rw = new ResponseRewriter(map);
+  const answer = (apiKeys: ReturnType<typeof key>[], correlationId: number) => encodeResponseFrame(18, 3, { ...ApiVersions.defaultApiVersionsResponse(), apiKeys }, correlationId).frame;
+  const first = rw.rewrite(answer([key(1, 99), key(3, 5)], 1), 18, 3);
+  const again = rw.rewrite(answer([key(1, 99), key(3, 5)], 2), 18, 3);
+  t.equal(again.readInt32BE(4), 2, 'its own correlation id');
+  t.strictSame(again.subarray(8), first.subarray(8), 'the same capped body');
+  t.equal(again.readInt32BE(0), again.length - 4, 'size prefix');
+  const upgraded = decode<ApiVersions.ApiVersionsResponse>(rw.rewrite(answer([key(1, 99), key(3, 5), key(2, 99)], 3), 18, 3), 18, 3);
+  t.same(upgraded.apiKeys.map((a) => [a.apiKey, a.maxVersion]), [[1, FETCH_MAX_VERSION_WHEN_REWRITING], [3, 5], [2, API_SCHEMAS.find((a) => a.key === 2)!.maxVersion]], 'a different answer capped anew');
+  const unchanged = answer([key(3, 5)], 4);
+  t.equal(rw.rewrite(unchanged, 18, 3), unchanged, 'nothing to cap: the frame itself');
+  const unchangedAgain = answer([key(3, 5)], 5);
+  t.equal(rw.rewrite(unchangedAgain, 18, 3), unchangedAgain, 'and again, from the memo');
+});
+
 t.test('ApiVersions: versions capped to what the codec knows (also those listed with UNSUPPORTED_VERSION); unknown APIs untouched; Fetch ≤ 15 when rewriting', async (t) => {
   const key = (apiKey: number, minVersion: number, maxVersion: number) => ({ ...ApiVersions.defaultApiVersion(), apiKey, minVersion, maxVersion });
   const m = { ...ApiVersions.defaultApiVersionsResponse(), apiKeys: [key(0, 3, 99), key(1, 4, 99), key(3, 0, 5), key(999, 0, 7)] };
