@@ -34,7 +34,7 @@ export interface CoordinationSettings {
 /** A throttled-free slot asks for what it used plus this much more (room to grow before it is throttled). */
 const HEADROOM = 1.25;
 /** The coordinator recomputes this many slots at a time, letting the event loop run between (ClusterCoordinator). */
-export const RECOMPUTE_CHUNK_SLOTS = 1000;
+export const RECOMPUTE_CHUNK_SLOTS = 250;
 /** A slot idle for this many intervals is no longer tracked (its share goes back to the floor). */
 const IDLE_INTERVALS = 10;
 
