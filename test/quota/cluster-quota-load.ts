@@ -8,7 +8,7 @@ import type { Admin } from 'kafkajs';
 import type { NodeInfo } from '../../src/local-kafka/kafka-cluster.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 import { sampler, slope, topicLogBytes, type Sample } from '../support/broker-bytes.js';
-import { push } from '../support/load.js';
+import { push, type Load } from '../support/load.js';
 import { pipelinedMetadata } from '../support/metadata-load.js';
 import type { ProxyProcess } from '../support/proxy-process.js';
 
@@ -83,19 +83,33 @@ export interface SteadyResult {
   modes: string;
 }
 
-/** The tenant pushes to partitions led by `leaders` for `seconds`; its rate from `from` s on. */
-export async function steadyLoad(rig: ClusterQuotaRig, clientId: string, leaders: number[], seconds: number, from: number): Promise<SteadyResult> {
+/**
+ * The tenant pushes to partitions led by `leaders` for `seconds`; its rate from `from` s on. With `firstBytesWithinMs`,
+ * the seconds count from the brokers' first bytes of the load (waited for that long at most; `firstBytesMs` says when
+ * they came, or Infinity).
+ */
+export async function steadyLoad(rig: ClusterQuotaRig, clientId: string, leaders: number[], seconds: number, from: number,
+  o: { firstBytesWithinMs?: number } = {}): Promise<SteadyResult & { firstBytesMs?: number }> {
   const topic = await topicOn(rig, leaders);
+  let load: Load | undefined;
+  let firstBytesMs: number | undefined;
+  if (o.firstBytesWithinMs !== undefined) {
+    const started = Date.now();
+    load = javaPush(rig, topic, clientId);
+    const received = () => rig.nodes.reduce((sum, n) => sum + topicLogBytes(n, topic), 0);
+    while (received() === 0 && Date.now() - started < o.firstBytesWithinMs) await sleep(100);
+    firstBytesMs = received() > 0 ? Date.now() - started : Infinity;
+  }
   const bytes = brokerBytes(rig, topic);
   const throttles = throttleSamplers(rig, clientId);
-  const load = javaPush(rig, topic, clientId);
+  load ??= javaPush(rig, topic, clientId);
   await sleep(seconds * 1000);
   const during = await shares(rig.sidecars, clientId);
   const modes = (await Promise.all(rig.sidecars.map(coordination))).map((c) => c?.mode).join(', ');
   await load.stop();
   const samples = await bytes.stop();
   const throttled = (await Promise.all(throttles.map((s) => s.stop()))).map((s) => Math.min(1, slope(s, from, seconds)));
-  return { rate: slope(samples, from, seconds), shares: during, throttled, modes };
+  return { rate: slope(samples, from, seconds), shares: during, throttled, modes, ...(firstBytesMs !== undefined ? { firstBytesMs } : {}) };
 }
 
 export interface ShiftResult extends SteadyResult {
