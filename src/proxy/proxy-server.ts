@@ -54,8 +54,12 @@ const valueAt = (c: ProxyConfig, path: string): unknown => path.split('.').reduc
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
 const setting = (c: ProxyConfig, path: string): unknown => {
   if (path === 'listen' || path === 'upstream') return [c[path].host, c[path].port, c[path].tls !== undefined];
-  // coordination's sidecarId defaults to the upstream's address, which has a line of its own
-  if (path === 'coordination') return { ...c.coordination, sidecarId: c.coordination.sidecarId === `${c.upstream.host}:${c.upstream.port}` ? undefined : c.coordination.sidecarId };
+  // coordination's sidecarId defaults to the upstream's address, which has a line of its own; its TLS is upstream.tls's
+  // (whose change is not a restart-only one: the coordination client keeps what it started with, as README says)
+  if (path === 'coordination') {
+    const sidecarId = c.coordination.sidecarId === `${c.upstream.host}:${c.upstream.port}` ? undefined : c.coordination.sidecarId;
+    return { ...c.coordination, sidecarId, tls: undefined };
+  }
   return valueAt(c, path);
 };
 /** A copy of `o` with `value` at `path`, copying only the objects along the path. */
