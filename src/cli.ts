@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // kafka-quota-proxy --config FILE (SIGHUP re-reads FILE: config-reloader.ts)
 // kafka-quota-proxy --check-config FILE [--explain USER:CLIENT-ID ...]: validates FILE (exit 0, or 2 with the error)
 // and says which quota of each kind applies to each pair, and why.

@@ -48,12 +48,12 @@ function spawnNode(args: string[], cpu?: number): ChildProcess {
     : spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-/** Starts the compiled proxy (dist/cli.js) with the given YAML config text. */
+/** Starts the compiled proxy (dist/cli.js) with the given YAML config text, with node's flags as the Dockerfile's ENTRYPOINT gives them. */
 export async function startProxyProcess(yaml: string, port: number, cpu?: number): Promise<Child> {
   const dir = mkdtempSync(join(tmpdir(), 'kqp-bench-proxy-'));
   const file = join(dir, 'proxy.yaml');
   writeFileSync(file, yaml);
-  return started(spawnNode(['dist/cli.js', '--config', file], cpu), port);
+  return started(spawnNode(['--single-threaded-gc', 'dist/cli.js', '--config', file], cpu), port);
 }
 
 /** Starts a plain Node TCP pipe (the baseline: no parsing at all) from port to upstream. */

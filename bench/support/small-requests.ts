@@ -1,4 +1,4 @@
-// Small requests (ApiVersions, Metadata for one topic, Produce of 100 B with acks=1): the frames, and the most a relay
+// Small requests (ApiVersions v3, Metadata v12 for one topic, Produce v12 of 100 B with acks=1): the frames, and the most a relay
 // passes per second to clients that keep a window of requests in flight.
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +22,8 @@ export function smallRequestFrame(kind: SmallRequest, topic: string): Buffer {
         allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false, unknownTaggedFields: undefined,
       }, 'small-requests');
     case 'produce100B':
-      return encodeRequest(0, 9, 0, produceRequest(topic, 0, recordBatch(1, 100), 1), 'small-requests');
+      // v12, as Kafka 4's Java producer sends it (by topic name; v13 names topics by id): responses from v10 may carry NodeEndpoints, so the proxy looks at each
+      return encodeRequest(0, 12, 0, produceRequest(topic, 0, recordBatch(1, 100), 1), 'small-requests');
   }
 }
 

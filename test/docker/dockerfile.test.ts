@@ -91,7 +91,7 @@ t.test('the Dockerfile: a build stage, and a runtime stage with production depen
 
   t.equal(runtimeConfig.user, 'node', 'USER node');
   t.notOk(/^(root|0)(:|$)/.test(runtimeConfig.user), 'the runtime user is not root');
-  t.same(runtimeConfig.entrypoint, { argv: ['node', 'dist/cli.js'], execForm: true }, 'exec-form ENTRYPOINT: node gets SIGTERM itself');
+  t.same(runtimeConfig.entrypoint, { argv: ['node', '--single-threaded-gc', 'dist/cli.js'], execForm: true }, 'exec-form ENTRYPOINT: node gets SIGTERM itself');
   t.same(runtimeConfig.cmd, { argv: ['--config', CONFIG_IN_IMAGE], execForm: true });
   t.same(runtimeConfig.exposed.sort((a, b) => a - b), [9092, 9644]);
   t.ok(runtimeConfig.exposed.every((p) => p > 1023), 'a non-root user can bind every exposed port');
