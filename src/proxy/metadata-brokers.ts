@@ -19,15 +19,13 @@ interface Broker {
 
 /**
  * The frame (size prefix included; the body from `bodyAt`) with each broker's address replaced by `lookup`'s (none:
- * left) and throttle_time_ms raised to `throttleMs` (v3+); the frame itself when neither changes anything. Throws a
- * ProtocolError where the brokers array is malformed.
+ * left); the frame itself when that changes nothing. Throws a ProtocolError where the brokers array is malformed.
  */
-export function rewriteMetadataBrokers(frame: Buffer, bodyAt: number, v: number, lookup: (nodeId: number) => HostPort | undefined, throttleMs: number): Buffer {
+export function rewriteMetadataBrokers(frame: Buffer, bodyAt: number, v: number, lookup: (nodeId: number) => HostPort | undefined): Buffer {
   const flexible = v >= 9;
   const r = new Reader(frame, bodyAt).enter('MetadataResponse', v);
-  let throttle = 0;
-  if (v >= 3) throttle = r.int32('ThrottleTimeMs');
-  const raise = throttleMs > 0 && v >= 3 && throttle < throttleMs;
+  if (v >= 3) r.skip(4, 'ThrottleTimeMs');
+  const brokersAt = r.offset;
   const brokers: Broker[] = [];
   let changed = false;
   for (let n = r.arrayLength('Brokers', flexible, false); n > 0; n--) {
@@ -44,13 +42,9 @@ export function rewriteMetadataBrokers(frame: Buffer, bodyAt: number, v: number,
     }
     brokers.push({ nodeId, host, port, rest: frame.subarray(restAt, r.offset) });
   }
-  if (!changed) {
-    if (raise) frame.writeInt32BE(Math.min(0x7fffffff, Math.ceil(throttleMs)), bodyAt);
-    return frame;
-  }
+  if (!changed) return frame;
   const w = new Writer(frame.length + 64 * brokers.length);
-  w.raw(frame.subarray(0, bodyAt));
-  if (v >= 3) w.int32(raise ? Math.min(0x7fffffff, Math.ceil(throttleMs)) : throttle);
+  w.raw(frame.subarray(0, brokersAt));
   w.arrayLength(brokers.length, flexible);
   for (const b of brokers) {
     w.int32(b.nodeId);

@@ -123,8 +123,10 @@ export class ResponseRewriter {
       r.offset = bodyAt;
     }
     if (apiKey === ApiKey.Metadata && !merge && !this.topics && this.addresses.enabled && version <= METADATA_BROKERS_MAX_VERSION) {
-      // the brokers array rewritten, the rest (the topics) copied as it came
-      return rewriteMetadataBrokers(frame, bodyAt, version, (id) => this.addresses.lookup(id), throttleMs);
+      // the brokers array rewritten, the rest (the topics) copied as it came; throttle_time_ms is the body's first field
+      const out = rewriteMetadataBrokers(frame, bodyAt, version, (id) => this.addresses.lookup(id));
+      if (throttleMs > 0 && version >= 3) raiseThrottle(out, bodyAt, throttleMs);
+      return out;
     }
     const body = codec.decode(r, version);
     r.expectEnd();

@@ -10,14 +10,12 @@ import { parseHostPort } from '../../src/config/load-config.js';
 import * as Produce from '../../src/protocol/generated/produce-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import { encodeResponseFrame } from '../support/encode-response.js';
+import { prng } from '../support/populate.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { Reader } from '../../src/protocol/reader.js';
 
-let seed = 7;
-const random = (n: number) => {
-  seed = (seed * 1103515245 + 12345) % 2 ** 31;
-  return seed % n;
-};
+const rnd = prng(7);
+const random = (n: number) => Math.floor(rnd() * n);
 
 function response(i: number): Produce.ProduceResponse {
   const m = Produce.defaultProduceResponse();
