@@ -180,10 +180,13 @@ export class QuotaEnforcer {
     const share = this.shareOf(q, slot);
     const rate = q.rate * share;
     const burst = q.burst * share;
-    const tokens = this.table.tokensOf(slot, PRODUCE, rate, burst);
-    const needed = Math.min(bytes - burst * MAX_DEBT_OF_BURST, burst);
-    if (tokens < needed) c.holdMs = this.capped(q, ((needed - tokens) / rate) * 1000);
+    // Both from the one refill the charge makes: the hold is the debt beyond what one request may leave (a quarter of
+    // the burst, or all of the request beyond a full bucket), and the throttle left after it is that allowed debt's
+    // time whatever the clock did meanwhile. (Reading the bucket once for the hold and again for the charge let a GC
+    // pause between the two shorten the throttle alone.)
     const ms = this.table.charge(slot, PRODUCE, bytes, rate, burst);
+    const allowedDebtMs = (Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst) / rate) * 1000;
+    if (ms > allowedDebtMs) c.holdMs = this.capped(q, ms - allowedDebtMs);
     if (q.cluster) this.cluster?.charged(slot, PRODUCE, bytes, ms > 0 || c.holdMs > 0, q.rate);
     c.throttleMs = Math.max(c.throttleMs, this.capped(q, ms));
     return c;

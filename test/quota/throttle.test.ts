@@ -167,14 +167,17 @@ t.test('a produce that would take its tenant more than a quarter of the burst in
   const costs = frames.map((f) => f.length - 4);
   const heldMs = ((costs[0]! + costs[1]! - 102_400 - 25_600) / 102_400) * 1000;
   const owedMs = ((costs[0]! + costs[1]! - 102_400) / 102_400) * 1000;
-  t.ok(arrivals[0]!.at - sentAt < heldMs / 2, `the first reached the broker at once (${(arrivals[0]!.at - sentAt).toFixed(0)} ms)`);
+  // the first is not held (one throttled request, below; test/quota/produce-hold.test.ts has the figures without a
+  // socket): how soon it arrives is the machine's business, not asserted
+  t.same(arrivals.map((a) => a.key), [0, 0], `the first reached the broker after ${(arrivals[0]!.at - sentAt).toFixed(0)} ms, the second after it`);
   t.ok(arrivals[1]!.at - sentAt >= heldMs - TIMER_EARLY_MS, `the second after ${(arrivals[1]!.at - sentAt).toFixed(0)} ms (held ${heldMs.toFixed(0)} ms)`);
   t.ok(Math.abs(body.throttleTimeMs - (owedMs - heldMs)) <= 2, `its response carries throttle_time_ms ${body.throttleTimeMs}: the ${(owedMs - heldMs).toFixed(0)} ms left after the hold`);
   t.equal(await throttledRequests(proxy), 1, 'one throttled request');
-  // the second is charged when its head is read: on a busy machine that may be a few socket reads after the first,
-  // and what refilled meanwhile is not owed (so the figure can only be lower)
+  // the second is charged when its head is read: on a busy machine that may be a few socket reads after the first
+  // (31 ms in one CI run), and what refilled meanwhile is not owed, so the figure can only be lower, by an amount the
+  // test does not control; it holds the hold as well as what the response says
   const throttledMs = (await throttleSeconds(proxy)) * 1000;
-  t.ok(throttledMs <= owedMs + 2 && throttledMs >= owedMs - TIMER_EARLY_MS, `throttled for the hold and the debt after it (${throttledMs.toFixed(0)} ms of ${owedMs.toFixed(0)} owed)`);
+  t.ok(throttledMs <= owedMs + 2 && throttledMs > body.throttleTimeMs, `throttled for the hold and the debt after it (${throttledMs.toFixed(0)} ms of ${owedMs.toFixed(0)} owed)`);
 });
 
 t.test('fetch: max_bytes is capped; the response that takes the tenant into debt carries throttle_time_ms', async (t) => {

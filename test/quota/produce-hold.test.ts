@@ -1,0 +1,34 @@
+// The produce charge's two figures, the hold before forwarding and the throttle after it, come from one reading of
+// the bucket: what the response says after the hold (throttle less hold) is the debt one request may leave, whatever
+// the clock does while they are worked out (a clock that jumps at every reading stands for a GC pause between them).
+import t from 'tap';
+import { Registry } from 'prom-client';
+import { configFromObject } from '../../src/config/load-config.js';
+import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
+import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
+
+const RATE = 102_400; // bytes/s; the burst is one second of it
+
+function enforcer(jumpMs: number) {
+  const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ clientId: 'app', produceBytesPerSec: RATE }], quotaTable: { newBucketShare: 1 } });
+  let now = 0;
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => (now += jumpMs));
+  return { quotas, tenant: quotas.newTenant('10.0.0.1') };
+}
+
+for (const jumpMs of [0, 29]) {
+  t.test(`a clock that moves ${jumpMs} ms at each reading`, async (t) => {
+    const { quotas, tenant } = enforcer(jumpMs);
+    const first = quotas.chargeProduce(tenant, 'app', 60 * 1024);
+    t.same({ ...first }, { throttleMs: 0, holdMs: 0 }, 'a produce within the bucket is neither held nor throttled');
+    // 80 KB into the 40 KB left (plus what refilled): the request may leave a quarter of the burst of debt
+    const second = { ...quotas.chargeProduce(tenant, 'app', 80 * 1024) };
+    t.ok(second.holdMs > 0, `held ${second.holdMs.toFixed(1)} ms`);
+    if (jumpMs === 0) t.equal(Math.round(second.throttleMs), 400, 'with no time between them it owes 40 KB: 400 ms');
+    t.equal(Math.round(second.throttleMs - second.holdMs), 250, 'the throttle left after the hold is the quarter burst\'s 250 ms');
+    // larger than the burst and the debt allowed: held until the bucket is full, it then owes all beyond the burst
+    const { quotas: q2, tenant: t2 } = enforcer(jumpMs);
+    const big = { ...q2.chargeProduce(t2, 'app', 3 * RATE) };
+    t.equal(Math.round(big.throttleMs - big.holdMs), 2000, 'three bursts\' worth: 2 s left after the hold');
+  });
+}
