@@ -55,7 +55,8 @@ const ids = (frames: Buffer[]) => frames.map((f) => f.readInt32BE(4));
 
 t.test('a request answered by the proxy never reaches the broker, and its answer keeps its place among pipelined responses', async (t) => {
   const metadataAnswered: Stage = (req, d) => void (d.answer = localAnswer(req.header.correlationId));
-  const { client, fromClient } = await setup(t, slowBroker(200), table({ [ApiKey.Metadata]: metadataAnswered }));
+  const broker = slowBroker(200);
+  const { client, fromClient } = await setup(t, broker, table({ [ApiKey.Metadata]: metadataAnswered }));
   // one write: ApiVersions (1), Metadata (2, answered by the proxy at once), ApiVersions (3), Metadata (4)
   client.socket.write(Buffer.concat([
     encodeRequest(ApiKey.ApiVersions, 3, 1, API_VERSIONS_V3),
@@ -68,10 +69,21 @@ t.test('a request answered by the proxy never reaches the broker, and its answer
   t.ok(client.frames[1]!.includes('answered by the proxy') && client.frames[3]!.includes('answered by the proxy'), 'the Metadata answers are the proxy\'s');
   t.same(fromClient().map(apiKeyOf), [ApiKey.ApiVersions, ApiKey.ApiVersions], 'the broker saw only the ApiVersions requests');
 
-  // with nothing in flight, the answer goes at once
+  // with nothing in flight, the answer goes at once: not held for the response to the request sent after it, which
+  // the broker keeps until the answer has come (a held answer would wait for it: no response within 10 s)
+  const release = new Promise<() => void>((resolve) => broker.setScript((frame, socket) => {
+    if (!frame.includes('kqp-probe') && apiKeyOf(frame) === ApiKey.ApiVersions) resolve(() => socket.write(responseFrame(correlationOf(frame), apiVersionsBody)));
+    return undefined;
+  }));
   const started = performance.now();
-  await client.response(client.send(ApiKey.Metadata, 12, { ...defaultMetadataRequest(), topics: [] }));
-  t.ok(performance.now() - started < 150, 'an answer with nothing ahead of it is not held');
+  const [answered, behind] = [5, 6]; // after the four above (client.send would count from 1 again)
+  client.socket.write(encodeRequest(ApiKey.Metadata, 12, answered, { ...defaultMetadataRequest(), topics: [] }));
+  client.socket.write(encodeRequest(ApiKey.ApiVersions, 3, behind, API_VERSIONS_V3));
+  await client.response(answered);
+  t.notOk(ids(client.frames).includes(behind), `an answer with nothing ahead of it is not held: it came after ${(performance.now() - started).toFixed(0)} ms, the request behind it still unanswered`);
+  (await release)();
+  await client.response(behind);
+  t.same(ids(client.frames).slice(-2), [answered, behind], 'then the one behind it');
 });
 
 t.test("a large request answered by the proxy has its body dropped; the next request's framing is intact", async (t) => {
