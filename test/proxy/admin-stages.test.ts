@@ -109,6 +109,8 @@ const byName = (r: CreateRes.CreateTopicsResponse) => Object.fromEntries(r.topic
 const mutationTokens = (proxy: { quotas: { inspect(u: string, c: string): object } }) =>
   (proxy.quotas.inspect('ANONYMOUS', 'raw-client') as { partitionMutations: { bucket: { tokens: number } } }).partitionMutations.bucket.tokens;
 
+/** How early a timer may fire (as test/quota/throttle.test.ts allows). */
+const TIMER_EARLY_MS = 50;
 // 10 partitions a second, 10 at once (buckets start full here)
 const QUOTA = { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 10, partitionMutationBurst: 10 }] };
 
@@ -166,32 +168,36 @@ t.test('a version older than KIP-599 (CreateTopics v5) is held while the tenant 
   const arrived = received.filter((r) => r.key === ApiKey.CreateTopics)[1]!;
   t.same(byName(res), { b: ErrorCode.NONE, c: ErrorCode.NONE }, 'no topic refused: a v5 client cannot be told 89');
   // the debt is paid 500 ms after the first was charged, however late a loaded machine sends the second
-  t.ok(arrived.at - firstSentAt >= 480, `the broker saw it ${(arrived.at - firstSentAt).toFixed(0)} ms after the first was sent (500 ms of debt)`);
+  t.ok(arrived.at - firstSentAt >= 500 - TIMER_EARLY_MS, `the broker saw it ${(arrived.at - firstSentAt).toFixed(0)} ms after the first was sent (500 ms of debt)`);
 });
 
 t.test('DeleteTopics is charged the partitions the sidecar looks up itself', async (t) => {
-  // one partition a second: what refills while the test reads the bucket is small against the charge
+  // one partition a second: at most the seconds from the send to the reading refill (the bucket starts full)
   const { proxy, open, received } = await setup(t, { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 1, partitionMutationBurst: 100 }] });
   const client = await open();
+  const started = performance.now();
   const id = client.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'x' }], timeoutMs: 30_000 });
   const res = decodeResponseFrame((await client.response(id)).subarray(4), ApiKey.DeleteTopics, 6).body as DeleteRes.DeleteTopicsResponse;
   t.equal(res.responses[0]!.errorCode, ErrorCode.NONE, 'deleted');
   const lookup = received.find((r) => r.key === ApiKey.Metadata && r.clientId === 'kqp-topic-partitions');
   t.ok(lookup, 'the sidecar asked the broker how many partitions x has');
   const used = 100 - mutationTokens(proxy);
-  t.ok(used >= METADATA_PARTITIONS - 1 && used <= METADATA_PARTITIONS, `charged ${used.toFixed(2)} partitions (x has ${METADATA_PARTITIONS})`);
+  const elapsedS = (performance.now() - started) / 1000;
+  t.ok(used <= METADATA_PARTITIONS && used >= METADATA_PARTITIONS - elapsedS, `charged ${used.toFixed(2)} partitions (x has ${METADATA_PARTITIONS}; ${elapsedS.toFixed(2)} s to refill since the send)`);
 });
 
 t.test('a topic created by an older client (CreateTopics v3: no count in the response) is charged its partitions when deleted (DeleteTopics v1), without a lookup', async (t) => {
   const { proxy, open, received } = await setup(t, { quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 1, partitionMutationBurst: 100 }] });
   const client = await open();
+  const started = performance.now();
   t.same(byName(createResponse(await client.response(client.send(ApiKey.CreateTopics, 3, create([topic('k', 20)]))), 3)), { k: ErrorCode.NONE }, 'created');
   const id = client.send(ApiKey.DeleteTopics, 1, { ...DeleteReq.defaultDeleteTopicsRequest(), topicNames: ['k'], timeoutMs: 30_000 });
   const res = decodeResponseFrame((await client.response(id)).subarray(4), ApiKey.DeleteTopics, 1).body as DeleteRes.DeleteTopicsResponse;
   t.equal(res.responses[0]!.errorCode, ErrorCode.NONE, 'deleted');
   t.notOk(received.some((r) => r.key === ApiKey.Metadata && r.clientId === 'kqp-topic-partitions'), 'no lookup: the count came from the create');
   const used = 100 - mutationTokens(proxy);
-  t.ok(used >= 39 && used <= 40, `charged ${used.toFixed(2)} partitions: 20 created and 20 deleted`);
+  const elapsedS = (performance.now() - started) / 1000;
+  t.ok(used <= 40 && used >= 40 - elapsedS, `charged ${used.toFixed(2)} partitions: 20 created and 20 deleted (${elapsedS.toFixed(2)} s to refill since the create)`);
 });
 
 t.test('the gate: at most maxInFlight at the broker; a freed place goes to the next tenant in turn', async (t) => {
