@@ -48,6 +48,8 @@ export const RESPONSE_HEAD = 64;
  * read as a frame size (0x1603xxxx, about 369 MB: above limits.maxFrameBytes unless it is raised that far).
  */
 const TLS_RECORD_PREFIX = 0x1603;
+/** What the request view and the reader hold before the first request (one for every connection). */
+const EMPTY = Buffer.alloc(0);
 
 /** Why the client socket is not being read (a bit each; reading resumes when none is left). */
 export const enum Pause {
@@ -94,7 +96,7 @@ export class Connection {
   private readonly inflight: InflightQueue;
   private readonly header = emptyRequestHeader();
   private readonly responseHeader = emptyResponseHeader();
-  private readonly reader = new Reader(Buffer.alloc(0));
+  private readonly reader = new Reader(EMPTY);
   private paused = 0;
   private upstreamPaused = 0;
   private closing = false;
@@ -113,6 +115,11 @@ export class Connection {
   private muteTimer: NodeJS.Timeout | undefined;
   private readonly heldRequests: Held = { until: 0, pieces: [], timer: undefined };
   private readonly heldResponses: Held = { until: 0, pieces: [], timer: undefined };
+  /** A chunk from the broker is being handed over: toClient gathers adjacent pieces (outPiece, to outEnd). */
+  private coalescing = false;
+  private outPiece: Buffer | undefined;
+  /** Where the gathered bytes end, as a byte offset in outPiece's ArrayBuffer. */
+  private outEnd = 0;
   /** The throttle given to the response being taken whole. */
   private wholeThrottle = 0;
   /** A whole request its stage parked (it waits for view.resume). */
@@ -134,7 +141,7 @@ export class Connection {
     this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
     this.view = {
-      head: Buffer.alloc(0), size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
+      head: EMPTY, size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
       resume: () => this.unpark(), ticket: undefined, lookedUp: false,
     };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
@@ -182,6 +189,7 @@ export class Connection {
   /** Closes both sockets (once). */
   close(reason: string): void {
     if (this.done) return;
+    this.flushToClient(); // what was handed over before the close goes out, as it would have unbatched
     this.done = true;
     clearTimeout(this.muteTimer);
     clearTimeout(this.heldRequests.timer);
@@ -276,16 +284,30 @@ export class Connection {
     } catch (err) {
       this.fail(err, 'client');
     }
+    this.forgetChunk();
     this.upstream.uncork();
+  }
+
+  /**
+   * Drops the last head's view once a chunk is handled: a view keeps its whole chunk (up to 64 KB as the socket read
+   * it) in memory, for as long as the connection then stays idle. A parked request is kept by `parked`.
+   */
+  private forgetChunk(): void {
+    this.view.head = EMPTY;
+    this.reader.reset(EMPTY, 0, 0);
   }
 
   private onUpstreamData(chunk: Buffer): void {
     this.client.cork();
+    this.coalescing = true;
     try {
       this.responses.push(chunk);
     } catch (err) {
       this.fail(err, 'broker');
     }
+    this.coalescing = false;
+    this.flushToClient();
+    this.forgetChunk();
     this.client.uncork();
   }
 
@@ -294,9 +316,37 @@ export class Connection {
     else if (!this.upstream.write(piece)) this.pause(Pause.UpstreamFull);
   }
 
+  /**
+   * To the client, in order. While a chunk from the broker is handed over, a piece that continues the last one in
+   * memory (the next response of the same chunk, passed on as it came or patched in place) extends it, so that a chunk
+   * of many small responses goes out in one write, as a plain pipe's would, instead of one per response.
+   */
   private toClient(piece: Buffer): void {
-    if (this.heldResponses.until > 0) this.heldResponses.pieces.push(piece);
-    else if (!this.client.write(piece)) this.pauseUpstream(UpstreamPause.ClientFull);
+    if (this.heldResponses.until > 0) {
+      this.flushToClient();
+      this.heldResponses.pieces.push(piece);
+    } else if (!this.coalescing) {
+      this.writeToClient(piece);
+    } else if (this.outPiece !== undefined && this.outPiece.buffer === piece.buffer && this.outEnd === piece.byteOffset) {
+      this.outEnd += piece.length;
+    } else {
+      this.flushToClient();
+      this.outPiece = piece;
+      this.outEnd = piece.byteOffset + piece.length;
+    }
+  }
+
+  /** Writes what toClient gathered. */
+  private flushToClient(): void {
+    const first = this.outPiece;
+    if (first === undefined) return;
+    this.outPiece = undefined;
+    const length = this.outEnd - first.byteOffset;
+    if (!this.done) this.writeToClient(length === first.length ? first : Buffer.from(first.buffer, first.byteOffset, length));
+  }
+
+  private writeToClient(piece: Buffer): void {
+    if (!this.client.write(piece)) this.pauseUpstream(UpstreamPause.ClientFull);
   }
 
   /**

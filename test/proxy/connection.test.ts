@@ -4,12 +4,14 @@
 // over the size limits close their connection.
 import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Writer } from '../../src/protocol/writer.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { encodeMetadataResponse, defaultMetadataResponse } from '../../src/protocol/generated/metadata-response.js';
+import { encodeMetadataResponse, defaultMetadataResponse, defaultMetadataResponseBroker, type MetadataResponse } from '../../src/protocol/generated/metadata-response.js';
+import { encodeProduceResponse, defaultProduceResponse } from '../../src/protocol/generated/produce-response.js';
+import { decodeResponseFrame } from '../../src/protocol/message.js';
 import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../../src/protocol/generated/sasl-handshake-response.js';
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
@@ -171,6 +173,43 @@ t.test('at maxInFlightPerConnection the proxy forwards no more, even from one ch
   }
   t.same(client.frames.map((f) => f.readInt32BE(4)), Array.from({ length: 20 }, (_, i) => i + 1), 'all twenty answered, in order');
   t.notOk(client.closed, 'connection open');
+  client.close();
+});
+
+t.test('responses that came in one chunk go to the client in one write per run of adjacent pieces, in order', async (t) => {
+  // Two Produce responses passed on as they came, a Metadata patched in place (broker 1's host as long as its
+  // sidecar's), one written anew (broker 2's sidecar has a longer host), a last Produce: three writes, not five.
+  const metadata = (nodeId: number) => body((w) => encodeMetadataResponse(w, 12, { ...defaultMetadataResponse(), brokers: [{ ...defaultMetadataResponseBroker(), nodeId, host: '127.0.0.1', port: 9092 }] }));
+  const produce = body((w) => encodeProduceResponse(w, 9, defaultProduceResponse()));
+  const order = [produce, produce, metadata(1), metadata(2), produce];
+  const waiting: Buffer[] = [];
+  const broker = new FakeBroker((frame, socket) => {
+    if (isProbe(frame)) return normal(frame);
+    waiting.push(frame);
+    if (waiting.length === order.length) socket.write(Buffer.concat(waiting.map((f, i) => responseFrame(correlationOf(f), order[i]!, true))));
+    return undefined;
+  });
+  const { proxy, port } = await proxyBefore(broker, { advertise: { mode: 'map', map: { '1': '127.0.0.1:19092', '2': 'sidecar-2.example:19093' } } });
+  t.teardown(async () => {
+    await proxy.stop();
+    await broker.close();
+  });
+  const client = await RawClient.open(port);
+  const writes: number[] = [];
+  const write = Socket.prototype.write;
+  Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    if (this.remotePort === client.socket.localPort) writes.push((args[0] as Buffer).length);
+    return write.apply(this, args);
+  } as Socket['write'];
+  t.teardown(() => void (Socket.prototype.write = write));
+  const requests = [0, 0, 3, 3, 0].map((key, i) => encodeRequest(key, key === 0 ? 9 : 12, i + 1, key === 0 ? { ...defaultProduceRequest(), acks: 1 } : { ...defaultMetadataRequest(), topics: [] }));
+  client.socket.write(Buffer.concat(requests));
+  const got = await Promise.all(requests.map((_, i) => client.response(i + 1)));
+  Socket.prototype.write = write;
+  t.same(writes.length, 3, `three writes (${writes.join(', ')} bytes)`);
+  t.same(writes.reduce((a, b) => a + b, 0), got.reduce((a, b) => a + b.length, 0), 'of every byte the client got');
+  const brokers = (f: Buffer) => (decodeResponseFrame(f.subarray(4), 3, 12).body as MetadataResponse).brokers.map((b) => `${b.host}:${b.port}`);
+  t.same([brokers(got[2]!), brokers(got[3]!)], [['127.0.0.1:19092'], ['sidecar-2.example:19093']], 'each Metadata with its sidecar\'s address');
   client.close();
 });
 

@@ -41,8 +41,12 @@ function response(v: number): Metadata.MetadataResponse {
 const frame = (version: number, m: Metadata.MetadataResponse) => encodeResponseFrame(3, version, m);
 
 const decode = (f: Buffer, v: number) => decodeResponseFrame(f.subarray(4), 3, v).body as Metadata.MetadataResponse;
-// ids 0-2 mapped (1 to the address it may already have), 3-5 not
-const sidecars = new Map<number, HostPort>([[0, { host: 'sidecar-0', port: 19092 }], [1, { host: 'broker-1.example', port: 9001 }], [2, { host: 's2', port: 1 }]]);
+// ids 0-3 mapped (1 to the address it may already have; 3 to a host as long as broker-10..99's, patched in place when
+// no other is moved), 4-5 not
+const sidecars = new Map<number, HostPort>([
+  [0, { host: 'sidecar-0', port: 19092 }], [1, { host: 'broker-1.example', port: 9001 }], [2, { host: 's2', port: 1 }],
+  [3, { host: 'sidecar-3.example', port: 19093 }],
+]);
 // the rewriter takes this path when it rewrites addresses and keeps no topic cache; it raises throttle_time_ms itself
 const rewriter = new ResponseRewriter(new AddressMap({ mode: 'map', map: sidecars }));
 
@@ -64,6 +68,18 @@ t.test('every version, 200 shapes each: read back as the input with the addresse
       if (out.readInt32BE(0) !== out.length - 4 || !isDeepStrictEqual(decode(out, v), expected)) wrong++;
     }
     t.equal(wrong, 0, `v${v}: every one right (${same} of 200 passed on as the same buffer)`);
+  }
+});
+
+t.test('new hosts as long as the old ones: the frame itself, patched in place (v1 and v12)', async (t) => {
+  for (const v of [1, 12]) {
+    const m = Metadata.defaultMetadataResponse();
+    m.brokers = [3, 4].map((nodeId) => ({ ...Metadata.defaultMetadataResponseBroker(), nodeId, host: `broker-1${nodeId}.example`, port: 9092, rack: 'r' }));
+    m.topics = [{ ...Metadata.defaultMetadataResponseTopic(), name: 'topic', partitions: [{ ...Metadata.defaultMetadataResponsePartition(), replicaNodes: [3, 4] }] }];
+    const { frame: f, bodyAt } = frame(v, m);
+    const input = decode(f, v);
+    t.equal(rewriteMetadataBrokers(f, bodyAt, v, (id) => sidecars.get(id)), f, `v${v}: the same buffer`);
+    t.same(decode(f, v), { ...input, brokers: [{ ...input.brokers[0]!, host: 'sidecar-3.example', port: 19093 }, input.brokers[1]] }, `v${v}: broker 3 moved, broker 4 as it was`);
   }
 });
 
