@@ -34,7 +34,8 @@ const enum State {
 
 export class FrameSplitter {
   private state = State.Prefix;
-  private readonly prefix = Buffer.alloc(SIZE_PREFIX);
+  /** A size prefix split across chunks: its bytes so far, big-endian (a number, not a buffer per splitter). */
+  private prefixValue = 0;
   private prefixHave = 0;
   private size = 0;
   /** Head or whole frame being assembled across chunks. */
@@ -111,16 +112,14 @@ export class FrameSplitter {
             }
             break;
           }
-          const n = Math.min(SIZE_PREFIX - this.prefixHave, len - pos);
-          chunk.copy(this.prefix, this.prefixHave, pos, pos + n);
-          this.prefixHave += n;
-          pos += n;
+          for (; this.prefixHave < SIZE_PREFIX && pos < len; this.prefixHave++) this.prefixValue = (this.prefixValue << 8) | chunk[pos++]!;
           if (this.prefixHave < SIZE_PREFIX) return;
           this.prefixHave = 0;
-          this.size = this.prefix.readInt32BE(0);
+          this.size = this.prefixValue; // int32: the shifts above wrap as readInt32BE reads
+          this.prefixValue = 0;
           this.checkSize();
           this.pending = Buffer.allocUnsafe(SIZE_PREFIX + Math.min(this.size, this.headLimit));
-          this.prefix.copy(this.pending, 0);
+          this.pending.writeInt32BE(this.size, 0);
           this.pendingHave = SIZE_PREFIX;
           this.state = State.Head;
           if (this.pendingHave === this.pending.length) pos = this.completePending(pos);

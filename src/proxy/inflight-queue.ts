@@ -1,5 +1,5 @@
 // The requests of one connection awaiting their responses, in order (Kafka answers in request order). A ring of
-// parallel typed arrays that starts small and doubles up to a fixed capacity, so idle connections cost little and
+// numbers that starts small and doubles up to a fixed capacity, so idle connections cost little and
 // none can grow without bound. A request the proxy answered itself waits here with its answer until every response
 // before it has gone to the client.
 
@@ -19,13 +19,20 @@ export type Merge = (body: object) => boolean;
 /** What an entry may carry: a local answer (LOCAL_ANSWER) or a Merge (MERGE). */
 export type Attachment = Buffer | Merge;
 
+/** An entry's fields, in its stride of the ring. */
+const API_KEY = 0;
+const API_VERSION = 1;
+const CORRELATION_ID = 2;
+const START_MS = 3;
+const THROTTLE_MS = 4;
+const FLAGS = 5;
+const STRIDE = 6;
+
 export class InflightQueue {
-  private apiKey: Int16Array;
-  private apiVersion: Int16Array;
-  private correlationId: Int32Array;
-  private startMs: Float64Array;
-  private throttleMs: Float64Array;
-  private flags: Uint8Array;
+  /** The ring: STRIDE numbers per entry (one array of doubles: an idle connection holds one small array, not six). */
+  private slots: number[];
+  /** Entries the ring holds. */
+  private ringSize: number;
   /** Attachments, allocated with the first one (most connections never have any). */
   private attached: (Attachment | undefined)[] | undefined;
   private head = 0;
@@ -33,13 +40,8 @@ export class InflightQueue {
 
   /** The most entries (a reload may change it: a queue above a lowered capacity is full until it drains below it). */
   constructor(public capacity: number, initial = 4) {
-    const n = Math.min(initial, capacity);
-    this.apiKey = new Int16Array(n);
-    this.apiVersion = new Int16Array(n);
-    this.correlationId = new Int32Array(n);
-    this.startMs = new Float64Array(n);
-    this.throttleMs = new Float64Array(n);
-    this.flags = new Uint8Array(n);
+    this.ringSize = Math.min(initial, capacity);
+    this.slots = new Array<number>(this.ringSize * STRIDE).fill(0);
   }
 
   get size(): number {
@@ -53,15 +55,17 @@ export class InflightQueue {
   /** Appends an entry; returns false (and stores nothing) when the queue is at capacity. */
   push(apiKey: number, apiVersion: number, correlationId: number, startMs: number, flags = 0, throttleMs = 0, attachment?: Attachment): boolean {
     if (this.count >= this.capacity) return false;
-    if (this.count === this.apiKey.length) this.grow();
-    const i = (this.head + this.count) % this.apiKey.length;
-    this.apiKey[i] = apiKey;
-    this.apiVersion[i] = apiVersion;
-    this.correlationId[i] = correlationId;
-    this.startMs[i] = startMs;
-    this.throttleMs[i] = throttleMs;
-    this.flags[i] = flags;
-    if (attachment !== undefined) (this.attached ??= new Array<Attachment | undefined>(this.apiKey.length))[i] = attachment;
+    if (this.count === this.ringSize) this.grow();
+    const i = (this.head + this.count) % this.ringSize;
+    const at = i * STRIDE;
+    const s = this.slots;
+    s[at + API_KEY] = apiKey;
+    s[at + API_VERSION] = apiVersion;
+    s[at + CORRELATION_ID] = correlationId;
+    s[at + START_MS] = startMs;
+    s[at + THROTTLE_MS] = throttleMs;
+    s[at + FLAGS] = flags;
+    if (attachment !== undefined) (this.attached ??= new Array<Attachment | undefined>(this.ringSize))[i] = attachment;
     else if (this.attached) this.attached[i] = undefined;
     this.count++;
     return true;
@@ -69,28 +73,28 @@ export class InflightQueue {
 
   /** The oldest entry's fields (call only when size > 0). */
   firstApiKey(): number {
-    return this.apiKey[this.head]!;
+    return this.slots[this.head * STRIDE + API_KEY]!;
   }
 
   firstApiVersion(): number {
-    return this.apiVersion[this.head]!;
+    return this.slots[this.head * STRIDE + API_VERSION]!;
   }
 
   firstCorrelationId(): number {
-    return this.correlationId[this.head]!;
+    return this.slots[this.head * STRIDE + CORRELATION_ID]!;
   }
 
   firstStartMs(): number {
-    return this.startMs[this.head]!;
+    return this.slots[this.head * STRIDE + START_MS]!;
   }
 
   /** The throttle the proxy gave the oldest request (ms). */
   firstThrottleMs(): number {
-    return this.throttleMs[this.head]!;
+    return this.slots[this.head * STRIDE + THROTTLE_MS]!;
   }
 
   firstFlags(): number {
-    return this.flags[this.head]!;
+    return this.slots[this.head * STRIDE + FLAGS]!;
   }
 
   /** The oldest entry's attachment (LOCAL_ANSWER and MERGE entries). */
@@ -101,36 +105,30 @@ export class InflightQueue {
   /** How many entries have all of `flags`. */
   countFlagged(flags: number): number {
     let n = 0;
-    for (let k = 0; k < this.count; k++) if ((this.flags[(this.head + k) % this.flags.length]! & flags) === flags) n++;
+    for (let k = 0; k < this.count; k++) if ((this.slots[((this.head + k) % this.ringSize) * STRIDE + FLAGS]! & flags) === flags) n++;
     return n;
   }
 
   shift(): void {
     if (this.count === 0) return;
     if (this.attached) this.attached[this.head] = undefined;
-    this.head = (this.head + 1) % this.apiKey.length;
+    this.head = (this.head + 1) % this.ringSize;
     this.count--;
   }
 
+  /** Doubles the ring (up to capacity), the entries in order from its start. */
   private grow(): void {
-    const n = Math.min(this.apiKey.length * 2, this.capacity);
-    const order = <T>(a: ArrayLike<T>): T[] => Array.from({ length: this.count }, (_, k) => a[(this.head + k) % a.length] as T);
-    const next = <T extends Int16Array | Int32Array | Float64Array | Uint8Array>(make: new (n: number) => T, a: T): T => {
-      const b = new make(n);
-      b.set(order(a));
-      return b;
-    };
-    this.apiKey = next(Int16Array, this.apiKey);
-    this.apiVersion = next(Int16Array, this.apiVersion);
-    this.correlationId = next(Int32Array, this.correlationId);
-    this.startMs = next(Float64Array, this.startMs);
-    this.throttleMs = next(Float64Array, this.throttleMs);
-    this.flags = next(Uint8Array, this.flags);
-    if (this.attached) {
-      const attached = order(this.attached);
-      attached.length = n;
-      this.attached = attached;
+    const n = Math.min(this.ringSize * 2, this.capacity);
+    const slots = new Array<number>(n * STRIDE).fill(0);
+    const attached = this.attached && new Array<Attachment | undefined>(n);
+    for (let k = 0; k < this.count; k++) {
+      const from = (this.head + k) % this.ringSize;
+      for (let f = 0; f < STRIDE; f++) slots[k * STRIDE + f] = this.slots[from * STRIDE + f]!;
+      if (attached) attached[k] = this.attached![from];
     }
+    this.slots = slots;
+    this.attached = attached;
+    this.ringSize = n;
     this.head = 0;
   }
 }

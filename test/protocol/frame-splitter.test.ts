@@ -139,6 +139,12 @@ t.test('sizes: negative and oversized frames throw typed errors', async (t) => {
   const over = Buffer.alloc(4);
   over.writeInt32BE(1001);
   t.throws(() => new FrameSplitter(handler, 1000, 16).push(over), FrameTooLargeError);
+  // the same sizes one byte per chunk (the prefix assembled across chunks)
+  for (const [size, error] of [[neg, NegativeFrameSizeError], [over, FrameTooLargeError]] as const) {
+    const byBytes = new FrameSplitter(handler, 1000, 16);
+    for (let i = 0; i < 3; i++) byBytes.push(size.subarray(i, i + 1));
+    t.throws(() => byBytes.push(size.subarray(3)), error, `${size.readInt32BE(0)} read across four chunks`);
+  }
   const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
   const err = (() => {
     try {
