@@ -51,8 +51,11 @@ async function run(t: Test, config: Record<string, unknown>) {
 }
 
 const quota = (extra: Record<string, unknown> = {}) => ({ clientId: 'raw-client', requestsPerSec: RATE, requestBurst: RATE, ...extra });
-/** Enforced, 100 requests at 20/s with a burst of 20 take EXCESS_S; in shadow well under half that. */
-const SERVED_AT_ONCE_S = 2;
+/**
+ * Enforced, 100 requests at 20/s with a burst of 20 are muted for about EXCESS_S (the first subtest asserts more than
+ * this); in shadow, served sooner than this shows nobody was muted (the counts say it too), on however slow a machine.
+ */
+const ENFORCED_S = EXCESS_S - 0.5;
 
 /**
  * What the same workload enforced was told (the first subtest), for the record: a little under the excess at the
@@ -62,7 +65,7 @@ let enforced = 0;
 
 t.test('enforced: muted and told, and nothing metered as would-be', async (t) => {
   const r = await run(t, { quotas: [quota()] });
-  t.ok(r.seconds > (REQUESTS - RATE) / RATE - 0.5, `${REQUESTS} requests took ${r.seconds.toFixed(2)} s at ${RATE}/s`);
+  t.ok(r.seconds > ENFORCED_S, `${REQUESTS} requests took ${r.seconds.toFixed(2)} s at ${RATE}/s`);
   t.ok(r.throttled > 0 && r.throttleSeconds > 0 && r.throttleSeconds <= EXCESS_S + 0.01, `throttled (${r.throttled} responses told, ${r.throttleSeconds.toFixed(3)} s)`);
   t.equal(r.wouldThrottleSeconds, 0);
   enforced = r.throttleSeconds;
@@ -70,7 +73,7 @@ t.test('enforced: muted and told, and nothing metered as would-be', async (t) =>
 
 t.test('mode: shadow on a quota entry', async (t) => {
   const r = await run(t, { quotas: [quota({ mode: 'shadow' })] });
-  t.ok(r.seconds < SERVED_AT_ONCE_S, `${REQUESTS} requests at ${RATE}/s served at once (${r.seconds.toFixed(2)} s; enforced, ${EXCESS_S} s at least): nobody muted`);
+  t.ok(r.seconds < ENFORCED_S, `${REQUESTS} requests at ${RATE}/s served in ${r.seconds.toFixed(2)} s (enforced, more than ${ENFORCED_S} s): nobody muted`);
   t.equal(r.throttled, 0, 'no response carries a throttle_time_ms');
   t.equal(r.throttleSeconds, 0, 'no throttle given');
   t.ok(r.wouldThrottleSeconds > 0 && r.wouldThrottleSeconds <= EXCESS_S + 0.01,
@@ -80,7 +83,7 @@ t.test('mode: shadow on a quota entry', async (t) => {
 
 t.test('enforce: false puts every quota in shadow mode', async (t) => {
   const r = await run(t, { enforce: false, quotas: [quota()] });
-  t.ok(r.seconds < SERVED_AT_ONCE_S, `served at once (${r.seconds.toFixed(2)} s)`);
+  t.ok(r.seconds < ENFORCED_S, `served in ${r.seconds.toFixed(2)} s (enforced, more than ${ENFORCED_S} s)`);
   t.equal(r.throttled + r.throttleSeconds, 0, 'no throttle given or told');
   t.ok(r.wouldThrottleSeconds > 0 && r.wouldThrottleSeconds <= EXCESS_S + 0.01,
     `the throttle it would have had is metered: ${r.wouldThrottleSeconds.toFixed(3)} s (the excess at the quota's rate: ${EXCESS_S} s, less what refilled while the requests were read; enforced, it was told ${enforced.toFixed(3)} s)`);
