@@ -72,9 +72,10 @@ export class ClusterShares {
   private readonly throttled: Uint8Array;
   private readonly quota: Float64Array;
   private readonly demand: Float64Array;
+  /** The demands published one and two intervals before `demand` (0: none, as the others then assume). */
+  private readonly demand1: Float64Array;
+  private readonly demand2: Float64Array;
   private readonly share: Float64Array;
-  /** The fair share computed at the last recompute (the share served is the lesser of it and the newest). */
-  private readonly computed: Float64Array;
   private readonly idle: Uint8Array;
   private readonly gen: Uint32Array;
   /** Each tracked slot × kind's key in the others' reports (`${kind}\u0001${bucket key}`), made once per slot use. */
@@ -111,8 +112,9 @@ export class ClusterShares {
     this.throttled = new Uint8Array(n);
     this.quota = new Float64Array(n);
     this.demand = new Float64Array(n);
+    this.demand1 = new Float64Array(n);
+    this.demand2 = new Float64Array(n);
     this.share = new Float64Array(n).fill(NaN);
-    this.computed = new Float64Array(n).fill(NaN);
     this.idle = new Uint8Array(n);
     this.gen = new Uint32Array(slots);
     this.names = new Array<string | undefined>(n).fill(undefined);
@@ -178,6 +180,8 @@ export class ClusterShares {
         const i = slot * this.kinds + kind;
         if (this.quota[i] === 0) continue;
         const key = this.keyOf(slot);
+        this.demand2[i] = this.demand1[i]!;
+        this.demand1[i] = this.demand[i]!;
         if (this.used[i] === 0 && this.throttled[i] === 0) {
           this.demand[i] = 0;
           if (++this.idle[i]! > IDLE_INTERVALS || key === undefined) this.untrack(i);
@@ -249,18 +253,18 @@ export class ClusterShares {
           if (key === undefined) continue;
           this.names[i] = name = `${kind}\u0001${key}`;
         }
-        d[0] = this.demand[i]!;
+        // Its own demand counts as the least of its last three reports; the others' as their last one read. Each other
+        // sidecar then computes with a demand of this one's at least as high as the one it uses itself (the report it
+        // read is one of those three, given reports arrive within an interval), and the fair share only falls as the
+        // others' demands rise: the shares served add up to no more than the quota, however the sidecars' intervals
+        // interleave. A rise takes two intervals to be served; a fall, none.
+        d[0] = Math.min(this.demand[i]!, this.demand1[i]!, this.demand2[i]!);
         for (let j = 0; j < live.length; j++) {
           const m = live[j]!.demands;
           d[j + 1] = m.size === 0 ? 0 : (m.get(name) ?? 0);
         }
         fairShares(q * (1 - reserved), d, this.settings.floorShare, out);
-        // a rise waits one interval, a fall is at once: the others see this sidecar's new demand (and so give up what it
-        // takes) only at their next recompute after reading its report, up to one interval after this one
-        const next = out[0]! / q;
-        const last = this.computed[i]!;
-        this.computed[i] = next;
-        this.share[i] = Math.min(next, Number.isNaN(last) ? this.floor : last);
+        this.share[i] = out[0]! / q;
       }
     }
   }
@@ -306,8 +310,9 @@ export class ClusterShares {
   private untrack(i: number): void {
     this.quota[i] = 0;
     this.demand[i] = 0;
+    this.demand1[i] = 0;
+    this.demand2[i] = 0;
     this.share[i] = NaN;
-    this.computed[i] = NaN;
     this.idle[i] = 0;
     this.names[i] = undefined;
   }
