@@ -9,7 +9,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { testKafka } from '../support/kafkajs.js';
 import { startProxyProcess, type ProxyProcess } from '../support/proxy-process.js';
-import { sampler, topicLogBytes, type Sample } from '../support/broker-bytes.js';
+import { sampler, slope, topicLogBytes, type Sample } from '../support/broker-bytes.js';
 import { push } from '../support/load.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
@@ -64,6 +64,7 @@ t.test('a quota raised by SIGHUP, a bad file ignored, a quota lowered by a renam
   const started = performance.now();
   const now = () => (performance.now() - started) / 1000;
   const bytes = sampler(() => topicLogBytes(node, topic) - base, 100);
+  const throttled = sampler(() => proxy.metric('kqp_tenant_throttle_seconds_total{tenant="reloaded"}'), 250);
   const producer = push('java', {
     classpath: cluster.classpath, bootstrap: proxy.bootstrap, topic, clientId: 'reloaded',
     extra: { 'batch.size': '16384', 'linger.ms': '5' },
@@ -82,7 +83,12 @@ t.test('a quota raised by SIGHUP, a bad file ignored, a quota lowered by a renam
   await sleep((FOLLOW_S + WINDOW_S) * 1000);
   const raised = bytesBetween(bytes.samples, raisedAt + FOLLOW_S, raisedAt + FOLLOW_S + WINDOW_S);
   const raisedRate = raised.bytes / raised.seconds;
-  t.ok(raisedRate >= RAISED * 0.7, `from ${FOLLOW_S} s after the raise: ${(raisedRate / KB).toFixed(0)} KB/s (quota ${RAISED / KB}, before ${BEFORE / KB})`);
+  // in debt the tenant gets its quota; the time it is not, a producer starved of CPU did not ask for it (the floor is
+  // scaled by the share of the time it was throttled, as in accuracy.serial.test.ts)
+  const share = Math.min(1, slope(throttled.samples, raisedAt + FOLLOW_S, raisedAt + FOLLOW_S + WINDOW_S));
+  const floor = RAISED * 0.7 * share;
+  t.ok(raisedRate >= floor, `from ${FOLLOW_S} s after the raise: ${(raisedRate / KB).toFixed(0)} KB/s (quota ${RAISED / KB}, before ${BEFORE / KB}); ` +
+    `throttled ${(share * 100).toFixed(0)}% of the time, so at least ${(floor / KB).toFixed(0)} KB/s`);
   t.ok(raised.bytes <= RAISED * (1 + raised.seconds + SAMPLE_LAG_S) + MAX_REQUEST, `and no more than the raised bucket allows (${(raised.bytes / KB).toFixed(0)} KB in ${raised.seconds.toFixed(1)} s)`);
   const log = readFileSync(proxy.logFile, 'utf8');
   t.match(log, /config reload: quotaTable cannot change while the proxy runs/, 'the setting that needs a restart is named');
@@ -110,6 +116,7 @@ t.test('a quota raised by SIGHUP, a bad file ignored, a quota lowered by a renam
   t.ok(lowered.bytes > 0, 'and the tenant is still served');
   await producer.stop();
   await bytes.stop();
+  await throttled.stop();
   t.equal(await proxy.metric('kqp_connections_total'), connections, 'no connection was dropped or opened again across the reloads');
   t.equal(proxy.exited(), null, 'the proxy ran throughout');
 });
