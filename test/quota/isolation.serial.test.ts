@@ -1,6 +1,7 @@
 // Isolation: a quiet tenant producing at half its quota, while a noisy tenant (kcat, which ignores throttle_time_ms)
 // tries far more than its own quota through the same sidecar. The noisy tenant is held to its quota at every moment,
-// the quiet tenant is never throttled, and its latency stays far from where an unthrottled neighbour puts it.
+// the quiet tenant is never throttled once warmed up, and its latency stays far from where an unthrottled neighbour
+// puts it.
 // (The quiet tenant's latency beside the throttled neighbour against alone is a figure here: on two shared cores it
 // moves with whatever else runs by more than the proxy can move it; `npm run bench -- isolation` measures that ratio
 // over longer, alternating runs.)
@@ -54,7 +55,10 @@ t.test('a noisy neighbour at many times its quota does not move a quiet tenant',
     return { latencies: r.latencies, noisyBytes: await bytes.stop() };
   };
 
-  await quiet(); // warm-up
+  // warm-up: a new tenant's bucket starts with a tenth of its burst, so a first send that bunches up may go into debt;
+  // after it the bucket is full
+  await quiet();
+  const throttledInWarmUp = await proxy.metric('kqp_tenant_throttled_requests_total{tenant="quiet"}');
   const alone: number[] = [];
   const beside: number[] = [];
   const rounds: Sample[][] = [];
@@ -75,6 +79,7 @@ t.test('a noisy neighbour at many times its quota does not move a quiet tenant',
   t.ok(worst <= 0, `the noisy tenant was held to its quota at every sample of ${ROUNDS} rounds (closest: ${(-worst / 1024).toFixed(0)} KB under)`);
   const rates = rounds.map((samples) => samples.at(-1)!.value / samples.at(-1)!.seconds / MB);
   t.comment(`noisy tenant's average per round: ${rates.map((r) => r.toFixed(2)).join(', ')} MB/s for ${QUOTA / MB} MB/s`);
-  t.equal(await proxy.metric('kqp_tenant_throttled_requests_total{tenant="quiet"}'), 0, 'the quiet tenant was never throttled');
+  const throttledAfter = (await proxy.metric('kqp_tenant_throttled_requests_total{tenant="quiet"}')) - throttledInWarmUp;
+  t.equal(throttledAfter, 0, `the quiet tenant was never throttled after its warm-up (${throttledInWarmUp} throttled requests in it)`);
   t.ok(p99n < p99u / P99_PROTECTION, `quiet p99 ${p99n.toFixed(2)} ms, against ${p99u.toFixed(2)} ms beside the same neighbour without a quota`);
 });
