@@ -19,6 +19,10 @@ import { hostPath, IMAGE_USERS, StageRunner, withExactEnv, type BuiltStage } fro
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CONFIG_IN_IMAGE = '/etc/kafka-quota-proxy/proxy.yaml';
+/** How long a start-up may take on a loaded machine (as test/support/proxy-process.ts waits for a proxy's port). */
+const START_MS = 60_000;
+/** How long the HEALTHCHECK command (a node start-up and one request) may take to exit. */
+const HEALTHCHECK_MS = 30_000;
 const stages = parseDockerfile(readFileSync(join(REPO, 'Dockerfile'), 'utf8'));
 const runtimeStage = stages.at(-1)!;
 const runtimeConfig = imageConfig(runtimeStage);
@@ -242,7 +246,7 @@ t.test('without a mounted config the container says so and exits 2', async (t) =
   const runtime = built.at(-1);
   if (!runtime || built.length !== stages.length) return t.fail('the stages were not built');
   const probe = runInImage(runtime, ['node', '-e', 'process.stdout.write(JSON.stringify(Object.keys(process.env).sort()))']);
-  t.equal((await withTimeout(probe.exit, 10_000, 'env probe')).code, 0);
+  t.equal((await withTimeout(probe.exit, START_MS, 'env probe')).code, 0);
   t.same(JSON.parse(probe.output()), ['HOME', ...Object.keys(runtime.config.env), 'PATH'].sort(), "a container's environment is the image's only");
   const c = runInImage(runtime, containerArgv(runtime.config));
   const { code } = await withTimeout(c.exit, 30_000, 'the proxy without config');
@@ -277,17 +281,17 @@ t.test('ENTRYPOINT + CMD with a mounted config serves the shared cluster, then s
   const c = runInImage(runtime, argv);
   const metrics = `http://127.0.0.1:${metricsPort}`;
   const t0 = Date.now();
-  await waitFor('/healthz', c, async () => (await httpGet(`${metrics}/healthz`)).status === 200, 20_000);
+  await waitFor('/healthz', c, async () => (await httpGet(`${metrics}/healthz`)).status === 200, START_MS);
   t.pass(`/healthz answers 200 after ${Date.now() - t0} ms`);
   await waitFor('/readyz ready', c, async () => {
     const r = await httpGet(`${metrics}/readyz`);
     return r.status === 200 && r.body === 'ready\n';
-  }, 20_000);
+  }, START_MS);
   t.pass(`/readyz says ready after ${Date.now() - t0} ms`);
 
   const healthcheck = runtime.config.healthcheck!.argv!;
   const hc = runInImage(runtime, healthcheck, { KQP_HEALTHCHECK_URL: `${metrics}/healthz` });
-  t.equal((await withTimeout(hc.exit, 10_000, 'HEALTHCHECK')).code, 0, 'the HEALTHCHECK command succeeds');
+  t.equal((await withTimeout(hc.exit, HEALTHCHECK_MS, 'HEALTHCHECK')).code, 0, 'the HEALTHCHECK command succeeds');
 
   const md = await runKcat(['-L', '-b', `127.0.0.1:${port}`, '-m', '15'], undefined, 30_000);
   t.equal(md.code, 0, `kcat -L through the proxy exits 0 ${md.stderr}`);
@@ -305,5 +309,5 @@ t.test('ENTRYPOINT + CMD with a mounted config serves the shared cluster, then s
   t.notMatch(c.output(), /Error|EACCES/, 'nothing went wrong on the way out');
 
   const after = runInImage(runtime, healthcheck, { KQP_HEALTHCHECK_URL: `${metrics}/healthz` });
-  t.equal((await withTimeout(after.exit, 10_000, 'HEALTHCHECK')).code, 1, 'the HEALTHCHECK command fails once the proxy is gone');
+  t.equal((await withTimeout(after.exit, HEALTHCHECK_MS, 'HEALTHCHECK')).code, 1, 'the HEALTHCHECK command fails once the proxy is gone');
 });
