@@ -14,12 +14,12 @@ import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 /**
  * 100 KB/s: a new bucket holds 10 KB and a fetch may ask for a quarter of the burst, 25 KB; the topic's one record is
- * a 300 KB batch, which the broker returns whole however little was asked for (KIP-74), so the response takes the
- * tenant about 2.9 s into debt, less the round trip (the bucket refills 100 KB a second meanwhile): over 1 s unless
- * the round trip took over 1.9 s.
+ * a 600 KB batch, which the broker returns whole however little was asked for (KIP-74), so the response takes the
+ * tenant about 5.9 s into debt, less the round trip (the bucket refills 100 KB a second meanwhile): over 1 s unless
+ * the round trip took over 4.9 s.
  */
 const FETCH_QUOTA = 102_400;
-const RECORD_BYTES = 300 * 1024;
+const RECORD_BYTES = 600 * 1024;
 
 const cluster = sharedCluster();
 const node = cluster.nodes[0]!;
@@ -29,7 +29,7 @@ t.teardown(() => admin.disconnect());
 const topic = uniqueName('fetch-throttle');
 await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
 t.teardown(() => admin.deleteTopics({ topics: [topic] }));
-// one 300 KB record, straight to the broker
+// one 600 KB record, straight to the broker
 await kcatProduce(`${node.host}:${node.port}`, topic, ['x'.repeat(RECORD_BYTES)]);
 
 // the default config: nothing but the rate
