@@ -120,6 +120,9 @@ export class Connection {
   private outPiece: Buffer | undefined;
   /** Where the gathered bytes end, as a byte offset in outPiece's ArrayBuffer. */
   private outEnd = 0;
+  /** Request pieces toBroker gathered (inPiece, to inEnd), written when the chunk or the release is handled. */
+  private inPiece: Buffer | undefined;
+  private inEnd = 0;
   /** The throttle given to the response being taken whole. */
   private wholeThrottle = 0;
   /** A whole request its stage parked (it waits for view.resume). */
@@ -284,6 +287,7 @@ export class Connection {
     } catch (err) {
       this.fail(err, 'client');
     }
+    this.flushToBroker();
     this.forgetChunk();
     this.upstream.uncork();
   }
@@ -311,9 +315,30 @@ export class Connection {
     this.client.uncork();
   }
 
+  /**
+   * To the broker, in order; called only while a chunk from the client or released requests are handed over, which
+   * then flush. A piece that continues the last one in memory extends it: a request that came in one chunk (its head
+   * and body are handed over as two pieces) or a chunk of small requests goes out in one write, as through a plain
+   * pipe. (Two buffers in one writev cost the proxy ~20 µs more per request than one write of the same bytes.)
+   */
   private toBroker(piece: Buffer): void {
-    if (this.heldRequests.until > 0) this.heldRequests.pieces.push(piece);
-    else if (!this.upstream.write(piece)) this.pause(Pause.UpstreamFull);
+    if (this.heldRequests.until > 0) {
+      this.heldRequests.pieces.push(piece);
+    } else if (continues(this.inPiece, this.inEnd, piece)) {
+      this.inEnd += piece.length;
+    } else {
+      this.flushToBroker();
+      this.inPiece = piece;
+      this.inEnd = piece.byteOffset + piece.length;
+    }
+  }
+
+  /** Writes what toBroker gathered. */
+  private flushToBroker(): void {
+    const first = this.inPiece;
+    if (first === undefined) return;
+    this.inPiece = undefined;
+    if (!this.done && !this.upstream.write(gathered(first, this.inEnd))) this.pause(Pause.UpstreamFull);
   }
 
   /**
@@ -327,7 +352,7 @@ export class Connection {
       this.heldResponses.pieces.push(piece);
     } else if (!this.coalescing) {
       this.writeToClient(piece);
-    } else if (this.outPiece !== undefined && this.outPiece.buffer === piece.buffer && this.outEnd === piece.byteOffset) {
+    } else if (continues(this.outPiece, this.outEnd, piece)) {
       this.outEnd += piece.length;
     } else {
       this.flushToClient();
@@ -341,8 +366,7 @@ export class Connection {
     const first = this.outPiece;
     if (first === undefined) return;
     this.outPiece = undefined;
-    const length = this.outEnd - first.byteOffset;
-    if (!this.done) this.writeToClient(length === first.length ? first : Buffer.from(first.buffer, first.byteOffset, length));
+    if (!this.done) this.writeToClient(gathered(first, this.outEnd));
   }
 
   private writeToClient(piece: Buffer): void {
@@ -390,6 +414,7 @@ export class Connection {
     this.heldRequests.until = 0;
     this.upstream.cork();
     for (const p of pieces) this.toBroker(p);
+    this.flushToBroker();
     this.upstream.uncork();
     this.resume(Pause.HoldingRequests);
   }
@@ -587,6 +612,17 @@ export class Connection {
     if (!this.inflight.full) this.resume(Pause.InflightFull);
     if (this.closing && this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
+}
+
+/** Whether `piece` starts where the gathered bytes (`first`, to byte offset `end` of its ArrayBuffer) end. */
+function continues(first: Buffer | undefined, end: number, piece: Buffer): boolean {
+  return first !== undefined && first.buffer === piece.buffer && end === piece.byteOffset;
+}
+
+/** The gathered bytes as one buffer: `first` extended to byte offset `end` of its ArrayBuffer. */
+function gathered(first: Buffer, end: number): Buffer {
+  const length = end - first.byteOffset;
+  return length === first.length ? first : Buffer.from(first.buffer, first.byteOffset, length);
 }
 
 /** A request a stage needed whole is larger than limits.maxRewriteFrameBytes. */

@@ -17,6 +17,8 @@ import { defaultProduceRequest } from '../../src/protocol/generated/produce-requ
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
+import { produceRequest } from '../support/requests.js';
+import { recordBatch } from '../support/record-batch.js';
 
 function body(encode: (w: Writer) => void): Buffer {
   const w = new Writer();
@@ -232,4 +234,29 @@ t.test('a request over maxFrameBytes and a response over maxRewriteFrameBytes cl
   other.socket.write(encodeRequest(18, 3, BIG, API_VERSIONS_V3));
   await other.closedWithin(10_000);
   t.ok(lines.some((l) => l.includes('exceeds maxRewriteFrameBytes')), 'a response too large to rewrite closes its connection, with a log line');
+});
+
+t.test('requests that came in one chunk go to the broker in one write, byte for byte', async (t) => {
+  // Two 16 KB Produce requests (each handed over as its head and then the rest of its body), an ApiVersions and a
+  // Metadata, written by the client at once: one write to the broker, as through a plain pipe, not six.
+  const { broker, port } = await setup(t, (frame) => (isProbe(frame) ? normal(frame) : frame.readInt16BE(4) === 0 ? [] : normal(frame)));
+  const client = await RawClient.open(port);
+  const writes: number[] = [];
+  const write = Socket.prototype.write;
+  Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    // the proxy's socket to the broker: the one neither accepted by a server (the proxy's, the broker's) nor the client's
+    const accepted = (this as Socket & { server: unknown }).server;
+    if (!accepted && this.remotePort !== port && !(args[0] as Buffer).includes('kqp-probe')) writes.push((args[0] as Buffer).length);
+    return write.apply(this, args);
+  } as Socket['write'];
+  t.teardown(() => void (Socket.prototype.write = write));
+  const produce = (id: number) => encodeRequest(0, 9, id, produceRequest('t', 0, recordBatch(16, 1024), 0));
+  const requests = [produce(1), encodeRequest(18, 3, 2, API_VERSIONS_V3), produce(3), encodeRequest(3, 12, 4, { ...defaultMetadataRequest(), topics: [] })];
+  client.socket.write(Buffer.concat(requests));
+  await client.response(4);
+  Socket.prototype.write = write;
+  t.same(writes, [requests.reduce((a, b) => a + b.length, 0)], 'one write of all four requests');
+  t.same(fromClients(broker).map((f) => f.readInt32BE(8)), [1, 2, 3, 4], 'the broker read the four, in order');
+  t.same(Buffer.concat(fromClients(broker)), Buffer.concat(requests), 'byte for byte');
+  client.close();
 });
