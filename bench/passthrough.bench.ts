@@ -7,7 +7,8 @@
 //   more hop costs on this machine whatever the relay, to tell the proxy's own cost from the hop's;
 // - pipeRatio: 1 MB Kafka frames streamed through the proxy ÷ through a plain Node socket pipe;
 // - cpuSecondsPerGB: the proxy's CPU time per GB it relayed in that stream;
-// - rssIdle1000MB, rssBusy100MB: proxy RSS with 1,000 idle connections and with 100 busy ones.
+// - rssIdle1000MB, rssIdle5000MB, rssBusy100MB: proxy RSS with 1,000 and 5,000 idle connections and with 100 busy ones;
+//   rssPerIdleConnKB: what each of the last 4,000 idle connections added.
 // The proxy runs compiled (dist/), as in production.
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
@@ -119,10 +120,12 @@ async function synthetic(figures: Record<string, number>): Promise<void> {
     figures.cpuSecondsPerGB = Number((cpu / ((PIPE_RUNS * PIPE_BYTES) / 1024 ** 3)).toFixed(3));
     figures.pipeCpuSecondsPerGB = Number((pipeCpu / ((PIPE_RUNS * PIPE_BYTES) / 1024 ** 3)).toFixed(3));
 
-    log('memory: 1,000 idle connections, then 100 busy ones');
+    log('memory: 1,000 idle connections, 5,000, then 100 busy ones');
     const mem = await relayMemory(proxy.pid, proxyPort!, sink);
     figures.rssStartMB = Math.round(mem.rssStartMB);
     figures.rssIdle1000MB = Math.round(mem.rssIdle1000MB);
+    figures.rssIdle5000MB = Math.round(mem.rssIdle5000MB);
+    figures.rssPerIdleConnKB = Number(mem.rssPerIdleConnKB.toFixed(2));
     figures.rssBusy100MB = Math.round(mem.rssBusy100MB);
   } finally {
     await proxy.stop();

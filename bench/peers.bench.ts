@@ -5,9 +5,11 @@
 // than the one before (a side's place in the round moved its figures as much as the relay did); figures are medians of the rounds,
 // with [min, max] of the rounds in `spread`.
 // (a) ProducerPerformance at full speed, 1 KB records: throughput ratio to direct;
-// (b) fixed-rate Produce (16 × 1 KB, acks=1) at half the direct maximum: added p50 and p99 against direct;
-// (c) CPU seconds per GB relayed (1 MB frames into a sink, each relay pinned to one core) and RSS with 1,000 idle
-//     connections and with 100 busy ones;
+// (b) fixed-rate Produce (16 × 1 KB, acks=1) at half the direct maximum: added p50 and p99 against direct; and the
+//     same requests at 2,000/s against an instant stand-in broker (it answers at once, always alike), where what a
+//     relay adds is not lost in the broker's own variation (GC pauses, log flushes): `instant`;
+// (c) CPU seconds per GB relayed (1 MB frames into a sink, each relay pinned to one core) and RSS with 1,000 and 5,000
+//     idle connections and with 100 busy ones, in relays started for it (RSS per idle connection from the last 4,000);
 // (d) small requests (ApiVersions, Metadata for one topic, Produce 100 B acks=1): the most answered per second for one
 //     client with 64 in flight and for 100 clients with 4 each, and the latency at half direct's one-client rate.
 // Ours ÷ Kroxylicious: vsKroxyThroughput (higher is better), vsKroxyAddedP99, vsKroxyCpuPerGB, vsKroxyRssPerConn
@@ -16,8 +18,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../src/local-kafka/ports.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
-import { fixedRateRequests, percentile } from '../test/support/fixed-rate.js';
-import { buildProxy, cpuSeconds, pinSelf, startPlainPipe, startProxyProcess, type Child } from './support/processes.js';
+import { fixedRateProduce, fixedRateRequests, percentile } from '../test/support/fixed-rate.js';
+import { buildProxy, cpuSeconds, pinSelf, startInstantBroker, startPlainPipe, startProxyProcess, type Child } from './support/processes.js';
 import { Sink } from './support/sink.js';
 import { kroxyliciousClasspath, startKroxylicious } from './support/kroxylicious/kroxylicious.js';
 import {
@@ -27,7 +29,11 @@ import { maxRequestRate, SMALL_REQUESTS, smallRequestFrame } from './support/sma
 
 const ROUNDS = 3;
 const PERF_RECORDS = 100_000;
+const LATENCY_ROUNDS = 5;
 const LATENCY_SECONDS = 4;
+const INSTANT_ROUNDS = 8;
+const INSTANT_SECONDS = 3;
+const INSTANT_PER_SEC = 2000;
 const SMALL_SECONDS = 1;
 const SMALL_LATENCY_SECONDS = 2;
 const STREAM_BYTES = 512 * 1024 ** 2;
@@ -46,13 +52,14 @@ function withSpread(spread: Record<string, [number, number]>, name: string, xs: 
   return round3(median(xs));
 }
 
-/** `npm run bench -- peers [synthetic]`: with `synthetic`, only part (c) (no Kafka). */
+/** `npm run bench -- peers [synthetic]`: with `synthetic`, only the parts with no Kafka (the instant broker and (c)). */
 export async function run(args: string[]): Promise<Figures> {
   buildProxy();
   await kroxyliciousClasspath(log); // jars and launcher ready before anything is timed
   const figures: Figures = {};
   const spread: Record<string, [number, number]> = {};
   if (!args.includes('synthetic')) await againstKafka(figures, spread);
+  await instantBroker(figures, spread);
   await synthetic(figures, spread);
   figures.spread = spread;
   return figures;
@@ -94,7 +101,7 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     const requestsPerSec = median(runs.direct!.map((r) => r.recordsPerSec)) / 2 / BATCH_RECORDS;
     log(`(b) latency: ${requestsPerSec.toFixed(0)} Produce requests/s (${BATCH_RECORDS} × 1 KB each), half the direct maximum`);
     const lat = await latencyRounds(SIDES.map((name) => ({ name, port: ports[name] })),
-      { rounds: ROUNDS, requestsPerSec, seconds: LATENCY_SECONDS, topic: 'latency', log, rotate: true });
+      { rounds: LATENCY_ROUNDS, requestsPerSec, seconds: LATENCY_SECONDS, topic: 'latency', log, rotate: true });
     figures.directP50Ms = round3(median(lat.direct!.p50));
     figures.directP99Ms = round3(median(lat.direct!.p99));
     const added = (side: Side, p: 'p50' | 'p99') => lat[side]![p].map((x, i) => x - lat.direct![p][i]!);
@@ -104,6 +111,10 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     }
     figures.vsKroxyAddedP99 = round3((figures.proxyAddedP99Ms as number) / (figures.kroxyAddedP99Ms as number));
     figures.vsKroxyAddedP50 = round3((figures.proxyAddedP50Ms as number) / (figures.kroxyAddedP50Ms as number));
+    // each round's difference, ours - Kroxylicious' (the rounds' broker moves both alike)
+    const minusKroxy = (p: 'p50' | 'p99') => lat.proxy![p].map((x, i) => x - lat.kroxy![p][i]!);
+    figures.proxyMinusKroxyP50Ms = withSpread(spread, 'proxyMinusKroxyP50Ms', minusKroxy('p50'));
+    figures.proxyMinusKroxyP99Ms = withSpread(spread, 'proxyMinusKroxyP99Ms', minusKroxy('p99'));
     figures.quotasCostP99Ms = round3((figures.quotasAddedP99Ms as number) - (figures.proxyAddedP99Ms as number));
 
     log('(d) small requests: the most answered per second, every side in turn');
@@ -157,6 +168,43 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
   }
 }
 
+/**
+ * (b) against an instant stand-in broker: fixed-rate Produce (16 × 1 KB) through every side in turn, INSTANT_ROUNDS
+ * rounds; each side's added p50 and p99 (its round's figure minus direct's), ours ÷ Kroxylicious', and the cost of
+ * quotas (with quotas minus without).
+ */
+async function instantBroker(figures: Figures, spread: Record<string, [number, number]>): Promise<void> {
+  log(`(b) latency against an instant broker: ${INSTANT_PER_SEC} Produce requests/s (${BATCH_RECORDS} × 1 KB each), every side in turn`);
+  const [brokerPort, proxyPort, metricsPort, quotasPort, quotasMetricsPort, pipePort] = await freePorts(6);
+  const upstream = `127.0.0.1:${brokerPort}`;
+  const children: Child[] = [];
+  try {
+    children.push(await startInstantBroker(brokerPort!));
+    children.push(await startPlainPipe(pipePort!, brokerPort!));
+    children.push(await startProxyProcess(proxyYaml(proxyPort!, metricsPort!, upstream), proxyPort!));
+    children.push(await startProxyProcess(proxyYaml(quotasPort!, quotasMetricsPort!, upstream, undefined, QUOTAS), quotasPort!));
+    const kroxy = await startKroxylicious({ upstream, nodeId: 1, log });
+    children.push(kroxy);
+    const ports: Record<Side, number> = { direct: brokerPort!, pipe: pipePort!, proxy: proxyPort!, quotas: quotasPort!, kroxy: kroxy.port };
+    for (const side of SIDES) await fixedRateProduce(ports[side], 'instant', { requestsPerSec: INSTANT_PER_SEC, seconds: 1, records: BATCH_RECORDS }); // warm-up (JIT)
+    const lat = await latencyRounds(SIDES.map((name) => ({ name, port: ports[name] })),
+      { rounds: INSTANT_ROUNDS, requestsPerSec: INSTANT_PER_SEC, seconds: INSTANT_SECONDS, topic: 'instant', log, rotate: true });
+    const instant: Record<string, number> = { directP50Ms: round3(median(lat.direct!.p50)), directP99Ms: round3(median(lat.direct!.p99)) };
+    const added = (side: Side, p: 'p50' | 'p99') => lat[side]![p].map((x, i) => x - lat.direct![p][i]!);
+    for (const side of RELAYS) {
+      instant[`${side}AddedP50Ms`] = withSpread(spread, `instant.${side}AddedP50Ms`, added(side, 'p50'));
+      instant[`${side}AddedP99Ms`] = withSpread(spread, `instant.${side}AddedP99Ms`, added(side, 'p99'));
+    }
+    instant.vsKroxyAddedP50 = round3(instant.proxyAddedP50Ms! / instant.kroxyAddedP50Ms!);
+    instant.vsKroxyAddedP99 = round3(instant.proxyAddedP99Ms! / instant.kroxyAddedP99Ms!);
+    instant.quotasCostP50Ms = round3(instant.quotasAddedP50Ms! - instant.proxyAddedP50Ms!);
+    instant.quotasCostP99Ms = round3(instant.quotasAddedP99Ms! - instant.proxyAddedP99Ms!);
+    figures.instant = instant;
+  } finally {
+    for (const c of children.reverse()) await c.stop();
+  }
+}
+
 async function synthetic(figures: Figures, spread: Record<string, [number, number]>): Promise<void> {
   log('(c) CPU: 1 MB frames into a sink through each relay (pinned to CPU 1; sender and sink on CPU 0), in turn');
   const sink = new Sink();
@@ -188,17 +236,22 @@ async function synthetic(figures: Figures, spread: Record<string, [number, numbe
     }
     figures.vsKroxyCpuPerGB = withSpread(spread, 'vsKroxyCpuPerGB', roundRatios(cpu.proxy!, cpu.kroxy!));
 
-    log('(c) memory: 1,000 idle connections (one ApiVersions each, unanswered), then 100 busy ones');
+    log('(c) memory, in relays started for it: 1,000 then 5,000 idle connections (one ApiVersions each, unanswered), then 100 busy ones');
+    for (const r of Object.values(relays)) await r.stop();
+    const [memProxyPort, memMetricsPort] = await freePorts(2);
+    relays.proxy = { ...(await startProxyProcess(proxyYaml(memProxyPort!, memMetricsPort!, upstream), memProxyPort!, 1)), port: memProxyPort! };
+    relays.kroxy = await startKroxylicious({ upstream, nodeId: 1, cpu: 1, log });
     const hello = smallRequestFrame('apiVersions', 'small');
     const perConn: Record<string, number> = {};
     for (const side of ['proxy', 'kroxy'] as const) {
       const m = await relayMemory(relays[side]!.pid, relays[side]!.port, sink, hello);
       figures[`${side}RssStartMB`] = Math.round(m.rssStartMB);
       figures[`${side}RssIdle1000MB`] = Math.round(m.rssIdle1000MB);
+      figures[`${side}RssIdle5000MB`] = Math.round(m.rssIdle5000MB);
       figures[`${side}RssBusy100MB`] = Math.round(m.rssBusy100MB);
-      perConn[side] = ((m.rssIdle1000MB - m.rssStartMB) * 1024) / 1000;
+      perConn[side] = m.rssPerIdleConnKB;
       figures[`${side}RssPerIdleConnKB`] = round3(perConn[side]);
-      log(`  ${side}: ${m.rssStartMB.toFixed(0)} MB at start, ${m.rssIdle1000MB.toFixed(0)} MB with 1,000 idle, ${m.rssBusy100MB.toFixed(0)} MB with 100 busy`);
+      log(`  ${side}: ${m.rssStartMB.toFixed(0)} MB at start, ${m.rssIdle1000MB.toFixed(0)} MB with 1,000 idle, ${m.rssIdle5000MB.toFixed(0)} MB with 5,000, ${m.rssBusy100MB.toFixed(0)} MB with 100 busy`);
     }
     figures.vsKroxyRssPerConn = round3(perConn.proxy! / perConn.kroxy!);
   } finally {

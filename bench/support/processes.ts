@@ -70,6 +70,33 @@ export async function startPlainPipe(port: number, upstreamPort: number, cpu?: n
   return started(spawnNode(['-e', script], cpu), port);
 }
 
+/**
+ * Starts a stand-in broker that answers every request at once with the same Produce v9 response (no topics; the
+ * request's correlation id): what a relay adds to a round trip, without a broker's own variation in it.
+ */
+export async function startInstantBroker(port: number): Promise<Child> {
+  const script = `
+    const net = require('node:net');
+    // size 11, correlation id, header tags, topics (none), throttle_time_ms 0, tags
+    const RESPONSE = Buffer.from([0, 0, 0, 11, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    net.createServer({ noDelay: true }, (s) => {
+      let pending = Buffer.alloc(0);
+      s.on('data', (c) => {
+        pending = pending.length > 0 ? Buffer.concat([pending, c]) : c;
+        const out = [];
+        while (pending.length >= 4 && pending.length >= pending.readInt32BE(0) + 4) {
+          const r = Buffer.from(RESPONSE);
+          pending.copy(r, 4, 8, 12);
+          out.push(r);
+          pending = pending.subarray(pending.readInt32BE(0) + 4);
+        }
+        if (out.length > 0) s.write(Buffer.concat(out));
+      });
+      s.on('error', () => s.destroy());
+    }).listen(${port}, '127.0.0.1');`;
+  return started(spawnNode(['-e', script]), port);
+}
+
 export function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }

@@ -21,7 +21,9 @@ export const BATCH_RECORDS = 16;
 /** The proxy's config for a bench: no quotas, warnings only; `extra` is more YAML. */
 export function proxyYaml(port: number, metricsPort: number, upstream: string, advertiseTo?: number, extra = ''): string {
   const advertise = advertiseTo ? `advertise: { mode: map, map: { "1": "127.0.0.1:${advertiseTo}" } }\n` : '';
-  return `listen: 127.0.0.1:${port}\nupstream: ${upstream}\nmetrics: 127.0.0.1:${metricsPort}\n${advertise}limits: { maxConnections: 5000 }\nlogLevel: warn\n${extra}`;
+  // connection limits far above what the memory workload opens (5,000 from one address, as fast as it can)
+  const connections = 'connections: { maxPerIp: 10000, creationRatePerIp: 100000, creationBurstPerIp: 100000 }\n';
+  return `listen: 127.0.0.1:${port}\nupstream: ${upstream}\nmetrics: 127.0.0.1:${metricsPort}\n${advertise}limits: { maxConnections: 10000 }\n${connections}logLevel: warn\n${extra}`;
 }
 
 export interface PerfRun {
@@ -117,21 +119,31 @@ export async function openConnections(port: number, n: number): Promise<Socket[]
   return sockets;
 }
 
+/** Opens `n` connections to `port`, each writing `hello` if given, and waits until the sink holds `n` more than `before`. */
+async function idleConnections(port: number, n: number, sink: Sink, before: number, hello?: Buffer): Promise<Socket[]> {
+  const sockets = await openConnections(port, n);
+  if (hello) for (const s of sockets) s.write(hello);
+  for (let i = 0; i < 200 && sink.connections < before + n; i++) await sleep(50);
+  await sleep(1000);
+  return sockets;
+}
+
 /**
- * A relay's RSS (MB) after start, with 1,000 idle connections (through to the sink), and at its peak over 5 s with
- * 100 connections streaming 1 MB frames at once. `hello`: a frame each idle connection sends first (a relay that
+ * A relay's RSS (MB) after start, with 1,000 idle connections (through to the sink), with 5,000, and at its peak over
+ * 5 s with 100 connections streaming 1 MB frames at once; and the RSS each idle connection adds (KB), from the last
+ * 4,000: the first thousand can land in memory the process already holds (a heap's free pages, a JVM's committed heap),
+ * so that their figure is a garbage collection's noise. `hello`: a frame each idle connection sends first (a relay that
  * opens its upstream connection only on the first request then holds both sockets, as one that opens it at once).
  */
 export async function relayMemory(
   pid: number, port: number, sink: Sink, hello?: Buffer,
-): Promise<{ rssStartMB: number; rssIdle1000MB: number; rssBusy100MB: number }> {
+): Promise<{ rssStartMB: number; rssIdle1000MB: number; rssIdle5000MB: number; rssPerIdleConnKB: number; rssBusy100MB: number }> {
   const rssStartMB = rssMB(pid);
   const before = sink.connections;
-  const idle = await openConnections(port, 1000);
-  if (hello) for (const s of idle) s.write(hello);
-  for (let i = 0; i < 100 && sink.connections < before + 1000; i++) await sleep(50);
-  await sleep(1000);
+  const idle = await idleConnections(port, 1000, sink, before, hello);
   const rssIdle1000MB = rssMB(pid);
+  idle.push(...(await idleConnections(port, 4000, sink, before + 1000, hello)));
+  const rssIdle5000MB = rssMB(pid);
   for (const s of idle) s.destroy();
   await sleep(1000);
   const busy = await openConnections(port, 100);
@@ -149,5 +161,5 @@ export async function relayMemory(
   for (const s of busy) s.destroy();
   await Promise.allSettled(writers);
   await sleep(500);
-  return { rssStartMB, rssIdle1000MB, rssBusy100MB: peak };
+  return { rssStartMB, rssIdle1000MB, rssIdle5000MB, rssPerIdleConnKB: ((rssIdle5000MB - rssIdle1000MB) * 1024) / 4000, rssBusy100MB: peak };
 }
