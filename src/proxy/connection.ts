@@ -319,7 +319,8 @@ export class Connection {
    * To the broker, in order; called only while a chunk from the client or released requests are handed over, which
    * then flush. A piece that continues the last one in memory extends it: a request that came in one chunk (its head
    * and body are handed over as two pieces) or a chunk of small requests goes out in one write, as through a plain
-   * pipe. (Two buffers in one writev cost the proxy ~20 µs more per request than one write of the same bytes.)
+   * pipe. (A writev of the pieces cost the proxy more per request than one write of the same bytes: bench/RESULTS.md,
+   * peers run 7.)
    */
   private toBroker(piece: Buffer): void {
     if (this.heldRequests.until > 0) {
