@@ -4,6 +4,7 @@
 // table (unknown keys share one label).
 import type { Registry } from 'prom-client';
 import { apiSchema } from '../protocol/api.js';
+import { registerScrapedMetric, type Sample } from './scraped-metric.js';
 
 export interface ApiMetrics {
   requests: { inc(n?: number): void };
@@ -44,12 +45,6 @@ interface Children {
   latency: Latency;
 }
 
-interface Value {
-  labels: Record<string, string | number>;
-  value: number;
-  metricName?: string;
-}
-
 export class ApiMetricsTable {
   private readonly byKey: (Children | undefined)[] = [];
   private unknown: Children | undefined;
@@ -57,12 +52,12 @@ export class ApiMetricsTable {
   private readonly all: Children[] = [];
 
   constructor(registry: Registry) {
-    const counter = (name: string, help: string, of: (c: Children) => Count) => this.register(registry, name, help, 'counter',
+    const counter = (name: string, help: string, of: (c: Children) => Count) => registerScrapedMetric(registry, name, help, 'counter',
       () => this.all.map((c) => ({ labels: { api: c.api }, value: of(c).value })));
     counter('kqp_requests_total', 'Requests relayed, by API', (c) => c.requests);
     counter('kqp_request_bytes_total', 'Request bytes relayed, by API', (c) => c.requestBytes);
     counter('kqp_response_bytes_total', 'Response bytes relayed, by API', (c) => c.responseBytes);
-    this.register(registry, 'kqp_request_duration_seconds', 'Time from forwarding a request to the broker to receiving the start of its response, by API', 'histogram',
+    registerScrapedMetric(registry, 'kqp_request_duration_seconds', 'Time from forwarding a request to the broker to receiving the start of its response, by API', 'histogram',
       () => this.all.flatMap((c) => histogram('kqp_request_duration_seconds', c.api, c.latency)));
   }
 
@@ -78,17 +73,11 @@ export class ApiMetricsTable {
     this.all.push(c);
     return c;
   }
-
-  /** A metric prom-client's registry lists like its own (the shape of Metric.get()). */
-  private register(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => Value[]): void {
-    const metric = { name, help, type, aggregator: 'sum', get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: values() }) };
-    registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
-  }
 }
 
 /** A histogram's samples as prom-client lists them: cumulative buckets (le), then _sum and _count. */
-function histogram(name: string, api: string, h: Latency): Value[] {
-  const out: Value[] = [];
+function histogram(name: string, api: string, h: Latency): Sample[] {
+  const out: Sample[] = [];
   let cumulative = 0;
   for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
     cumulative += h.buckets[i]!;

@@ -1,32 +1,45 @@
 // Per-tenant quota metrics. Tenants named in the config are labelled by name; everyone else is "other", so the label
 // set is bounded by the config. The bucket table reports its occupancy, evictions and overflow.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { BucketTable } from '../quota/bucket-table.js';
 import { QUOTA_KINDS, type QuotaKind } from '../quota/quota-kinds.js';
+import { registerScrapedMetric, type Sample } from './scraped-metric.js';
 
-interface TenantChildren {
-  /** By kind: bytes charged (kinds counted in bytes only). */
-  bytes: ({ inc(n: number): void } | undefined)[];
-  throttleSeconds: { inc(n: number): void };
-  throttledRequests: { inc(): void };
-  wouldThrottleSeconds: { inc(n: number): void };
+/** The kinds counted in bytes, by index. */
+const BYTE_KINDS = QUOTA_KINDS.flatMap((k, i) => (k.unit === 'bytes' ? [i] : []));
+
+/**
+ * One tenant's counts, plain numbers (every produce request and fetch response adds bytes: no label hashing on the
+ * hot path). A count never touched is not listed, as a prom-client child never incremented is not.
+ */
+class TenantCounts {
+  readonly bytes = new Float64Array(QUOTA_KINDS.length);
+  readonly bytesTouched = new Uint8Array(QUOTA_KINDS.length);
+  throttleSeconds: number | undefined;
+  throttledRequests: number | undefined;
+  wouldThrottleSeconds: number | undefined;
+
+  constructor(readonly tenant: string) {}
 }
 
 export class QuotaMetrics {
-  private readonly bytesTotal: Counter<'tenant' | 'kind'>;
-  private readonly throttleSeconds: Counter<'tenant'>;
-  private readonly throttledRequests: Counter<'tenant'>;
-  private readonly wouldThrottleSeconds: Counter<'tenant'>;
-  private readonly children = new Map<string, TenantChildren>();
+  private readonly tenants = new Map<string, TenantCounts>();
 
   constructor(private readonly registry: Registry) {
-    const registers = [registry];
-    this.bytesTotal = new Counter({ name: 'kqp_tenant_bytes_total', help: `Bytes charged to a tenant, by kind: ${QUOTA_KINDS.filter((k) => k.unit === 'bytes').map((k) => k.charged).join('; ')}`, labelNames: ['tenant', 'kind'], registers });
-    this.throttleSeconds = new Counter({ name: 'kqp_tenant_throttle_seconds_total', help: 'Throttle time given to a tenant', labelNames: ['tenant'], registers });
-    this.throttledRequests = new Counter({ name: 'kqp_tenant_throttled_requests_total', help: 'Requests that got a throttle', labelNames: ['tenant'], registers });
-    this.wouldThrottleSeconds = new Counter({
-      name: 'kqp_tenant_would_throttle_seconds_total', help: 'Throttle time a tenant would have been given by its quotas in shadow mode (nothing was enforced)', labelNames: ['tenant'], registers,
+    const byteKinds = BYTE_KINDS.map((i) => QUOTA_KINDS[i]!.charged).join('; ');
+    registerScrapedMetric(registry, 'kqp_tenant_bytes_total', `Bytes charged to a tenant, by kind: ${byteKinds}`, 'counter', () => {
+      const out: Sample[] = [];
+      for (const c of this.tenants.values()) {
+        for (const i of BYTE_KINDS) if (c.bytesTouched[i]) out.push({ labels: { tenant: c.tenant, kind: QUOTA_KINDS[i]!.name }, value: c.bytes[i]! });
+      }
+      return out;
     });
+    const perTenant = (name: string, help: string, of: (c: TenantCounts) => number | undefined) => registerScrapedMetric(registry, name, help, 'counter',
+      () => [...this.tenants.values()].flatMap((c) => (of(c) === undefined ? [] : [{ labels: { tenant: c.tenant }, value: of(c)! }])));
+    perTenant('kqp_tenant_throttle_seconds_total', 'Throttle time given to a tenant', (c) => c.throttleSeconds);
+    perTenant('kqp_tenant_throttled_requests_total', 'Requests that got a throttle', (c) => c.throttledRequests);
+    perTenant('kqp_tenant_would_throttle_seconds_total', 'Throttle time a tenant would have been given by its quotas in shadow mode (nothing was enforced)',
+      (c) => c.wouldThrottleSeconds);
   }
 
   watchTable(table: BucketTable): void {
@@ -45,32 +58,30 @@ export class QuotaMetrics {
     });
   }
 
-  private of(tenant: string): TenantChildren {
-    let c = this.children.get(tenant);
+  private of(tenant: string): TenantCounts {
+    let c = this.tenants.get(tenant);
     if (!c) {
-      c = {
-        bytes: QUOTA_KINDS.map((k) => (k.unit === 'bytes' ? this.bytesTotal.labels(tenant, k.name) : undefined)),
-        throttleSeconds: this.throttleSeconds.labels(tenant),
-        throttledRequests: this.throttledRequests.labels(tenant),
-        wouldThrottleSeconds: this.wouldThrottleSeconds.labels(tenant),
-      };
-      this.children.set(tenant, c);
+      c = new TenantCounts(tenant);
+      this.tenants.set(tenant, c);
     }
     return c;
   }
 
   /** Bytes charged to a tenant's quota of a kind counted in bytes. */
   bytes(tenant: string, kind: QuotaKind, n: number): void {
-    this.of(tenant).bytes[kind]!.inc(n);
+    const c = this.of(tenant);
+    c.bytes[kind] += n;
+    c.bytesTouched[kind] = 1;
   }
 
   wouldThrottle(tenant: string, ms: number): void {
-    this.of(tenant).wouldThrottleSeconds.inc(ms / 1000);
+    const c = this.of(tenant);
+    c.wouldThrottleSeconds = (c.wouldThrottleSeconds ?? 0) + ms / 1000;
   }
 
   throttled(tenant: string, ms: number, newRequest: boolean): void {
     const c = this.of(tenant);
-    c.throttleSeconds.inc(ms / 1000);
-    if (newRequest) c.throttledRequests.inc();
+    c.throttleSeconds = (c.throttleSeconds ?? 0) + ms / 1000;
+    if (newRequest) c.throttledRequests = (c.throttledRequests ?? 0) + 1;
   }
 }
