@@ -24,7 +24,10 @@
 // seconds the broker, the sidecar and the two JVMs used (all on the same 2 cores: the clients' CPU is the broker's
 // too, so a storm costs the producer latency on this machine even when the broker is protected).
 //
-// npm run bench -- admin-storm [-- --storm 60 --watch 180 --settle 300 --phases baseline,direct,...]
+// --pin puts the broker, the sidecar and the tenants' JVM on CPU 0 and the storm's JVM on CPU 1, in every phase: the storm
+// then reaches the producer only through the broker and the sidecar, not by taking their CPU.
+//
+// npm run bench -- admin-storm [-- --storm 60 --watch 180 --settle 300 --phases baseline,direct,... --pin]
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -34,7 +37,7 @@ import { startSidecarProcesses, type ProxyProcess } from '../test/support/proxy-
 import { compileAdminStorm, runAdminStorm, GUARD, PRODUCER, QUIET_INTERVAL_MS, STORM, WARM_UP_MS, type CallStats, type StormResult } from '../test/support/admin-storm.js';
 import { brokerHealthNow, watchBrokerHealth, type HealthSummary } from '../test/support/broker-health.js';
 import { testKafka } from '../test/support/kafkajs.js';
-import { cpuSeconds } from './support/processes.js';
+import { cpuSeconds, pinProcess } from './support/processes.js';
 
 // ------------------------------------------------------------------------------------------------ Kafka's own quota (KIP-599)
 /** As issue 11 measured it: the storm's one client id (sharedAdminClientId) at 100 partitions/s (<default> client id). */
@@ -66,12 +69,24 @@ interface PhaseResult {
   cpuSeconds?: Record<'broker' | 'sidecar' | 'storm' | 'tenants', number | null>;
 }
 
+/** --pin: the broker's side (broker, sidecar, the tenants' JVM) on one CPU, the storm's JVM on the other. */
+const BROKER_CPU = 0;
+const STORM_CPU = 1;
+
 class Bench {
   cluster!: KafkaCluster;
   restarts = 0;
 
+  constructor(readonly pin: boolean) {}
+
+  /** With --pin, puts a process on a CPU. */
+  place(pid: number, cpu: number): void {
+    if (this.pin) pinProcess(pid, cpu);
+  }
+
   async startCluster(): Promise<void> {
     this.cluster = await KafkaCluster.start({ nodes: 1, log });
+    this.place(this.pid!, BROKER_CPU);
     const admin = testKafka(this.cluster.bootstrap).admin();
     await admin.connect();
     try {
@@ -236,6 +251,7 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
       return { phase, skipped: `sidecar did not start: ${why.split('\n').slice(-3).join(' ')}` };
     }
   }
+  if (sidecar) b.place(sidecar.pid, BROKER_CPU);
   const direct = `${b.node.host}:${b.node.port}`;
   const bootstrap = sidecar?.bootstrap ?? direct;
   if (phase === 'kafka-quota') {
@@ -259,6 +275,7 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
     quiet: { bootstrap, topicPrefix: QUIET_TOPICS, intervalMs: QUIET_INTERVAL_MS },
     producer: { bootstrap, topic: PRODUCER_TOPIC, rate: PRODUCER.rate, recordSize: PRODUCER.recordSize },
     heapMb: 256,
+    onSpawn: (p) => b.place(p, BROKER_CPU),
     log: prefix('tenants'),
   });
   const storm = stormed
@@ -271,6 +288,7 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
       admin: { bootstrap, workers: STORM.adminWorkers, partitions: STORM.partitions, sharedClientId: STORM.sharedAdminClientId, topicPrefix: STORM_TOPICS },
       groups: { bootstrap, workers: STORM.groupWorkers, topic: GROUP_TOPIC, groupPrefix: STORM_GROUPS },
       heapMb: 512,
+      onSpawn: (p) => b.place(p, STORM_CPU),
       log: prefix('storm'),
     })
     : undefined;
@@ -397,6 +415,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       settle: { type: 'string', default: '300' },
       await: { type: 'string', default: '120' },
       phases: { type: 'string', default: PHASES.join(',') },
+      pin: { type: 'boolean', default: false },
     },
   });
   const o = { stormSec: Number(values.storm), watchSec: Number(values.watch), awaitSec: Number(values.await) };
@@ -405,7 +424,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const unknown = phases.filter((p) => !PHASES.includes(p));
   if (unknown.length) throw new Error(`unknown phases ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
 
-  const b = new Bench();
+  const b = new Bench(values.pin!);
   await b.startCluster();
   try {
     await compileAdminStorm(b.cluster.info.classpath);

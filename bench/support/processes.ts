@@ -41,6 +41,11 @@ export function pinSelf(cpu: number): void {
   execFileSync('taskset', ['-pc', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
+/** Pins a running process, every thread of it and those it starts later, to one CPU (taskset -a). */
+export function pinProcess(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
 /** Runs a node program, on one CPU when `cpu` is given. */
 function spawnNode(args: string[], cpu?: number): ChildProcess {
   return cpu === undefined

@@ -15,9 +15,8 @@
 //   what the broker budget lets through (it charges before forwarding, so no topic goes past it);
 // - the broker is alive at every sample, through the storm and the watch after it.
 // Its open files and pending deletions are reported, and so is how long the quiet tenant waited from creating a topic
-// to a record acknowledged in it (the broker creates logs more slowly than the budget lets its controller accept them
-// while the storm's own clients share its two cores: a new topic can stay unusable for longer than the producer's 60 s
-// max.block.ms; issue 11's open target). Latency ratios (the producer's p99 against its own without the
+// to a record acknowledged in it (the broker can run behind its controller while the storm's own clients share its two
+// cores: up to 18 s with its files on /dev/shm, 48 s on this VM's disk; issue 11's open target). Latency ratios (the producer's p99 against its own without the
 // storm, the quiet tenant's CreateTopics) depend on how much of the two cores the storm's own clients take: they are
 // measured by `npm run bench -- admin-storm`, not asserted here.
 //
