@@ -33,6 +33,9 @@ function socketInodes(pid: number): Set<string> {
 /** TCP connections (established or being opened) owned by a process. */
 export function tcpConnectionsOf(pid: number): TcpConnection[] {
   const inodes = socketInodes(pid);
+  // the kernel lists a table read in several chunks from where the last chunk ended; sockets opened meanwhile shift
+  // the rest, so one can be listed twice: each socket (inode) counts once
+  const listed = new Set<string>();
   const out: TcpConnection[] = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -45,7 +48,8 @@ export function tcpConnectionsOf(pid: number): TcpConnection[] {
       const f = line.trim().split(/\s+/);
       const state = f[3]!;
       if (state !== ESTABLISHED && state !== SYN_SENT) continue;
-      if (!inodes.has(f[9]!)) continue;
+      if (!inodes.has(f[9]!) || listed.has(f[9]!)) continue;
+      listed.add(f[9]!);
       out.push({ localPort: parseInt(f[1]!.split(':')[1]!, 16), remotePort: parseInt(f[2]!.split(':')[1]!, 16), state });
     }
   }
