@@ -314,7 +314,16 @@ export class ProxyServer {
       stopWaiting();
       this.guard.closed(ip);
     };
-    const timer = setTimeout(() => {
+    // setTimeout counts from the event loop's time when this iteration began (libuv's cached uv_now), which a burst of
+    // accepts handled in one iteration leaves behind by as long as they took: the timer can fire that much early, so
+    // the connection opens only once the clock says its wait is over
+    const due = this.ctx.now() + admission.ms;
+    const ready = () => {
+      const left = due - this.ctx.now();
+      if (left > 0) {
+        timer = setTimeout(ready, Math.ceil(left));
+        return;
+      }
       stopWaiting();
       if (this.stopping || client.destroyed) {
         client.destroy();
@@ -323,7 +332,8 @@ export class ProxyServer {
         this.open(client, ip);
         client.resume();
       }
-    }, Math.ceil(admission.ms));
+    };
+    let timer = setTimeout(ready, Math.ceil(admission.ms));
     client.once('close', gone);
   }
 

@@ -10,7 +10,10 @@ import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, served } from '../support/raw-client.js';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { configFromObject } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
 
 const encode = (f: (w: Writer) => void) => {
   const w = new Writer();
@@ -87,6 +90,40 @@ t.test('per address creation rate: over it, a connection waits unread and reache
   t.ok(answeredAt.every((ms) => !Number.isNaN(ms)), `all four are served, after ${answeredAt.map((ms) => ms.toFixed(0)).join(', ')} ms`);
   // the broker connection is opened only when the wait is over, so the request sent at once is answered after it
   t.ok(answeredAt[2]! >= 2000 - 50 && answeredAt[3]! >= 4000 - 50, 'the 3rd and 4th not before their waits (less 50 ms of timer slack)');
+  t.equal(proxy.guard.waiting, 0, 'nobody waits any more');
+});
+
+t.test("a waiting connection opens when the proxy's clock says its wait is over, not when a timer thinks so", async (t) => {
+  // A burst of accepts handled in one event-loop iteration leaves its timers counting from a time long past: they fire
+  // early. Here the proxy's clock stands still while timers run, as it would relative to such stale timers.
+  const b = broker();
+  const upstream = `127.0.0.1:${await b.listen()}`;
+  const [port, metricsPort] = await freePorts(2);
+  let clock = 0;
+  const proxy = new ProxyServer(
+    configFromObject({ logLevel: 'silent', listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}`, connections: { creationRatePerIp: 10, creationBurstPerIp: 1 } }),
+    { logger: createLogger('silent'), now: () => clock },
+  );
+  await proxy.start();
+  const clients: RawClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await proxy.stop();
+    await b.close();
+  });
+  const open = async () => {
+    const c = await RawClient.open(port!, '127.0.0.1', '127.0.0.1');
+    clients.push(c);
+    return c;
+  };
+  t.ok(await served(await open()), 'the first is served (the burst)');
+  const second = await open();
+  for (let i = 0; i < 100 && proxy.guard.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(proxy.guard.waiting, 1, 'the second waits: 100 ms at 10 a second');
+  t.notOk(await served(second, 1_000), 'ten times its wait later by the timers, the clock unmoved: still not served');
+  t.equal(proxy.guard.waiting, 1, 'and still waiting');
+  clock = 100;
+  t.ok(await served(second), 'served once the clock reached the end of its wait');
   t.equal(proxy.guard.waiting, 0, 'nobody waits any more');
 });
 
