@@ -10,10 +10,8 @@ import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, served } from '../support/raw-client.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { configFromObject } from '../../src/config/load-config.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { freePorts } from '../../src/local-kafka/ports.js';
 
 const encode = (f: (w: Writer) => void) => {
   const w = new Writer();
@@ -38,9 +36,9 @@ const broker = () => new FakeBroker((frame) => {
   }
 });
 
-async function setup(t: Test, connections: Record<string, unknown>) {
+async function setup(t: Test, connections: Record<string, unknown>, now?: () => number) {
   const b = broker();
-  const { proxy, port } = await proxyBefore(b, { connections });
+  const { proxy, port } = await proxyBefore(b, { connections }, createLogger('silent'), now ? { now } : {});
   const clients: RawClient[] = [];
   const open = async (from = '127.0.0.1') => {
     const c = await RawClient.open(port, '127.0.0.1', from);
@@ -96,26 +94,8 @@ t.test('per address creation rate: over it, a connection waits unread and reache
 t.test("a waiting connection opens when the proxy's clock says its wait is over, not when a timer thinks so", async (t) => {
   // A burst of accepts handled in one event-loop iteration leaves its timers counting from a time long past: they fire
   // early. Here the proxy's clock stands still while timers run, as it would relative to such stale timers.
-  const b = broker();
-  const upstream = `127.0.0.1:${await b.listen()}`;
-  const [port, metricsPort] = await freePorts(2);
   let clock = 0;
-  const proxy = new ProxyServer(
-    configFromObject({ logLevel: 'silent', listen: `127.0.0.1:${port}`, upstream, metrics: `127.0.0.1:${metricsPort}`, connections: { creationRatePerIp: 10, creationBurstPerIp: 1 } }),
-    { logger: createLogger('silent'), now: () => clock },
-  );
-  await proxy.start();
-  const clients: RawClient[] = [];
-  t.teardown(async () => {
-    for (const c of clients) c.close();
-    await proxy.stop();
-    await b.close();
-  });
-  const open = async () => {
-    const c = await RawClient.open(port!, '127.0.0.1', '127.0.0.1');
-    clients.push(c);
-    return c;
-  };
+  const { proxy, open } = await setup(t, { creationRatePerIp: 10, creationBurstPerIp: 1 }, () => clock);
   t.ok(await served(await open()), 'the first is served (the burst)');
   const second = await open();
   for (let i = 0; i < 100 && proxy.guard.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));

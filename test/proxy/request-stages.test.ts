@@ -40,7 +40,7 @@ function slowBroker(delayMs: number): FakeBroker {
 async function setup(t: Test, broker: FakeBroker, stages: StageTable, config: Record<string, unknown> = {}) {
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) });
-  const { proxy, port } = await proxyBefore(broker, { logLevel: 'warn', ...config }, pino({ level: 'warn' }, sink), stages);
+  const { proxy, port } = await proxyBefore(broker, { logLevel: 'warn', ...config }, pino({ level: 'warn' }, sink), { stages });
   const client = await RawClient.open(port);
   t.teardown(async () => {
     client.close();

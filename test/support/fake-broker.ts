@@ -62,15 +62,21 @@ export class FakeBroker {
 
 /**
  * Starts `broker` and an in-process proxy in front of it, on free ports, with `config` (listen, upstream and metrics
- * filled in; a listen or upstream given as {tls} gets its address). The caller stops both.
+ * filled in; a listen or upstream given as {tls} gets its address), and the proxy's own stages or clock when given. The
+ * caller stops both.
  */
-export async function proxyBefore(broker: FakeBroker, config: Record<string, unknown>, logger: Logger = createLogger('silent'), stages?: StageTable): Promise<{ proxy: ProxyServer; port: number }> {
+export async function proxyBefore(
+  broker: FakeBroker,
+  config: Record<string, unknown>,
+  logger: Logger = createLogger('silent'),
+  opts: { stages?: StageTable; now?: () => number } = {},
+): Promise<{ proxy: ProxyServer; port: number }> {
   const upstream = `127.0.0.1:${await broker.listen()}`;
   const [port, metricsPort] = await freePorts(2);
   const at = (given: unknown, address: string) => (typeof given === 'object' && given !== null ? { ...given, address } : address);
   const proxy = new ProxyServer(
     configFromObject({ logLevel: 'silent', ...config, listen: at(config.listen, `127.0.0.1:${port}`), upstream: at(config.upstream, upstream), metrics: `127.0.0.1:${metricsPort}` }),
-    { logger, ...(stages ? { stages } : {}) },
+    { logger, ...opts },
   );
   await proxy.start();
   return { proxy, port: port! };
