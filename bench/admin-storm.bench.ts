@@ -22,7 +22,9 @@
 // partition mutations per second the broker applied (log directories) and its controller accepted (successful calls),
 // open files, pending deletions, RSS (maxima over the phase and its settling), whether the broker survived, and the CPU
 // seconds the broker, the sidecar and the two JVMs used (all on the same 2 cores: the clients' CPU is the broker's
-// too, so a storm costs the producer latency on this machine even when the broker is protected).
+// too, so a storm costs the producer latency on this machine even when the broker is protected), and the sidecar's
+// event-loop delays (sidecarLoopLagMs: what every request through it waits out, its own work and its waits for a CPU).
+// The sidecar runs as deployed: the build, with the Dockerfile's node flags.
 //
 // --pin puts the broker, the sidecar and the tenants' JVM on CPU 0 and the storm's JVM on CPU 1, in every phase: the storm
 // then reaches the producer only through the broker and the sidecar, not by taking their CPU.
@@ -37,7 +39,7 @@ import { startSidecarProcesses, type ProxyProcess } from '../test/support/proxy-
 import { compileAdminStorm, runAdminStorm, GUARD, PRODUCER, QUIET_INTERVAL_MS, STORM, WARM_UP_MS, type CallStats, type StormResult } from '../test/support/admin-storm.js';
 import { brokerHealthNow, watchBrokerHealth, type HealthSummary } from '../test/support/broker-health.js';
 import { testKafka } from '../test/support/kafkajs.js';
-import { cpuSeconds, pinProcess } from './support/processes.js';
+import { buildProxy, cpuSeconds, pinProcess } from './support/processes.js';
 
 // ------------------------------------------------------------------------------------------------ Kafka's own quota (KIP-599)
 /** As issue 11 measured it: the storm's one client id (sharedAdminClientId) at 100 partitions/s (<default> client id). */
@@ -67,6 +69,34 @@ interface PhaseResult {
   settleSeconds?: number | null;
   /** CPU seconds used during the run by the broker, the sidecar and the two JVMs (2 cores: 2 CPU seconds a second). */
   cpuSeconds?: Record<'broker' | 'sidecar' | 'storm' | 'tenants', number | null>;
+  /** The sidecar's event-loop delay: the longest in each LAG_SAMPLE_MS, their median and maximum over the run. */
+  sidecarLoopLagMs?: { median: number; max: number } | null;
+}
+
+/**
+ * How often the sidecar's /metrics is read for its event-loop delay (prom-client's, sampled every 10 ms, its maximum
+ * reset at each read): a request that arrives during a delay waits it out, so the producer's latency through the
+ * sidecar includes these. Seldom enough not to be the sidecar's load (a read costs it about 3 ms).
+ */
+const LAG_SAMPLE_MS = 5000;
+
+/** Reads the sidecar's longest event-loop delay every LAG_SAMPLE_MS until stopped. */
+function watchLoopLag(sidecar: ProxyProcess): { stop(): { median: number; max: number } | null } {
+  const maxima: number[] = [];
+  const timer = setInterval(() => {
+    sidecar.metrics().then((m) => {
+      const max = Number(/^kqp_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(m)?.[1]);
+      if (Number.isFinite(max)) maxima.push(max * 1000);
+    }, () => undefined);
+  }, LAG_SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      if (maxima.length === 0) return null;
+      const sorted = [...maxima].sort((x, y) => x - y);
+      return { median: round(sorted[Math.floor(sorted.length / 2)]!, 1), max: round(sorted.at(-1)!, 1) };
+    },
+  };
 }
 
 /** --pin: the broker's side (broker, sidecar, the tenants' JVM) on one CPU, the storm's JVM on the other. */
@@ -242,7 +272,7 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
   let sidecar: ProxyProcess | undefined;
   if (throughSidecar) {
     try {
-      [sidecar] = await startSidecarProcesses(b.cluster.info.nodes, config);
+      [sidecar] = await startSidecarProcesses(b.cluster.info.nodes, config, 'port', { compiled: true });
     } catch (err) {
       const msg = (err as Error).message;
       const file = /its log: (\S+)/.exec(msg)?.[1];
@@ -292,7 +322,9 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
       log: prefix('storm'),
     })
     : undefined;
+  const lag = sidecar ? watchLoopLag(sidecar) : undefined;
   const [t, s] = await Promise.all([tenants, storm]);
+  const sidecarLoopLagMs = lag?.stop();
   const runSeconds = health.latest()?.seconds ?? 0;
   const sidecarCpu = sidecar ? cpu(sidecar.pid) : null;
   const brokerCpu = cpu(pid);
@@ -310,7 +342,7 @@ async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec:
   }
   const h = await health.stop();
   const result: PhaseResult = {
-    phase, tenants: t, ...(s ? { storm: s } : {}), health: h, runSeconds, settleSeconds: settled.seconds,
+    phase, tenants: t, ...(s ? { storm: s } : {}), health: h, runSeconds, settleSeconds: settled.seconds, sidecarLoopLagMs,
     cpuSeconds: {
       broker: brokerCpu === null || brokerCpuStart === null ? null : round(brokerCpu - brokerCpuStart, 1),
       sidecar: sidecarCpu === null ? null : round(sidecarCpu, 1),
@@ -403,6 +435,7 @@ function summary(r: PhaseResult) {
     runSeconds: r.runSeconds,
     settleSeconds: r.settleSeconds,
     cpuSeconds: r.cpuSeconds,
+    sidecarLoopLagMs: r.sidecarLoopLagMs,
   };
 }
 
@@ -423,6 +456,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const phases = values.phases!.split(',').map((p) => p.trim()) as Phase[];
   const unknown = phases.filter((p) => !PHASES.includes(p));
   if (unknown.length) throw new Error(`unknown phases ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
+  buildProxy();
 
   const b = new Bench(values.pin!);
   await b.startCluster();

@@ -1,5 +1,5 @@
-// The proxy as a child process (its memory and CPU are its own), run from the sources with tsx, configured by an
-// object that is written out as its YAML file. It runs with node's --expose-gc, so that /debug/heap reports memory
+// The proxy as a child process (its memory and CPU are its own), run from the sources with tsx (benches: the build,
+// as deployed), configured by an object that is written out as its YAML file. Under tsx it runs with node's --expose-gc, so that /debug/heap reports memory
 // after a full collection, optionally under a fixed heap (--max-old-space-size), and logs at info level to a file
 // under .tap/proxy-logs/ that `npm test` prints the tail of when the test that started it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,6 +61,11 @@ export interface ProxyProcessOptions {
   heapMB?: number;
   /** listen.tls: the proxy listens with TLS. */
   listenTls?: Record<string, unknown>;
+  /**
+   * Runs the build (dist/cli.js; the caller builds it first) with the node flags of the Dockerfile's ENTRYPOINT, as
+   * deployed, instead of the sources under tsx: for benches whose latency figures include the proxy's own pauses.
+   */
+  compiled?: boolean;
 }
 
 /** Starts `src/cli.ts` with `config` (listen and metrics are filled in). */
@@ -80,7 +85,8 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
   const logFile = join(PROXY_LOG_DIR, `${basename(process.argv[1] ?? 'proxy')}-${port}.log`);
   const log = createWriteStream(logFile);
   const heap = o.heapMB !== undefined ? [`--max-old-space-size=${o.heapMB}`] : [];
-  const child = spawn(process.execPath, ['--expose-gc', ...heap, '--import', 'tsx', 'src/cli.ts', '--config', join(dir, 'proxy.yaml')], {
+  const program = o.compiled ? ['--single-threaded-gc', ...heap, 'dist/cli.js'] : ['--expose-gc', ...heap, '--import', 'tsx', 'src/cli.ts'];
+  const child = spawn(process.execPath, [...program, '--config', join(dir, 'proxy.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.pipe(log, { end: false });
@@ -130,7 +136,7 @@ export async function startSidecarProcesses(
   nodes: readonly NodeInfo[],
   config: Record<string, unknown>,
   listener: 'port' | 'saslPort' | 'sslPort' | 'saslSslPort' = 'port',
-  o: Pick<ProxyProcessOptions, 'heapMB' | 'listenTls'> & { upstreamTls?: Record<string, unknown> } = {},
+  o: Pick<ProxyProcessOptions, 'heapMB' | 'listenTls' | 'compiled'> & { upstreamTls?: Record<string, unknown> } = {},
 ): Promise<ProxyProcess[]> {
   const ports = await freePorts(nodes.length);
   const map = Object.fromEntries(nodes.map((n, i) => [String(n.id), `127.0.0.1:${ports[i]}`]));
