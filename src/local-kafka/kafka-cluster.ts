@@ -2,8 +2,7 @@
 // pinned version or of another release line kafka-versions.ts knows.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureKafkaJars, KAFKA_VERSION, type KafkaJars } from './kafka-jars.js';
@@ -11,6 +10,7 @@ import { kafkaLine, type KafkaLine } from './kafka-versions.js';
 import { runJavaOk } from './java-tool.js';
 import { freePorts, waitForPort } from './ports.js';
 import { checkServes } from './readiness.js';
+import { clusterRoot } from './cluster-root.js';
 import { killWithOwner } from './owner-watchdog.js';
 
 export interface SaslUsers {
@@ -36,30 +36,6 @@ export interface BrokerTls {
   ca: string;
   /** ssl.client.auth (default none). */
   clientAuth?: 'none' | 'requested' | 'required';
-}
-
-/** The memory file system clusters keep their files on when it has room (clusterRoot). */
-const SHARED_MEMORY = '/dev/shm';
-const SHARED_MEMORY_MIN_FREE = 4 * 1024 ** 3;
-
-/**
- * Where clusters keep their logs and data: KQP_KAFKA_DIR when set, else /dev/shm when it is writable with at least
- * 4 GiB free, else the system's temp dir. A broker fsyncs for every partition it creates (partition.metadata, its
- * leader-epoch checkpoint) and every metadata batch its controller commits; on this project's VMs the disk takes
- * 1.9 ms per fsync at p50 (/dev/shm 0.014 ms), which held a 1-node broker to about 70 new logs/s and doubled its CPU
- * in issue 11's storm (bench/RESULTS.md, admin-storm). The files are scratch: stop() removes them.
- */
-export function clusterRoot(): string {
-  const chosen = process.env.KQP_KAFKA_DIR;
-  if (chosen) return chosen;
-  try {
-    accessSync(SHARED_MEMORY, constants.W_OK);
-    const fs = statfsSync(SHARED_MEMORY);
-    if (fs.bavail * fs.bsize >= SHARED_MEMORY_MIN_FREE) return SHARED_MEMORY;
-  } catch {
-    // no /dev/shm: the temp dir
-  }
-  return tmpdir();
 }
 
 export interface ClusterOptions {
