@@ -1,7 +1,8 @@
-// The proxy as a child process (its memory and CPU are its own), run from the sources with tsx (benches: the build,
-// as deployed), configured by an object that is written out as its YAML file. Under tsx it runs with node's --expose-gc, so that /debug/heap reports memory
-// after a full collection, optionally under a fixed heap (--max-old-space-size), and logs at info level to a file
-// under .tap/proxy-logs/ that `npm test` prints the tail of when the test that started it fails.
+// The proxy as a child process (its memory and CPU are its own), run from the sources with tsx (or, for benches, the
+// build as deployed), configured by an object that is written out as its YAML file. Under tsx it runs with node's
+// --expose-gc, so that /debug/heap reports memory after a full collection, optionally under a fixed heap
+// (--max-old-space-size), and logs at info level to a file under .tap/proxy-logs/ that `npm test` prints the tail of
+// when the test that started it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,11 +65,12 @@ export interface ProxyProcessOptions {
   /**
    * Runs the build (dist/cli.js; the caller builds it first) with the node flags of the Dockerfile's ENTRYPOINT, as
    * deployed, instead of the sources under tsx: for benches whose latency figures include the proxy's own pauses.
+   * Without --expose-gc it serves no /debug/heap (heap() fails).
    */
   compiled?: boolean;
 }
 
-/** Starts `src/cli.ts` with `config` (listen and metrics are filled in). */
+/** Starts the proxy (src/cli.ts, or dist/cli.js when `compiled`) with `config` (listen and metrics are filled in). */
 export async function startProxyProcess(config: Record<string, unknown>, o: ProxyProcessOptions = {}): Promise<ProxyProcess> {
   const [freePort, metricsPort] = await freePorts(2);
   const port = o.port ?? freePort;
