@@ -3,7 +3,8 @@
 // "with the noisy tenant" and pool each side's round trips, so slow drifts of this shared machine fall on both sides.
 // For contrast, the same noisy tenant without a quota; and, as the floor no proxy can go under, a neighbour that
 // sends exactly its quota by itself, in requests of the size kcat sends (librdkafka's batch.size, ~1 MB), unthrottled:
-// the broker's own cost of the bytes the quota lets through.
+// the broker's own cost of the bytes the quota lets through. The sidecar runs as deployed (the build, with the
+// Dockerfile's node flags): its own pauses are in the quiet tenant's p99.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
@@ -11,6 +12,7 @@ import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
 import { push, type ClientKind } from '../test/support/load.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
+import { buildProxy } from './support/processes.js';
 
 const MB = 1024 * 1024;
 const QUOTA = 2 * MB; // each tenant's; the quiet one sends half of it, the noisy one tries 10× (it sends as fast as it can)
@@ -21,6 +23,7 @@ const NEIGHBOUR_RECORDS = 900; // 1 KB records per request of the at-quota neigh
 
 export async function run(args: string[]): Promise<Record<string, number>> {
   const noisyKind = (args[0] ?? 'kcat') as ClientKind; // kcat ignores throttle_time_ms: only the proxy holds it back
+  buildProxy();
   const cluster = await KafkaCluster.start({ nodes: 1, log: console.error });
   try {
     const admin = testKafka(cluster.bootstrap).admin();
@@ -29,7 +32,7 @@ export async function run(args: string[]): Promise<Record<string, number>> {
     await admin.disconnect();
     const [proxy] = await startSidecarProcesses(cluster.info.nodes, {
       quotas: [{ clientId: 'quiet', produceBytesPerSec: QUOTA }, { clientId: 'noisy', produceBytesPerSec: QUOTA }],
-    });
+    }, 'port', { compiled: true });
     const quiet = () => fixedRateProduce(proxy!.port, 'quiet', { requestsPerSec: QUIET_REQUESTS_PER_SEC, seconds: SECONDS, clientId: 'quiet' });
     const withNoisy = async (clientId: string) => {
       const noisy = push(noisyKind, { classpath: cluster.info.classpath, bootstrap: proxy!.bootstrap, topic: 'noisy', clientId });
