@@ -84,10 +84,7 @@ const LAG_SAMPLE_MS = 5000;
 function watchLoopLag(sidecar: ProxyProcess): { stop(): { median: number; max: number } | null } {
   const maxima: number[] = [];
   const timer = setInterval(() => {
-    sidecar.metrics().then((m) => {
-      const max = Number(/^kqp_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(m)?.[1]);
-      if (Number.isFinite(max)) maxima.push(max * 1000);
-    }, () => undefined);
+    sidecar.metric('kqp_nodejs_eventloop_lag_max_seconds').then((max) => maxima.push(max * 1000), () => undefined);
   }, LAG_SAMPLE_MS);
   return {
     stop() {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForPort } from '../../src/local-kafka/ports.js';
 import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
+import { DEPLOYED_NODE_ARGS } from '../../test/support/proxy-process.js';
 
 /** Compiles the proxy (npm run build) so benchmarks measure what production runs. */
 export function buildProxy(): void {
@@ -58,7 +59,7 @@ export async function startProxyProcess(yaml: string, port: number, cpu?: number
   const dir = mkdtempSync(join(tmpdir(), 'kqp-bench-proxy-'));
   const file = join(dir, 'proxy.yaml');
   writeFileSync(file, yaml);
-  return started(spawnNode(['--single-threaded-gc', 'dist/cli.js', '--config', file], cpu), port);
+  return started(spawnNode([...DEPLOYED_NODE_ARGS, '--config', file], cpu), port);
 }
 
 /** Starts a plain Node TCP pipe (the baseline: no parsing at all) from port to upstream. */

@@ -54,6 +54,9 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
+/** How the image runs the proxy after `node` (the Dockerfile's ENTRYPOINT; test/docker/dockerfile.test.ts checks it). */
+export const DEPLOYED_NODE_ARGS = ['--single-threaded-gc', 'dist/cli.js'];
+
 export interface ProxyProcessOptions {
   /** Maps this node id to the proxy itself in advertised addresses. */
   advertiseSelf?: number;
@@ -87,7 +90,7 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
   const logFile = join(PROXY_LOG_DIR, `${basename(process.argv[1] ?? 'proxy')}-${port}.log`);
   const log = createWriteStream(logFile);
   const heap = o.heapMB !== undefined ? [`--max-old-space-size=${o.heapMB}`] : [];
-  const program = o.compiled ? ['--single-threaded-gc', ...heap, 'dist/cli.js'] : ['--expose-gc', ...heap, '--import', 'tsx', 'src/cli.ts'];
+  const program = o.compiled ? [...heap, ...DEPLOYED_NODE_ARGS] : ['--expose-gc', ...heap, '--import', 'tsx', 'src/cli.ts'];
   const child = spawn(process.execPath, [...program, '--config', join(dir, 'proxy.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
