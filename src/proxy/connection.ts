@@ -33,6 +33,7 @@ import { SaslTracker } from './sasl-tracker.js';
 import type { ConnectionGuard, RefusalReason } from './connection-guard.js';
 import type { TlsRejection } from '../tls/tls-listener.js';
 import { emptyDecision, resetDecision, type StageTable, type RequestView } from './request-stages.js';
+import { DeadlineTimer } from './deadline-timer.js';
 
 /**
  * Bytes of each request read before it is forwarded. Headers and the fields the proxy peeks at nearly always fit; when
@@ -86,7 +87,7 @@ export interface ConnectionContext {
 interface Held {
   until: number;
   pieces: Buffer[];
-  timer: NodeJS.Timeout | undefined;
+  timer: DeadlineTimer;
 }
 
 export class Connection {
@@ -112,9 +113,9 @@ export class Connection {
   private mutedUntil = 0;
   /** A mute decided while a request was being forwarded: it starts when that request's last byte is forwarded. */
   private muteAtFrameEnd = false;
-  private muteTimer: NodeJS.Timeout | undefined;
-  private readonly heldRequests: Held = { until: 0, pieces: [], timer: undefined };
-  private readonly heldResponses: Held = { until: 0, pieces: [], timer: undefined };
+  private readonly muteTimer: DeadlineTimer;
+  private readonly heldRequests: Held;
+  private readonly heldResponses: Held;
   /** A chunk from the broker is being handed over: toClient gathers adjacent pieces (outPiece, to outEnd). */
   private coalescing = false;
   private outPiece: Buffer | undefined;
@@ -140,6 +141,10 @@ export class Connection {
     certificatePrincipal?: string,
   ) {
     const { limits } = ctx;
+    const now = () => ctx.now();
+    this.muteTimer = new DeadlineTimer(now);
+    this.heldRequests = { until: 0, pieces: [], timer: new DeadlineTimer(now) };
+    this.heldResponses = { until: 0, pieces: [], timer: new DeadlineTimer(now) };
     this.principal = certificatePrincipal;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
@@ -194,9 +199,9 @@ export class Connection {
     if (this.done) return;
     this.flushToClient(); // what was handed over before the close goes out, as it would have unbatched
     this.done = true;
-    clearTimeout(this.muteTimer);
-    clearTimeout(this.heldRequests.timer);
-    clearTimeout(this.heldResponses.timer);
+    this.muteTimer.cancel();
+    this.heldRequests.timer.cancel();
+    this.heldResponses.timer.cancel();
     this.heldRequests.pieces.length = 0;
     this.heldResponses.pieces.length = 0;
     if (this.parked && this.view.ticket) this.ctx.gate.cancel(this.view.ticket);
@@ -385,11 +390,10 @@ export class Connection {
     this.mutedUntil = until;
     if (midRequest) this.muteAtFrameEnd = true;
     else this.pause(Pause.Throttled);
-    clearTimeout(this.muteTimer);
-    this.muteTimer = setTimeout(() => {
+    this.muteTimer.set(until, () => {
       this.muteAtFrameEnd = false;
       this.resume(Pause.Throttled);
-    }, Math.ceil(ms));
+    });
   }
 
   /** Holds requests (this one and what follows) back until `until`, not reading the client meanwhile. */
@@ -406,8 +410,7 @@ export class Connection {
     if (until <= held.until) return;
     held.until = until;
     pause();
-    clearTimeout(held.timer);
-    held.timer = setTimeout(release, Math.max(0, Math.ceil(until - this.ctx.now())));
+    held.timer.set(until, release);
   }
 
   private releaseRequests(): void {

@@ -26,6 +26,7 @@ import { TlsListener, type TlsRejection } from '../tls/tls-listener.js';
 import { ClusterShares } from '../quota/cluster-shares.js';
 import { ClusterCoordinator } from '../quota/cluster-coordinator.js';
 import { KINDS } from '../quota/quota-kinds.js';
+import { DeadlineTimer } from './deadline-timer.js';
 
 const REFUSALS: Record<RefusalReason, string> = {
   per_ip_limit: 'connections.maxPerIp (or its override) reached for this address',
@@ -309,21 +310,15 @@ export class ProxyServer {
       this.metrics.connectionsWaiting.dec();
       client.off('close', gone);
     };
+    const timer = new DeadlineTimer(() => this.ctx.now());
     const gone = () => {
-      clearTimeout(timer);
+      timer.cancel();
       stopWaiting();
       this.guard.closed(ip);
     };
-    // setTimeout counts from the event loop's time when this iteration began (libuv's cached uv_now), which a burst of
-    // accepts handled in one iteration leaves behind by as long as they took: the timer can fire that much early, so
-    // the connection opens only once the clock says its wait is over
-    const due = this.ctx.now() + admission.ms;
-    const ready = () => {
-      const left = due - this.ctx.now();
-      if (left > 0) {
-        timer = setTimeout(ready, Math.ceil(left));
-        return;
-      }
+    // it opens once the proxy's clock says its wait is over (a burst of accepts in one iteration would fire a plain
+    // setTimeout early: deadline-timer.ts)
+    timer.set(this.ctx.now() + admission.ms, () => {
       stopWaiting();
       if (this.stopping || client.destroyed) {
         client.destroy();
@@ -332,8 +327,7 @@ export class ProxyServer {
         this.open(client, ip);
         client.resume();
       }
-    };
-    let timer = setTimeout(ready, Math.ceil(admission.ms));
+    });
     client.once('close', gone);
   }
 

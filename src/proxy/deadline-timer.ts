@@ -1,0 +1,31 @@
+// A timer that fires once the proxy's clock reaches a deadline. setTimeout counts from the event loop's time when the
+// current iteration began (libuv's cached uv_now), which is behind the clock by as long as the iteration has taken so
+// far (a burst of accepts, a chunk of many requests): a timer armed late in an iteration fires that much early. This
+// one checks the clock when it fires and re-arms itself for what is left, so that a throttle, a hold or a connection's
+// wait ends when the clock that computed it says so, never before.
+export class DeadlineTimer {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly now: () => number) {}
+
+  /** Calls `fire` once the clock reaches `until` (in a later tick, even if it already has); replaces a deadline set before. */
+  set(until: number, fire: () => void): void {
+    clearTimeout(this.timer);
+    const check = () => {
+      const left = until - this.now();
+      if (left > 0) {
+        this.timer = setTimeout(check, Math.ceil(left));
+        return;
+      }
+      this.timer = undefined;
+      fire();
+    };
+    this.timer = setTimeout(check, Math.max(0, Math.ceil(until - this.now())));
+  }
+
+  /** Forgets the deadline: `fire` is not called. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
