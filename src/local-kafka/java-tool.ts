@@ -13,6 +13,8 @@ export interface JavaRunOptions {
   stdinFile?: string;
   /** Called with the JVM's pid once it is spawned. */
   onSpawn?: (pid: number) => void;
+  /** Runs the JVM at this niceness (nice(1): 19 is the lowest priority), all its threads included. */
+  nice?: number;
 }
 
 export interface JavaRunResult {
@@ -27,7 +29,9 @@ const MAX_CAPTURE = 64 * 1024 * 1024;
 export function spawnJava(mainClass: string, args: readonly string[], opts: JavaRunOptions): ChildProcess {
   const jvm = [`-Xmx${opts.heapMb ?? 256}m`, '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true', ...(opts.jvmArgs ?? [])];
   const stdin = opts.stdinFile === undefined ? 'ignore' : openSync(opts.stdinFile, 'r');
-  const child = spawn('java', [...jvm, '-cp', opts.classpath, mainClass, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+  const command = ['java', ...jvm, '-cp', opts.classpath, mainClass, ...args];
+  if (opts.nice !== undefined) command.unshift('nice', '-n', String(opts.nice)); // nice execs java: the pid is the JVM's
+  const child = spawn(command[0]!, command.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
   if (typeof stdin === 'number') closeSync(stdin);
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   return child;

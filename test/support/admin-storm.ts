@@ -183,6 +183,8 @@ export interface StormOptions {
     clientId?: string;
   };
   heapMb?: number;
+  /** The JVM's niceness (see JavaRunOptions.nice). */
+  nice?: number;
   /** Progress lines ([AdminStorm] ..., every 10 s). */
   log?: (line: string) => void;
   onSpawn?: (pid: number) => void;
@@ -254,6 +256,7 @@ export async function runAdminStorm(o: StormOptions): Promise<StormResult> {
   const child = spawnJava('AdminStorm', adminStormArgs(o), {
     classpath: `${classes}:${o.classpath}`,
     heapMb: o.heapMb ?? 512,
+    ...(o.nice === undefined ? {} : { nice: o.nice }),
     jvmArgs: [`-Dlog4j2.configurationFile=${join(classes, 'log4j2.properties')}`],
   });
   killWithOwner(child.pid!);
