@@ -11,11 +11,13 @@
 //   per second; the load generator may not reach every tenant every second on a busy machine), and that scaled to
 //   every tenant active every interval by the bytes an entry measured (coordinationBytesPerSecAllActive). Also at
 //   10,000 (*10k), with the sidecars' RSS.
+// The sidecars run as deployed (the build, with the Dockerfile's node flags).
 import { randomBytes } from 'node:crypto';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { MB, manyTenants, shiftLoad, steadyLoad, waitCoordinated, type ClusterQuotaRig } from '../test/quota/cluster-quota-load.js';
+import { buildProxy } from './support/processes.js';
 
 const QUOTA = 3 * MB;
 const LOAD_SECONDS = 18;
@@ -25,6 +27,7 @@ const errorPct = (rate: number) => Number(((rate / QUOTA - 1) * 100).toFixed(2))
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function run(): Promise<Record<string, unknown>> {
+  buildProxy();
   const cluster = await KafkaCluster.start({ nodes: 3, log });
   const work: (() => Promise<unknown>)[] = [];
   try {
@@ -40,7 +43,7 @@ export async function run(): Promise<Record<string, unknown>> {
         { clientId: '<default>', requestsPerSec: 1_000_000, scope: 'cluster' },
       ],
       coordination: { topic: 'kqp-bench-coordination' },
-    });
+    }, 'port', { compiled: true });
     work.push(() => Promise.all(sidecars.map((s) => s.stop())));
     const rig: ClusterQuotaRig = {
       nodes, sidecars, admin, classpath,

@@ -5,7 +5,7 @@
 // files for produce, BytesOutPerSec over JMX for fetch, both every 200 ms) from 5 s to 30 s. Each *ErrorPct is the
 // largest deviation over the clients, signed; each *MaxWindow10sRatio the busiest 10-second window from the start of
 // the load (Kafka's quota system test allows 1.05), over clients and produce and fetch; latency is the Java producer's
-// own p99 while throttled.
+// own p99 while throttled. The sidecar runs as deployed (the build, with the Dockerfile's node flags).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaCluster, setClientQuota, type NodeInfo } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
@@ -17,6 +17,7 @@ import { runKcat } from '../test/support/kcat.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { maxWindowRatio } from '../test/support/windows.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
+import { buildProxy } from './support/processes.js';
 
 const MB = 1024 * 1024;
 const QUOTA = 5 * MB;
@@ -32,6 +33,7 @@ const worst = (xs: number[]) => xs.reduce((a, b) => (Math.abs(b) > Math.abs(a) ?
 const errorPct = (rate: number) => Number(((rate / QUOTA - 1) * 100).toFixed(2));
 
 export async function run(): Promise<Record<string, number>> {
+  buildProxy();
   const cluster = await KafkaCluster.start({ nodes: 1, jmx: true, log });
   try {
     const node: NodeInfo = cluster.info.nodes[0]!;
@@ -41,7 +43,7 @@ export async function run(): Promise<Record<string, number>> {
     await admin.connect();
     const [sidecar] = await startSidecarProcesses(cluster.info.nodes, {
       quotas: USERS.flatMap((u) => [{ clientId: `proxy-produce-${u}`, produceBytesPerSec: QUOTA }, { clientId: `proxy-fetch-${u}`, fetchBytesPerSec: QUOTA }]),
-    });
+    }, 'port', { compiled: true });
     for (const u of USERS) {
       await setClientQuota(cluster.info, { clientId: `kafka-produce-${u}` }, { producer_byte_rate: QUOTA });
       await setClientQuota(cluster.info, { clientId: `kafka-fetch-${u}` }, { consumer_byte_rate: QUOTA });

@@ -7,9 +7,10 @@
 // debt, each charged its partitions (the one that takes the bucket into debt included); the rest of the request are
 // answered THROTTLING_QUOTA_EXCEEDED (89) by the proxy, without reaching the broker, and the response carries the
 // throttle. Unlike Kafka, a refused topic is given a turn (mutation-turns.ts): throttle_time_ms says when, and the
-// tenant's refused topics are served in order rather than by whichever retry arrives first. Versions older than KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do
-// not know error 89) are held, unforwarded, while the tenant is in debt, then charged whole, as Kafka's
-// PermissiveControllerMutationQuota charges them. validate_only requests are not charged.
+// tenant's refused topics are served in order rather than by whichever retry arrives first. Versions older than
+// KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do not know error 89) are held,
+// unforwarded, while the tenant is in debt, then charged whole, as Kafka's PermissiveControllerMutationQuota charges
+// them. validate_only requests are not charged.
 import { REQUEST_CODECS } from '../protocol/generated/codecs.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode, KAFKA_ERRORS } from '../protocol/generated/error-codes.js';
