@@ -141,10 +141,9 @@ export class Connection {
     certificatePrincipal?: string,
   ) {
     const { limits } = ctx;
-    const now = () => ctx.now();
-    this.muteTimer = new DeadlineTimer(now);
-    this.heldRequests = { until: 0, pieces: [], timer: new DeadlineTimer(now) };
-    this.heldResponses = { until: 0, pieces: [], timer: new DeadlineTimer(now) };
+    this.muteTimer = new DeadlineTimer(ctx);
+    this.heldRequests = { until: 0, pieces: [], timer: new DeadlineTimer(ctx) };
+    this.heldResponses = { until: 0, pieces: [], timer: new DeadlineTimer(ctx) };
     this.principal = certificatePrincipal;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));

@@ -6,13 +6,14 @@
 export class DeadlineTimer {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly now: () => number) {}
+  /** `clock.now()`: the proxy's clock (ms), the one the deadlines are computed from. */
+  constructor(private readonly clock: { now(): number }) {}
 
   /** Calls `fire` once the clock reaches `until` (in a later tick, even if it already has); replaces a deadline set before. */
   set(until: number, fire: () => void): void {
     clearTimeout(this.timer);
     const check = () => {
-      const left = until - this.now();
+      const left = until - this.clock.now();
       if (left > 0) {
         this.timer = setTimeout(check, Math.ceil(left));
         return;
@@ -20,7 +21,7 @@ export class DeadlineTimer {
       this.timer = undefined;
       fire();
     };
-    this.timer = setTimeout(check, Math.max(0, Math.ceil(until - this.now())));
+    this.timer = setTimeout(check, Math.max(0, Math.ceil(until - this.clock.now())));
   }
 
   /** Forgets the deadline: `fire` is not called. */

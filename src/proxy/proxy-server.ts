@@ -310,7 +310,7 @@ export class ProxyServer {
       this.metrics.connectionsWaiting.dec();
       client.off('close', gone);
     };
-    const timer = new DeadlineTimer(() => this.ctx.now());
+    const timer = new DeadlineTimer(this.ctx);
     const gone = () => {
       timer.cancel();
       stopWaiting();

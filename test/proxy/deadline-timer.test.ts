@@ -1,6 +1,7 @@
 // Throttles end when the proxy's clock says so: DeadlineTimer alone, then a muted connection and held responses in a
 // proxy in front of a fake broker whose clock stands still while the timers run (as the clock does, relative to a timer
 // armed late in a long event-loop iteration: such a timer counts from the iteration's start and fires early).
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { DeadlineTimer } from '../../src/proxy/deadline-timer.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
@@ -11,12 +12,10 @@ import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versi
 import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 t.test('DeadlineTimer fires once the clock reaches the deadline, however often its timer fires before', async (t) => {
   let clock = 0;
   let fired = 0;
-  const timer = new DeadlineTimer(() => clock);
+  const timer = new DeadlineTimer({ now: () => clock });
   timer.set(50, () => fired++);
   await sleep(300);
   t.equal(fired, 0, 'six times its wait later by the timers, the clock unmoved: not fired');
