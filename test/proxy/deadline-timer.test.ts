@@ -5,11 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { DeadlineTimer } from '../../src/proxy/deadline-timer.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { Writer } from '../../src/protocol/writer.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
 t.test('DeadlineTimer fires once the clock reaches the deadline, however often its timer fires before', async (t) => {
@@ -40,11 +38,7 @@ t.test('DeadlineTimer fires once the clock reaches the deadline, however often i
 
 /** A proxy in front of a broker answering ApiVersions in the version asked, at 10 requests/s: a new tenant's bucket holds 1 (a tenth of its burst of 10). */
 async function throttledProxy(t: Test, now: () => number): Promise<RawClient> {
-  const broker = new FakeBroker((frame) => {
-    const w = new Writer();
-    encodeApiVersionsResponse(w, frame.readInt16BE(6), defaultApiVersionsResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
-  });
+  const broker = new FakeBroker(answerApiVersions);
   const { proxy, port } = await proxyBefore(broker, { quotas: [{ clientId: '<default>', requestsPerSec: 10, requestBurst: 10 }] }, undefined, { now });
   const client = await RawClient.open(port);
   t.teardown(async () => {

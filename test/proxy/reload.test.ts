@@ -4,19 +4,11 @@
 import t, { type Test } from 'tap';
 import { configFromObject } from '../../src/config/load-config.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { Writer } from '../../src/protocol/writer.js';
-import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
-const apiVersions = (frame: Buffer) => {
-  const w = new Writer();
-  encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse());
-  return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
-};
-
 async function setup(t: Test, config: Record<string, unknown>) {
-  const broker = new FakeBroker(apiVersions);
+  const broker = new FakeBroker(answerApiVersions);
   const { proxy } = await proxyBefore(broker, { quotaTable: { newBucketShare: 1 }, ...config });
   const client = await RawClient.open(proxy.address().port);
   t.teardown(async () => {

@@ -4,9 +4,7 @@ import t from 'tap';
 import { SlidingCounts } from '../../src/quota/sliding-counts.js';
 import { BucketTable } from '../../src/quota/bucket-table.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { Writer } from '../../src/protocol/writer.js';
-import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
 function clock(): { now: () => number; advance(ms: number): void } {
@@ -46,11 +44,7 @@ t.test('the table: the most throttled slots over the last minute, at most n, mos
 });
 
 t.test('GET /tenants?top=N', async (t) => {
-  const broker = new FakeBroker((frame) => {
-    const w = new Writer();
-    encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
-  });
+  const broker = new FakeBroker(answerApiVersions);
   const { proxy, port } = await proxyBefore(broker, { quotas: [{ clientId: '<default>', requestsPerSec: 10, requestBurst: 5 }] });
   const clients = await Promise.all(['busy', 'light'].map(async (id) => Object.assign(await RawClient.open(port), { clientId: id })));
   t.teardown(async () => {

@@ -5,13 +5,12 @@ import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse, type ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { Writer } from '../../src/protocol/writer.js';
+import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { Registry } from 'prom-client';
 import { configFromObject } from '../../src/config/load-config.js';
 import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
 import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
-import { FakeBroker, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
 const RATE = 20;
@@ -21,11 +20,7 @@ const EXCESS_S = (REQUESTS - RATE) / RATE;
 const AFTER_MS = 5000;
 
 async function run(t: Test, config: Record<string, unknown>) {
-  const broker = new FakeBroker((frame) => {
-    const w = new Writer();
-    encodeApiVersionsResponse(w, 3, defaultApiVersionsResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
-  });
+  const broker = new FakeBroker(answerApiVersions);
   const { proxy, port } = await proxyBefore(broker, { quotaTable: { newBucketShare: 1 }, ...config });
   const client = await RawClient.open(port);
   t.teardown(async () => {

@@ -9,6 +9,9 @@ import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type { StageTable } from '../../src/proxy/request-stages.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { Writer } from '../../src/protocol/writer.js';
 
 export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
 
@@ -99,3 +102,11 @@ export function correlationOf(frame: Buffer): number {
 export function apiKeyOf(frame: Buffer): number {
   return frame.readInt16BE(4);
 }
+
+/** A broker that answers ApiVersions (the codec's default list, in the version asked) and nothing else. */
+export const answerApiVersions: Script = (frame) => {
+  if (apiKeyOf(frame) !== ApiKey.ApiVersions) return undefined;
+  const w = new Writer();
+  encodeApiVersionsResponse(w, frame.readInt16BE(6), defaultApiVersionsResponse());
+  return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
+};

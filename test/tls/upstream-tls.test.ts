@@ -4,11 +4,9 @@
 // TLS too.
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { Writer } from '../../src/protocol/writer.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 import { makeCertificates } from '../support/tls-certificates.js';
 
@@ -16,12 +14,7 @@ const certs = makeCertificates();
 t.teardown(() => certs.cleanup());
 
 async function setup(t: Test, tls: Record<string, unknown>) {
-  const broker = new FakeBroker((frame) => {
-    if (apiKeyOf(frame) !== ApiKey.ApiVersions) return undefined;
-    const w = new Writer();
-    encodeApiVersionsResponse(w, frame.readInt16BE(6), defaultApiVersionsResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()))];
-  }, { cert: readFileSync(certs.server.cert), key: readFileSync(certs.server.key) });
+  const broker = new FakeBroker(answerApiVersions, { cert: readFileSync(certs.server.cert), key: readFileSync(certs.server.key) });
   const { proxy, port } = await proxyBefore(broker, { upstream: { tls } });
   const client = await RawClient.open(port);
   t.teardown(async () => {
