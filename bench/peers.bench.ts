@@ -11,9 +11,10 @@
 // (c) CPU seconds per GB relayed (1 MB frames into a sink, each relay pinned to one core) and RSS with 1,000 and 5,000
 //     idle connections and with 100 busy ones, in relays started for it (RSS per idle connection from the last 4,000);
 // (d) small requests (ApiVersions, Metadata for one topic, Produce 100 B acks=1): the most answered per second for one
-//     client with 64 in flight and for 100 clients with 4 each, and the latency at half direct's one-client rate.
+//     client with 64 in flight and for 100 clients with 4 each (every side warmed up with the same load first), each
+//     relay's CPU per request meanwhile, and the latency at half direct's one-client rate.
 // Ours ÷ Kroxylicious: vsKroxyThroughput (higher is better), vsKroxyAddedP99, vsKroxyCpuPerGB, vsKroxyRssPerConn
-// (lower is better), vsKroxySmallRequestsPerSec (higher is better).
+// (lower is better), vsKroxySmallRequestsPerSec (higher is better), vsKroxySmallRequestCpu (lower is better).
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../src/local-kafka/ports.js';
@@ -34,7 +35,10 @@ const LATENCY_SECONDS = 4;
 const INSTANT_ROUNDS = 8;
 const INSTANT_SECONDS = 3;
 const INSTANT_PER_SEC = 2000;
-const SMALL_SECONDS = 1;
+const SMALL_ROUNDS = 5;
+const SMALL_SECONDS = 2;
+/** Each side's first seconds of a small-request load, not counted: Kroxylicious' JIT took several to reach its pace. */
+const SMALL_WARM_UP_SECONDS = 2;
 const SMALL_LATENCY_SECONDS = 2;
 const STREAM_BYTES = 512 * 1024 ** 2;
 const QUOTAS = 'quotas:\n  - clientId: <default>\n    produceBytesPerSec: 1073741824\n    fetchBytesPerSec: 1073741824\n    requestsPerSec: 1000000\n';
@@ -70,7 +74,8 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
   // it to its own address); the plain pipe relays to the CLIENT listener, which advertises the pipe.
   const [proxyPort, metricsPort, quotasPort, quotasMetricsPort, pipePort, clientPort] = await freePorts(6);
   const children: Child[] = [];
-  children.push(await startPlainPipe(pipePort!, clientPort!));
+  const pipe = await startPlainPipe(pipePort!, clientPort!);
+  children.push(pipe);
   let cluster: KafkaCluster | undefined;
   try {
     cluster = await KafkaCluster.start({
@@ -79,8 +84,10 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     });
     const node = cluster.info.nodes[0]!;
     const direct = `${node.host}:${node.internalPort}`;
-    children.push(await startProxyProcess(proxyYaml(proxyPort!, metricsPort!, direct, proxyPort!), proxyPort!));
-    children.push(await startProxyProcess(proxyYaml(quotasPort!, quotasMetricsPort!, direct, quotasPort!, QUOTAS), quotasPort!));
+    const proxy = await startProxyProcess(proxyYaml(proxyPort!, metricsPort!, direct, proxyPort!), proxyPort!);
+    children.push(proxy);
+    const quotas = await startProxyProcess(proxyYaml(quotasPort!, quotasMetricsPort!, direct, quotasPort!, QUOTAS), quotasPort!);
+    children.push(quotas);
     const kroxy = await startKroxylicious({ upstream: direct, nodeId: node.id, log });
     children.push(kroxy);
     const ports: Record<Side, number> = { direct: node.internalPort, pipe: pipePort!, proxy: proxyPort!, quotas: quotasPort!, kroxy: kroxy.port };
@@ -121,28 +128,41 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     const small: Record<string, Record<string, unknown>> = {};
     const vsKroxy: number[] = [];
     const vsPipe: number[] = [];
+    const vsKroxyCpu: number[] = [];
+    const pids: Partial<Record<Side, number>> = { pipe: pipe.pid, proxy: proxy.pid, quotas: quotas.pid, kroxy: kroxy.pid };
     for (const kind of SMALL_REQUESTS) {
       const frame = smallRequestFrame(kind, 'small');
       small[kind] = {};
       for (const [mode, load] of Object.entries(SMALL_MODES)) {
+        for (const side of SIDES) await maxRequestRate(ports[side], frame, { ...load, seconds: SMALL_WARM_UP_SECONDS });
         const rates: Record<Side, number[]> = { direct: [], pipe: [], proxy: [], quotas: [], kroxy: [] };
-        for (let i = 0; i < ROUNDS; i++) {
-          for (const side of inTurn(SIDES, i, true)) rates[side].push(await maxRequestRate(ports[side], frame, { ...load, seconds: SMALL_SECONDS }));
-          log(`  ${kind} ${mode}: ${SIDES.map((s) => `${s} ${rates[s][i]!.toFixed(0)}/s`).join(', ')}`);
+        const cpu: Record<Side, number[]> = { direct: [], pipe: [], proxy: [], quotas: [], kroxy: [] };
+        for (let i = 0; i < SMALL_ROUNDS; i++) {
+          for (const side of inTurn(SIDES, i, true)) {
+            const r = await maxRequestRate(ports[side], frame, { ...load, seconds: SMALL_SECONDS, pid: pids[side] });
+            rates[side].push(r.perSec);
+            if (r.cpuUsPerRequest !== undefined) cpu[side].push(r.cpuUsPerRequest);
+          }
+          log(`  ${kind} ${mode}: ${SIDES.map((s) => `${s} ${rates[s][i]!.toFixed(0)}/s${s === 'direct' ? '' : ` ${cpu[s][i]!.toFixed(1)} µs`}`).join(', ')}`);
         }
         const entry: Record<string, number> = { directPerSec: Math.round(median(rates.direct)) };
-        for (const side of RELAYS) entry[side] = withSpread(spread, `${kind}.${mode}.${side}`, roundRatios(rates[side], rates.direct));
+        for (const side of RELAYS) {
+          entry[side] = withSpread(spread, `${kind}.${mode}.${side}`, roundRatios(rates[side], rates.direct));
+          entry[`${side}CpuUsPerRequest`] = round3(median(cpu[side]));
+        }
         entry.vsKroxy = withSpread(spread, `${kind}.${mode}.vsKroxy`, roundRatios(rates.proxy, rates.kroxy));
         entry.vsPipe = withSpread(spread, `${kind}.${mode}.vsPipe`, roundRatios(rates.proxy, rates.pipe));
+        entry.vsKroxyCpu = withSpread(spread, `${kind}.${mode}.vsKroxyCpu`, roundRatios(cpu.proxy, cpu.kroxy));
         entry.quotasVsProxy = round3(median(roundRatios(rates.quotas, rates.proxy)));
         vsKroxy.push(entry.vsKroxy);
         vsPipe.push(entry.vsPipe);
+        vsKroxyCpu.push(entry.vsKroxyCpu);
         small[kind][mode] = entry;
       }
       const halfRate = (small[kind].oneClient as Record<string, number>).directPerSec! / 2;
       log(`  ${kind} latency at ${halfRate.toFixed(0)}/s (half direct's one-client maximum)`);
       const p: Record<Side, { p50: number[]; p99: number[] }> = Object.fromEntries(SIDES.map((s) => [s, { p50: [], p99: [] }])) as never;
-      for (let i = 0; i < ROUNDS; i++) {
+      for (let i = 0; i < SMALL_ROUNDS; i++) {
         for (const side of inTurn(SIDES, i, true)) {
           const l = (await fixedRateRequests(ports[side], frame, { requestsPerSec: halfRate, seconds: SMALL_LATENCY_SECONDS })).latencies;
           p[side].p50.push(percentile(l, 50));
@@ -162,6 +182,8 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
     figures.minVsKroxySmallRequestsPerSec = round3(Math.min(...vsKroxy));
     figures.smallRequestsVsPipe = round3(median(vsPipe));
     figures.minSmallRequestsVsPipe = round3(Math.min(...vsPipe));
+    figures.vsKroxySmallRequestCpu = round3(median(vsKroxyCpu));
+    figures.maxVsKroxySmallRequestCpu = round3(Math.max(...vsKroxyCpu));
   } finally {
     for (const c of children.reverse()) await c.stop();
     await cluster?.stop();

@@ -7,6 +7,7 @@ import { ZERO_UUID } from '../../src/protocol/constants.js';
 import { API_VERSIONS_V3, encodeRequest } from '../../test/support/raw-client.js';
 import { produceRequest } from '../../test/support/requests.js';
 import { recordBatch } from '../../test/support/record-batch.js';
+import { cpuSeconds } from './processes.js';
 
 export type SmallRequest = 'apiVersions' | 'metadata' | 'produce100B';
 export const SMALL_REQUESTS: readonly SmallRequest[] = ['apiVersions', 'metadata', 'produce100B'];
@@ -56,9 +57,12 @@ class WindowedClient {
 
 /**
  * `clients` connections each keep `window` copies of `template` in flight for `seconds` (after a 0.5 s warm-up);
- * returns the answers per second all together.
+ * returns the answers per second all together, and `cpuPerRequest` (µs) of process `pid` (the relay) over those
+ * seconds when given.
  */
-export async function maxRequestRate(port: number, template: Buffer, o: { clients: number; window: number; seconds: number }): Promise<number> {
+export async function maxRequestRate(
+  port: number, template: Buffer, o: { clients: number; window: number; seconds: number; pid?: number },
+): Promise<{ perSec: number; cpuUsPerRequest?: number }> {
   const sockets: Socket[] = [];
   const clients: WindowedClient[] = [];
   for (let i = 0; i < o.clients; i++) {
@@ -73,11 +77,14 @@ export async function maxRequestRate(port: number, template: Buffer, o: { client
   for (const c of clients) for (let i = 0; i < o.window; i++) c.send();
   await sleep(500);
   const from = answered();
+  const cpuFrom = o.pid === undefined ? 0 : cpuSeconds(o.pid);
   const start = performance.now();
   await sleep(o.seconds * 1000);
-  const rate = (answered() - from) / ((performance.now() - start) / 1000);
+  const n = answered() - from;
+  const rate = n / ((performance.now() - start) / 1000);
+  const cpuUsPerRequest = o.pid === undefined ? undefined : ((cpuSeconds(o.pid) - cpuFrom) * 1e6) / n;
   for (const c of clients) c.running = false;
   await sleep(200);
   for (const s of sockets) s.destroy();
-  return rate;
+  return { perSec: rate, cpuUsPerRequest };
 }
