@@ -57,8 +57,8 @@ class WindowedClient {
 
 /**
  * `clients` connections each keep `window` copies of `template` in flight for `seconds` (after a 0.5 s warm-up);
- * returns the answers per second all together, and `cpuPerRequest` (µs) of process `pid` (the relay) over those
- * seconds when given.
+ * returns the answers per second all together and, when `pid` (the relay) is given, the CPU it spent over those
+ * seconds per request answered (µs).
  */
 export async function maxRequestRate(
   port: number, template: Buffer, o: { clients: number; window: number; seconds: number; pid?: number },
