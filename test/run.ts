@@ -1,6 +1,7 @@
-// `npm test`: starts one 3-node Kafka cluster, runs tap with it (test files that need their own cluster start one),
-// and always stops the cluster. If anything failed it prints the brokers' log tails, then the failure report (proxy log
-// tails, then every failed assertion), so that the last lines of the output say what failed.
+// `npm test`: runs the files that need no Kafka, all at once, then starts one 3-node Kafka cluster and runs tap with it
+// (test files that need their own cluster start one), and always stops the cluster. If anything failed it prints the
+// brokers' log tails, then the failure report (proxy log tails, then every failed assertion), so that the last lines
+// of the output say what failed.
 // `npm run test:unit` (--unit): only the files that need no Kafka (no cluster is started), for the edit loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,17 +25,6 @@ rmSync(PROXY_LOG_DIR, { recursive: true, force: true });
 const needsKafka = (file: string) => /shared-cluster\.js|kafka-cluster\.js|demo\/demo\.[jt]s/.test(readFileSync(file, 'utf8'));
 const all = readdirSync('test', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).sort();
 
-// the brokers' SSL and SASL_SSL listeners (test/tls/) use certificates made here, removed when the run ends
-const certificates = unitOnly ? undefined : makeCertificates();
-process.on('exit', () => certificates?.cleanup());
-const cluster = unitOnly
-  ? undefined
-  : await KafkaCluster.start({
-    nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log,
-    tls: { certificate: certificates!.server.cert, key: certificates!.server.key, ca: certificates!.ca },
-  });
-if (cluster) log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-
 let interrupted = false;
 let current: ChildProcess | undefined;
 // tap and its test processes run in a process group of their own, so an interrupt reaches all of them, and ones
@@ -56,30 +46,40 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function runTap(args: string[]): Promise<number> {
-  current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], {
-    stdio: 'inherit',
-    detached: true,
-    env: cluster
-      ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info), [SHARED_CERTIFICATES_ENV]: JSON.stringify(certificates) }
-      : { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env },
-  });
+function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], { stdio: 'inherit', detached: true, env });
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
-// Files named *.serial.test.ts measure rates and latencies: they run one at a time, after the others, so that no
-// other test competes with them for the two cores. Files given on the command line run as given.
-let code: number;
+const serial = (f: string) => f.endsWith('.serial.test.ts');
+const unitEnv = { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env };
+let code = 0;
+// The files that need no Kafka spend most of their time waiting on timers (throttles, holds), so they all run at
+// once, before the cluster starts (the edit loop's fuzz run is a fifth of npm test's).
+if (!files.length) {
+  const unit = all.filter((f) => !needsKafka(f) && !serial(f));
+  code = await runTap([`--jobs=${unit.length}`, ...unit], unitOnly ? unitEnv : process.env);
+}
+
+// the brokers' SSL and SASL_SSL listeners (test/tls/) use certificates made here, removed when the run ends
+const certificates = unitOnly || interrupted ? undefined : makeCertificates();
+process.on('exit', () => certificates?.cleanup());
+const cluster = certificates && await KafkaCluster.start({
+  nodes: 3, sasl: SHARED_SASL_USERS, jmx: true, log,
+  tls: { certificate: certificates.server.cert, key: certificates.server.key, ca: certificates.ca },
+});
+if (cluster) log(`shared 3-node cluster serving at ${cluster.bootstrap} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const env = cluster
+  ? { ...process.env, [SHARED_CLUSTER_ENV]: JSON.stringify(cluster.info), [SHARED_CERTIFICATES_ENV]: JSON.stringify(certificates) }
+  : unitEnv;
+
+// Files given on the command line run as given. Otherwise the ones that use Kafka run two at a time, then those named
+// *.serial.test.ts (rates, latencies) one at a time, so that no other test competes with them for the two cores.
 if (files.length) {
-  code = await runTap(files);
-} else if (unitOnly) {
-  // most of their time is spent waiting on timers (throttles, holds), so they all run at once
-  const unit = all.filter((f) => !needsKafka(f));
-  code = await runTap([`--jobs=${unit.length}`, ...unit]);
-} else {
-  const serial = all.filter((f) => f.endsWith('.serial.test.ts'));
-  code = await runTap(all.filter((f) => !serial.includes(f)));
-  if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...serial]));
+  code = await runTap(files, env);
+} else if (cluster) {
+  if (!interrupted) code = Math.max(code, await runTap(all.filter((f) => needsKafka(f) && !serial(f)), env));
+  if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...all.filter(serial)], env));
 }
 const failed = code !== 0 || interrupted;
 if (failed && cluster) console.error(cluster.logTails(30));
