@@ -51,6 +51,10 @@ function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
+// npm ci restores tap's default build (its TypeScript plugin on, which package.json turns off): tap would rebuild it in
+// its first run, but that run's test processes would still load the default plugins, ts-node with them, and take 2.5
+// times as long (measured: 236 s against 90 s for the files that need no Kafka). Built first, every run loads ours.
+if ((await runTap(['build'], process.env)) !== 0) throw new Error('tap build failed');
 const serial = (f: string) => f.endsWith('.serial.test.ts');
 const unitEnv = { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env };
 let code = 0;
