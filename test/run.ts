@@ -59,7 +59,7 @@ const serial = (f: string) => f.endsWith('.serial.test.ts');
 const unitEnv = { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env };
 let code = 0;
 // The files that need no Kafka spend most of their time waiting on timers (throttles, holds), so they all run at
-// once, before the cluster starts (the edit loop's fuzz run is a fifth of npm test's).
+// once, before the cluster starts.
 if (!files.length) {
   const unit = all.filter((f) => !needsKafka(f) && !serial(f));
   code = await runTap([`--jobs=${unit.length}`, ...unit], unitOnly ? unitEnv : process.env);
