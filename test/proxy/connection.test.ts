@@ -49,15 +49,6 @@ async function setup(t: Test, script: Script = normal, limits: Record<string, nu
   return { broker, proxy, lines, port };
 }
 
-/** The proxy's readiness probe talks to the broker too; tests look only at what clients sent. */
-function isProbe(frame: Buffer): boolean {
-  return frame.includes('kqp-probe');
-}
-
-function fromClients(broker: FakeBroker): Buffer[] {
-  return broker.received.filter((f) => !isProbe(f));
-}
-
 /** Checks every 20 ms until `check` holds or `timeoutMs` has passed; says whether it held. */
 async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -88,13 +79,13 @@ t.test('acks=0 produce is not tracked: the next response still matches its reque
   const r = await client.response(meta);
   t.equal(r.readInt32BE(4), meta, 'metadata answered');
   t.notOk(client.closed, 'connection open');
-  t.same(fromClients(broker).map(apiKeyOf), [0, 3], 'both requests reached the broker');
+  t.same(broker.received.map(apiKeyOf), [0, 3], 'both requests reached the broker');
   client.close();
 });
 
 t.test('a response with no request in flight closes the connection', async (t) => {
   const { port } = await setup(t, (frame, socket) => {
-    if (!isProbe(frame)) setTimeout(() => socket.write(responseFrame(99, apiVersionsBody)), 50);
+    setTimeout(() => socket.write(responseFrame(99, apiVersionsBody)), 50);
     return [responseFrame(correlationOf(frame), apiVersionsBody)];
   });
   const client = await RawClient.open(port);
@@ -127,7 +118,7 @@ for (const [mechanism, tokens] of [['PLAIN', 1], ['SCRAM-SHA-512', 2]] as const)
     }
     const after = await client.response(client.send(18, 3, API_VERSIONS_V3));
     t.ok(after.length > 8, 'a Kafka request after the tokens is answered');
-    t.equal(fromClients(broker).length, 2 + tokens, 'the broker got handshake, tokens and the request');
+    t.equal(broker.received.length, 2 + tokens, 'the broker got handshake, tokens and the request');
     t.same(client.frames.filter((f) => f.toString('latin1', 4) === 'servr').length, tokens, 'each server token reached the client');
     client.close();
   });
@@ -141,15 +132,14 @@ t.test('a client id of kilobytes: the proxy reads a longer head and still tracks
   client.socket.write(encodeRequest(18, 3, 8, API_VERSIONS_V3, longId));
   const r = await client.response(8);
   t.equal(r.readInt32BE(4), 8, 'answered: the acks=0 produce before it was recognised and not tracked');
-  t.equal(fromClients(broker).length, 2);
-  t.ok(fromClients(broker).every((f) => f.includes(longId)), 'both forwarded intact');
+  t.equal(broker.received.length, 2);
+  t.ok(broker.received.every((f) => f.includes(longId)), 'both forwarded intact');
   client.close();
 });
 
 t.test('at maxInFlightPerConnection the proxy forwards no more, even from one chunk, until a response frees a place', async (t) => {
   const waiting: { frame: Buffer; socket: Socket }[] = [];
   const { broker, port } = await setup(t, (frame, socket) => {
-    if (isProbe(frame)) return normal(frame);
     waiting.push({ frame, socket });
     return undefined;
   }, { maxInFlightPerConnection: 5 });
@@ -157,7 +147,7 @@ t.test('at maxInFlightPerConnection the proxy forwards no more, even from one ch
     for (const { frame, socket } of waiting.splice(0, n)) socket.write(responseFrame(correlationOf(frame), apiVersionsBody));
   };
   const client = await RawClient.open(port);
-  const forwarded = () => fromClients(broker).length;
+  const forwarded = () => broker.received.length;
   // Each count is awaited however slow the machine is, then checked again 300 ms later: a proxy past its limit would
   // have forwarded more by then, and one within it never does, so the second look cannot fail spuriously.
   client.socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeRequest(18, 3, i + 1, API_VERSIONS_V3))));
@@ -186,7 +176,6 @@ t.test('responses that came in one chunk go to the client in one write per run o
   const order = [produce, produce, metadata(1), metadata(2), produce];
   const waiting: Buffer[] = [];
   const broker = new FakeBroker((frame, socket) => {
-    if (isProbe(frame)) return normal(frame);
     waiting.push(frame);
     if (waiting.length === order.length) socket.write(Buffer.concat(waiting.map((f, i) => responseFrame(correlationOf(f), order[i]!, true))));
     return undefined;
@@ -218,7 +207,7 @@ t.test('responses that came in one chunk go to the client in one write per run o
 t.test('a request over maxFrameBytes and a response over maxRewriteFrameBytes close their connection', async (t) => {
   const BIG = 77; // the correlation id whose ApiVersions response the broker makes 70 KB long
   const { lines, port } = await setup(t, (frame) => {
-    if (isProbe(frame) || correlationOf(frame) !== BIG) return normal(frame);
+    if (correlationOf(frame) !== BIG) return normal(frame);
     return [responseFrame(BIG, Buffer.concat([apiVersionsBody, Buffer.alloc(70_000)]))];
   }, { maxFrameBytes: 100_000, maxRewriteFrameBytes: 65_536 });
   const tooLarge = await RawClient.open(port);
@@ -239,7 +228,7 @@ t.test('a request over maxFrameBytes and a response over maxRewriteFrameBytes cl
 t.test('requests that came in one chunk go to the broker in one write, byte for byte', async (t) => {
   // Two 16 KB Produce requests (each handed over as its head and then the rest of its body), an ApiVersions and a
   // Metadata, written by the client at once: one write to the broker, as through a plain pipe, not six.
-  const { broker, port } = await setup(t, (frame) => (isProbe(frame) ? normal(frame) : frame.readInt16BE(4) === 0 ? [] : normal(frame)));
+  const { broker, port } = await setup(t, (frame) => (frame.readInt16BE(4) === 0 ? [] : normal(frame)));
   const client = await RawClient.open(port);
   const writes: number[] = [];
   const write = Socket.prototype.write;
@@ -256,7 +245,7 @@ t.test('requests that came in one chunk go to the broker in one write, byte for 
   await client.response(4);
   Socket.prototype.write = write;
   t.same(writes, [requests.reduce((a, b) => a + b.length, 0)], 'one write of all four requests');
-  t.same(fromClients(broker).map((f) => f.readInt32BE(8)), [1, 2, 3, 4], 'the broker read the four, in order');
-  t.same(Buffer.concat(fromClients(broker)), Buffer.concat(requests), 'byte for byte');
+  t.same(broker.received.map((f) => f.readInt32BE(8)), [1, 2, 3, 4], 'the broker read the four, in order');
+  t.same(Buffer.concat(broker.received), Buffer.concat(requests), 'byte for byte');
   client.close();
 });

@@ -25,7 +25,6 @@ const encode = (f: (w: Writer) => void) => {
 
 function brokerScript(o: { brokerThrottle?: number; fetchBytes?: number } = {}): Script {
   return (frame) => {
-    if (frame.includes('kqp-probe')) return undefined;
     const key = apiKeyOf(frame);
     const version = frame.readInt16BE(6);
     const id = correlationOf(frame);
@@ -60,7 +59,7 @@ async function setup(t: Test, quotas: object[], script: Script, quotaTable: obje
   const arrivals: { key: number; at: number; frame: Buffer }[] = [];
   const inner = script;
   broker.setScript((frame, socket) => {
-    if (!frame.includes('kqp-probe')) arrivals.push({ key: apiKeyOf(frame), at: performance.now(), frame });
+    arrivals.push({ key: apiKeyOf(frame), at: performance.now(), frame });
     return inner(frame, socket);
   });
   return { client, arrivals, proxy, port };

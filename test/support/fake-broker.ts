@@ -1,5 +1,6 @@
-// An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it records every
-// frame it receives and answers through a scripted handler (return frames to send, or nothing).
+// An in-process stand-in for a broker, for unit tests of the proxy's connection handling only: it answers the proxy's
+// readiness probe itself, and records every other frame it receives and answers it through a scripted handler (return
+// frames to send, or nothing).
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
@@ -12,6 +13,8 @@ import { freePorts } from '../../src/local-kafka/ports.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { Writer } from '../../src/protocol/writer.js';
+
+const PROBE_CLIENT_ID = 'kqp-probe';
 
 export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
 
@@ -49,6 +52,12 @@ export class FakeBroker {
   }
 
   private handle(frame: Buffer, socket: Socket): void {
+    // The proxy's readiness probe (src/proxy/broker-probe.ts) is answered here: a proxy's start waits for its first
+    // answer (up to 2 s), and scripts and `received` see only what clients sent.
+    if (frame.includes(PROBE_CLIENT_ID)) {
+      for (const out of answerApiVersions(frame, socket) ?? []) socket.write(out);
+      return;
+    }
     this.received.push(frame);
     for (const out of this.script(frame, socket) ?? []) socket.write(out);
   }
