@@ -3,14 +3,19 @@
 // brokers' log tails, then the failure report (proxy log tails, then every failed assertion), so that the last lines
 // of the output say what failed.
 // `npm run test:unit` (--unit): only the files that need no Kafka (no cluster is started), for the edit loop.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { SHARED_CERTIFICATES_ENV, SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
 import { makeCertificates } from './support/tls-certificates.js';
 import { failureReport } from './failure-report.js';
 import { PROXY_LOG_DIR } from './support/proxy-process.js';
+import { transpile } from './transpile.js';
 
+const TAP = 'node_modules/tap/dist/esm/run.mjs';
+const JS_DIR = '.tap/js';
 const log = (line: string) => console.error(`[test-runner] ${line}`);
 const started = Date.now();
 const unitOnly = process.argv.includes('--unit');
@@ -47,22 +52,31 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  current = spawn(process.execPath, ['node_modules/tap/dist/esm/run.mjs', ...args], { stdio: 'inherit', detached: true, env });
+  current = spawn(process.execPath, [TAP, ...args], { stdio: 'inherit', detached: true, env });
   return new Promise<number>((resolve) => current!.on('close', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
-// npm ci restores tap's default build (its TypeScript plugin on, which package.json turns off): tap would rebuild it in
-// its first run, but that run's test processes would still load the default plugins, ts-node with them, and take 2.5
-// times as long (measured: 236 s against 90 s for the files that need no Kafka). Built first, every run loads ours.
-if ((await runTap(['build'], process.env)) !== 0) throw new Error('tap build failed');
+// npm ci restores tap's default build (all its plugins, TypeScript's with ts-node among them; package.json turns most
+// off): tap would rebuild it in its first run, but that run's test processes would still load the default plugins and
+// take 2.5 times as long (measured: 236 s against 90 s for the files that need no Kafka). So tap is built first
+// whenever the plugins it was built with (`tap versions`) are not the configured ones (`tap plugin list`).
+const tapOutput = async (args: string[]) => (await promisify(execFile)(process.execPath, [TAP, ...args])).stdout;
+const [configured, versions] = await Promise.all([tapOutput(['plugin', 'list']), tapOutput(['versions'])]);
+const built = versions.split('plugins:\n')[1]?.match(/^ +"?[^"\s:]+/gm)?.map((p) => p.trim().replace('"', '')) ?? [];
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((p) => b.includes(p));
+if (!sameSet(configured.split('\n').filter(Boolean), built)) {
+  log(`building tap with its configured plugins (it was built with ${built.length})`);
+  if ((await runTap(['build'], process.env)) !== 0) throw new Error('tap build failed');
+}
 const serial = (f: string) => f.endsWith('.serial.test.ts');
 const unitEnv = { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env };
 let code = 0;
 // The files that need no Kafka spend most of their time waiting on timers (throttles, holds), so they all run at
-// once, before the cluster starts.
+// once, before the cluster starts, as JavaScript (test/transpile.ts): --node-arg replaces package.json's --import=tsx.
 if (!files.length) {
-  const unit = all.filter((f) => !needsKafka(f) && !serial(f));
-  code = await runTap([`--jobs=${unit.length}`, ...unit], unitOnly ? unitEnv : process.env);
+  await transpile(JS_DIR);
+  const unit = all.filter((f) => !needsKafka(f) && !serial(f)).map((f) => join(JS_DIR, f.replace(/\.ts$/, '.js')));
+  code = await runTap(['--node-arg=--enable-source-maps', `--jobs=${unit.length}`, ...unit], unitOnly ? unitEnv : process.env);
 }
 
 // the brokers' SSL and SASL_SSL listeners (test/tls/) use certificates made here, removed when the run ends
