@@ -3,7 +3,7 @@
 import type { UpstreamDialer } from './upstream-dialer.js';
 
 // ApiVersions v0 request, header v1: key 18, version 0, correlation id 1, client id "kqp-probe"
-const REQUEST = Buffer.from('00000013001200000000000100096b71702d70726f6265', 'hex');
+export const PROBE_REQUEST = Buffer.from('00000013001200000000000100096b71702d70726f6265', 'hex');
 
 export function probeBroker(broker: UpstreamDialer, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -15,7 +15,7 @@ export function probeBroker(broker: UpstreamDialer, timeoutMs: number): Promise<
       resolve(ok);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.write(REQUEST);
+    socket.write(PROBE_REQUEST);
     socket.on('data', (c: Buffer) => {
       got += c.length;
       if (got >= 10) finish(true); // size, correlation id, error code: the broker is answering

@@ -15,6 +15,7 @@ import { decodeResponseFrame } from '../../src/protocol/message.js';
 import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../../src/protocol/generated/sasl-handshake-response.js';
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
+import { PROBE_REQUEST } from '../../src/proxy/broker-probe.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
 import { produceRequest } from '../support/requests.js';
@@ -238,7 +239,7 @@ t.test('requests that came in one chunk go to the broker in one write, byte for 
   Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
     // the proxy's socket to the broker: the one neither accepted by a server (the proxy's, the broker's) nor the client's
     const accepted = (this as Socket & { server: unknown }).server;
-    if (!accepted && this.remotePort !== port && !(args[0] as Buffer).includes('kqp-probe')) writes.push((args[0] as Buffer).length);
+    if (!accepted && this.remotePort !== port && !PROBE_REQUEST.equals(args[0] as Buffer)) writes.push((args[0] as Buffer).length);
     return write.apply(this, args);
   } as Socket['write'];
   t.teardown(() => void (Socket.prototype.write = write));

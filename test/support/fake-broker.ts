@@ -7,14 +7,13 @@ import type { Logger } from 'pino';
 import { FrameSplitter, WHOLE } from '../../src/protocol/frame-splitter.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { PROBE_REQUEST } from '../../src/proxy/broker-probe.js';
 import type { StageTable } from '../../src/proxy/request-stages.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { freePorts } from '../../src/local-kafka/ports.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { Writer } from '../../src/protocol/writer.js';
-
-const PROBE_CLIENT_ID = 'kqp-probe';
 
 export type Script = (frame: Buffer, socket: Socket) => Buffer[] | undefined;
 
@@ -54,7 +53,7 @@ export class FakeBroker {
   private handle(frame: Buffer, socket: Socket): void {
     // The proxy's readiness probe (src/proxy/broker-probe.ts) is answered here: a proxy's start waits for its first
     // answer (up to 2 s), and scripts and `received` see only what clients sent.
-    if (frame.includes(PROBE_CLIENT_ID)) {
+    if (frame.equals(PROBE_REQUEST)) {
       for (const out of answerApiVersions(frame, socket) ?? []) socket.write(out);
       return;
     }
