@@ -13,6 +13,7 @@ import { makeCertificates } from './support/tls-certificates.js';
 import { failureReport } from './failure-report.js';
 import { PROXY_LOG_DIR } from './support/proxy-process.js';
 import { transpile } from './transpile.js';
+import { killRunning, runFiles } from './unit-runner.js';
 
 const TAP = 'node_modules/tap/dist/esm/run.mjs';
 const JS_DIR = '.tap/js';
@@ -35,6 +36,7 @@ let current: ChildProcess | undefined;
 // tap and its test processes run in a process group of their own, so an interrupt reaches all of them, and ones
 // that do not stop within 10 s are killed.
 const signalTap = (signal: NodeJS.Signals) => {
+  killRunning(signal);
   if (current?.pid !== undefined && current.exitCode === null) {
     try {
       process.kill(-current.pid, signal);
@@ -72,11 +74,11 @@ const serial = (f: string) => f.endsWith('.serial.test.ts');
 const unitEnv = { KQP_FUZZ_ITERATIONS: String(UNIT_FUZZ_ITERATIONS), ...process.env };
 let code = 0;
 // The files that need no Kafka spend most of their time waiting on timers (throttles, holds), so they all run at
-// once, before the cluster starts, as JavaScript (test/transpile.ts): --node-arg replaces package.json's --import=tsx.
+// once, before the cluster starts, as JavaScript (test/transpile.ts) and without tap's runner (test/unit-runner.ts).
 if (!files.length) {
   await transpile(JS_DIR);
   const unit = all.filter((f) => !needsKafka(f) && !serial(f)).map((f) => join(JS_DIR, f.replace(/\.ts$/, '.js')));
-  code = await runTap(['--node-arg=--enable-source-maps', `--jobs=${unit.length}`, ...unit], unitOnly ? unitEnv : process.env);
+  code = (await runFiles(unit, unitOnly ? unitEnv : process.env, log)) ? 1 : 0;
 }
 
 // the brokers' SSL and SASL_SSL listeners (test/tls/) use certificates made here, removed when the run ends
@@ -103,5 +105,5 @@ const failed = code !== 0 || interrupted;
 if (failed && cluster) console.error(cluster.logTails(30));
 await cluster?.stop();
 if (failed) console.error(failureReport());
-log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s, tap exit code ${code}`);
+log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s, exit code ${code}`);
 process.exit(interrupted ? 130 : code);
