@@ -172,7 +172,7 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         capacity: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
-        maxKeyLength: { type: 'integer', minimum: 16, maximum: 4096, default: 256 },
+        maxKeyLength: { type: 'integer', minimum: 32, maximum: 4096, default: 256 },
         newBucketShare: {
           type: 'number', minimum: 0, maximum: 1, default: 0.1,
           description: 'share of its burst a bucket starts with when a tenant is new (or comes back after eviction)',
@@ -194,7 +194,7 @@ export const CONFIG_SCHEMA = {
         forgetAfterMs: { type: 'integer', minimum: 1000, default: 60000, description: "a sidecar silent this long is forgotten: its reserved share goes back to the others" },
         maxSidecars: { type: 'integer', minimum: 1, maximum: 1000, default: 16, description: "sidecars whose reports are kept (each up to quotaTable.capacity entries); more are ignored" },
         floorShare: {
-          type: 'number', minimum: 0, maximum: 0.5, default: 0.02,
+          type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.02,
           description: "share of each cluster quota split evenly among the sidecars before the rest follows demand: what a sidecar with no recent demand serves at once",
         },
         sidecarId: { type: 'string', minLength: 1, maxLength: 256, description: "this sidecar's name in the topic (default: its upstream host:port)" },

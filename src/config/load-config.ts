@@ -7,6 +7,7 @@ import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 import type { CoordinationSettings } from '../quota/cluster-shares.js';
 import { isIP } from 'node:net';
+import { cidrError } from '../quota/addresses.js';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
@@ -160,6 +161,8 @@ export function configFromObject(raw: unknown): ProxyConfig {
   if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
   if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
   const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
+  checkCidrs('connections.maxPerIpOverrides', Object.keys(c.connections.maxPerIpOverrides));
+  for (const [user, cidrs] of Object.entries(c.tenants.addresses ?? {})) checkCidrs(`tenants.addresses.${user}`, cidrs);
   return {
     listen: endpoint('listen', c.listen, (tls) => listenerTls(tls)),
     upstream: upstreamAt,
@@ -210,6 +213,12 @@ function endpoint<T>(name: string, e: Endpoint, tls: (settings: TlsFileSettings,
     if (err instanceof TlsSettingError) throw new ConfigError(`invalid config:\n  ${name}.tls.${err.field}: ${err.message}`);
     throw err;
   }
+}
+
+/** A CIDR the schema's pattern lets through but an address list would refuse (at start, or at a reload). */
+function checkCidrs(path: string, cidrs: readonly string[]): void {
+  const errors = cidrs.map(cidrError).filter((e) => e !== undefined);
+  if (errors.length > 0) throw new ConfigError(`invalid config:\n  ${path}: ${errors.join('; ')}`);
 }
 
 function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string }): TenantsConfig {

@@ -5,6 +5,9 @@ import type { BucketTable } from '../quota/bucket-table.js';
 import { QUOTA_KINDS, type QuotaKind } from '../quota/quota-kinds.js';
 import { registerScrapedMetric, type Sample } from './scraped-metric.js';
 
+/** The label of every tenant the config does not name. */
+export const OTHER = 'other';
+
 /** The kinds counted in bytes, by index. */
 const BYTE_KINDS = QUOTA_KINDS.flatMap((k, i) => (k.unit === 'bytes' ? [i] : []));
 
@@ -56,6 +59,14 @@ export class QuotaMetrics {
       name: 'kqp_quota_overflow_total', help: 'Keys charged to the shared overflow bucket because every candidate slot was throttled', registers,
       collect() { this.set(s.overflowed); },
     });
+  }
+
+  /**
+   * A reload's named tenants: the counts of tenants no longer named are dropped (their series end), so that reloads
+   * that name new tenants do not grow the label set past what one config names.
+   */
+  retain(named: ReadonlySet<string>): void {
+    for (const tenant of this.tenants.keys()) if (tenant !== OTHER && !named.has(tenant)) this.tenants.delete(tenant);
   }
 
   private of(tenant: string): TenantCounts {

@@ -30,7 +30,11 @@ export interface CoordinationRecord {
   value: string | null;
 }
 
-const wire = (demand: number) => (demand === WANTS_MORE ? -1 : Math.round(demand));
+/**
+ * A demand as published: to a thousandth, so that the quotas of a few units a second (group joins, partition
+ * mutations, requests) keep their shares (whole units would turn a demand of 0.45 into 0 at every other sidecar).
+ */
+const wire = (demand: number) => (demand === WANTS_MORE ? -1 : Math.round(demand * 1000) / 1000);
 
 /**
  * A report's records; parts from `parts` up to `previousParts` (a longer earlier report) are deleted with tombstones, so
@@ -61,12 +65,13 @@ export function encodeReport(sidecar: string, at: number, entries: readonly Repo
 /** A record's report part, or undefined when it is not one (a tombstone, too large, malformed, a key too long). */
 export function decodeReport(value: Buffer | null, kinds: number, maxKeyLength: number): ReportPart | undefined {
   if (!value || value.length > RECORD_MAX_BYTES) return undefined;
-  let o: { v?: unknown; s?: unknown; at?: unknown; p?: unknown; n?: unknown; e?: unknown };
+  let o: { v?: unknown; s?: unknown; at?: unknown; p?: unknown; n?: unknown; e?: unknown } | null;
   try {
     o = JSON.parse(value.toString('utf8')) as typeof o;
   } catch {
     return undefined;
   }
+  if (typeof o !== 'object' || o === null) return undefined; // `null`, a number, a string: JSON, but no report
   if (o.v !== VERSION || typeof o.s !== 'string' || o.s.length === 0 || o.s.length > MAX_SIDECAR_ID_LENGTH) return undefined;
   if (!Number.isFinite(o.at) || !Number.isInteger(o.p) || !Number.isInteger(o.n) || !Array.isArray(o.e)) return undefined;
   const entries: ReportEntry[] = [];

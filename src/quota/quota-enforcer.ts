@@ -6,7 +6,7 @@ import { BucketTable } from './bucket-table.js';
 import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
 import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
 import { ANONYMOUS, TenantResolver } from './tenant-resolver.js';
-import type { QuotaMetrics } from '../observability/quota-metrics.js';
+import { OTHER, type QuotaMetrics } from '../observability/quota-metrics.js';
 import type { ClusterShares } from './cluster-shares.js';
 
 /** A connection's view of its tenant, with the resolution of its last client id cached. */
@@ -111,6 +111,7 @@ export class QuotaEnforcer {
     this.tenants = new TenantResolver(config.tenants);
     this.active = config.quotas.length > 0;
     this.named = QuotaRules.namedTenants(config.quotas);
+    this.metrics.retain(this.named);
     this.generation++;
   }
 
@@ -119,7 +120,7 @@ export class QuotaEnforcer {
     const principal = certificatePrincipal;
     return {
       user: this.userOf(remoteAddress, principal), remoteAddress, principal, generation: this.generation,
-      clientId: undefined, quotas: [], keys: [], label: 'other', shadowUntil: new Array<number>(KINDS).fill(0), shadowMetered: new Array<number>(KINDS).fill(0),
+      clientId: undefined, quotas: [], keys: [], label: OTHER, shadowUntil: new Array<number>(KINDS).fill(0), shadowMetered: new Array<number>(KINDS).fill(0),
     };
   }
 
@@ -150,7 +151,7 @@ export class QuotaEnforcer {
       state.quotas[k] = q;
       state.keys[k] = q ? `${q.userTag}\u0000${q.clientTag}` : '';
     }
-    state.label = this.named.has(state.user) ? state.user : this.named.has(entity) ? entity : 'other';
+    state.label = this.named.has(state.user) ? state.user : this.named.has(entity) ? entity : OTHER;
   }
 
   /** Charges one request; returns the throttle time in ms (0: none). */
@@ -185,6 +186,7 @@ export class QuotaEnforcer {
     // time whatever the clock did meanwhile. (Reading the bucket once for the hold and again for the charge let a GC
     // pause between the two shorten the throttle alone.)
     const ms = this.table.charge(slot, PRODUCE, bytes, rate, burst);
+    if (ms > 0) this.table.recordThrottle(slot, ms);
     const allowedDebtMs = (Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst) / rate) * 1000;
     if (ms > allowedDebtMs) c.holdMs = this.capped(q, ms - allowedDebtMs);
     if (q.cluster) this.cluster?.charged(slot, PRODUCE, bytes, ms > 0 || c.holdMs > 0, q.rate);

@@ -46,6 +46,15 @@ t.test('errors name the field and what is wrong', async (t) => {
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', advertise: { mode: 'map', map: { x: 'a:1' } } }), /advertise\.map/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.0.0.0': 5 } } }), /connections\.maxPerIpOverrides: property name must be valid/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIp: 0 } }), /connections\.maxPerIp: must be >= 1/);
+  // CIDRs the schema's pattern lets through, which an address list refuses: an error here, not an exception at start or reload
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.1/16': 5 } } }),
+    /connections\.maxPerIpOverrides: 10\.1\/16: not an IPv4 or IPv6 address/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', tenants: { user: 'address', addresses: { a: ['10.0.0.0/8', '10.0.0.0/33', 'fd00::/129'] } } }),
+    /tenants\.addresses\.a: 10\.0\.0\.0\/33: prefix length must be 0-32; fd00::\/129: prefix length must be 0-128/);
+  t.same([...configFromObject({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.0.0.0/8': 5, 'fd00::/8': 6, '0.0.0.0/0': 7 } } })
+    .connections.maxPerIpOverrides.keys()], ['10.0.0.0/8', 'fd00::/8', '0.0.0.0/0'], 'good ones pass');
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', quotaTable: { maxKeyLength: 16 } }), /quotaTable\.maxKeyLength: must be >= 32/);
+  t.match(errorOf({ listen: 'a:1', upstream: 'b:1', coordination: { floorShare: 0 } }), /coordination\.floorShare: must be > 0/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', brokerBudget: { groupJoinBurst: 5 } }), /brokerBudget\.groupJoinBurst: needs groupJoinsPerSec/);
   const several = errorOf({ listen: 1, upstream: 'b:1', limits: { idleTimeoutMs: -1 } });
   t.match(several, /listen: must be host:port, or \{address: host:port, tls: \{...\}\}/);

@@ -40,3 +40,12 @@ t.test('scraped, the tenant counts read as prom-client counters fed the same upd
   const other = (await ours.getSingleMetric('kqp_tenant_throttle_seconds_total')!.get()).values.find((v) => v.labels.tenant === 'other');
   t.equal(other?.value, 0.04, 'getSingleMetric reads it too');
 });
+
+t.test('a reload keeps the counts of the tenants it still names, and of other', async (t) => {
+  const registry = new Registry();
+  const metrics = new QuotaMetrics(registry);
+  for (const tenant of ['alice', 'bob', 'other']) metrics.throttled(tenant, 1000, true);
+  metrics.retain(new Set(['bob', 'carol']));
+  const tenants = (await registry.getSingleMetric('kqp_tenant_throttle_seconds_total')!.get()).values.map((v) => v.labels.tenant);
+  t.same(tenants.sort(), ['bob', 'other'], 'alice, named no more, is dropped: reloads do not grow the label set');
+});

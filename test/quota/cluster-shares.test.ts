@@ -174,6 +174,10 @@ t.test('records: bounded in size, split in parts, tombstones for parts no longer
   t.equal(decodeReport(Buffer.from('{"v":1}'), KINDS, 256), undefined, 'malformed: refused');
   t.equal(decodeReport(Buffer.alloc(RECORD_MAX_BYTES + 1, 32), KINDS, 256), undefined, 'too large: refused unread');
   t.equal(decodeReport(null, KINDS, 256), undefined, 'tombstone');
+  for (const json of ['null', '7', '"text"', '[]']) t.equal(decodeReport(Buffer.from(json), KINDS, 256), undefined, `JSON that is no report (${json}): refused`);
+  const small = [{ kind: PRODUCE, key: '\u0000a', demand: 0.45 }, { kind: PRODUCE, key: '\u0000b', demand: 1 / 3 }];
+  t.same(decodeReport(Buffer.from(encodeReport('s', 1, small)[0]!.value!), KINDS, 256)!.entries.map((e) => e.demand), [0.45, 0.333],
+    'demands of less than one a second keep their size, to a thousandth');
 });
 
 t.test('config: scope defaults to broker; coordination defaults; bad settings named', async (t) => {

@@ -3,6 +3,10 @@
 import t from 'tap';
 import { SlidingCounts } from '../../src/quota/sliding-counts.js';
 import { BucketTable } from '../../src/quota/bucket-table.js';
+import { Registry } from 'prom-client';
+import { configFromObject } from '../../src/config/load-config.js';
+import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
+import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
@@ -41,6 +45,16 @@ t.test('the table: the most throttled slots over the last minute, at most n, mos
   t.match(top[0]!.buckets, [{ rate: 1, burst: 1, tokens: -9, usePerSec: 1 }, null], 'its buckets: rate, burst, tokens (debt), use per second over 10 s; an unused kind is null');
   c.advance(120_000);
   t.same(table.mostThrottled(5), [], 'two minutes later nobody is throttled now');
+});
+
+t.test('a tenant throttled on produce bytes alone is listed', async (t) => {
+  const config = configFromObject({
+    listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ clientId: 'app', produceBytesPerSec: 1000 }], quotaTable: { newBucketShare: 1 },
+  });
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => 5000);
+  const c = quotas.chargeProduce(quotas.newTenant('10.0.0.1'), 'app', 3000);
+  t.equal(c.throttleMs, 2000, '2,000 bytes beyond a full bucket of 1,000 at 1,000/s: 2 s');
+  t.match(quotas.mostThrottled(5), [{ clientId: 'app', throttleSecondsLastMinute: 2, produce: { ratePerSec: 1000 } }]);
 });
 
 t.test('GET /tenants?top=N', async (t) => {
