@@ -82,11 +82,9 @@ export class FrameSplitter {
     }
   }
 
-  /** Bytes of the current frame (after its prefix) not yet handed over; 0 between frames. */
-  get frameBytesLeft(): number {
-    if (this.state === State.Body) return this.bodyLeft;
-    if (this.state === State.Head || this.state === State.Whole) return this.size + SIZE_PREFIX - this.pendingHave;
-    return 0;
+  /** A frame's head was handed over and its body is being (onBody, then onEnd to come). */
+  get inBody(): boolean {
+    return this.state === State.Body;
   }
 
   push(chunk: Buffer): void {

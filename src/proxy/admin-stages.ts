@@ -157,6 +157,14 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
         d.park = true;
         return;
       }
+      // an older version waits out its tenant's debt before it takes a place at the gate: a tenant paying its debt
+      // must not hold places that other tenants' requests wait for
+      const debtMs = mutation ? olderVersionDebtMs(apiKey, mutation, body, req, deps) : 0;
+      if (debtMs > 0) {
+        setTimeout(req.resume, Math.ceil(debtMs)).unref();
+        d.park = true;
+        return;
+      }
       if (!deps.gate.tryEnter()) {
         req.ticket = deps.gate.wait(deps.quotas.tenantOf(req.tenant, h.clientId), req.resume);
         d.park = true;
@@ -175,6 +183,13 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
       deps.gate.release();
     }
   };
+}
+
+/** How long a mutation request of a version that cannot be told 89 waits for its tenant's debt (0: it need not). */
+function olderVersionDebtMs(apiKey: number, api: MutationApi<object, object, object>, body: object, req: RequestView, deps: AdminDeps): number {
+  const h = req.header;
+  if (!deps.quotas.active || api.validateOnly(body) || h.apiVersion >= STRICT_SINCE[apiKey]!) return 0;
+  return deps.quotas.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS);
 }
 
 /** Starts a lookup of the partition counts the request needs and the cache lacks; false when none is needed (or possible). */
@@ -196,7 +211,8 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   const costs: Cost<object>[] = items.map((item) => ({ item, partitions: api.cost(item, deps.topics) }));
   const q = deps.quotas.active ? deps.quotas : undefined;
   const strict = h.apiVersion >= STRICT_SINCE[apiKey]!;
-  // older clients cannot be told 89: the request waits while the tenant is in debt, then is charged whole
+  // older clients cannot be told 89: the request waits while the tenant is in debt (parked before the gate, above;
+  // held here for what is left of it), then is charged whole
   if (q && !strict) d.holdMs = Math.max(d.holdMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS));
   const quota = strict ? q?.quotaOf(req.tenant, h.clientId, PARTITION_MUTATIONS) : undefined;
   let turnMs = 0;
@@ -218,7 +234,7 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   // throttled for the debt, or until the last refused topic's turn (what a hold already waited out is not waited
   // again): muted and told, as Kafka does
   if (q) throttle(q, req, d, Math.max(turnMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) - d.holdMs));
-  if (accepted.length === 0) {
+  if (accepted.length === 0 && refused.length > 0) {
     d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, Math.ceil(d.responseThrottleMs)));
     return;
   }

@@ -111,8 +111,12 @@ export class Connection {
   private principal: string | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
-  /** A mute decided while a request was being forwarded: it starts when that request's last byte is forwarded. */
-  private muteAtFrameEnd = false;
+  /**
+   * Pauses (a mute, a full in-flight queue, a drain) decided while a request was being forwarded: they start when that
+   * request's last byte is forwarded (stopping mid-request would leave the broker waiting for the rest, and the client
+   * waiting for a response that cannot come).
+   */
+  private pauseAtFrameEnd = 0;
   private readonly muteTimer: DeadlineTimer;
   private readonly heldRequests: Held;
   private readonly heldResponses: Held;
@@ -182,14 +186,14 @@ export class Connection {
     this.requests.maxFrameSize = limits.maxFrameBytes;
     this.responses.maxFrameSize = limits.maxFrameBytes;
     this.inflight.capacity = limits.maxInFlightPerConnection;
-    if (this.inflight.full) this.pause(Pause.InflightFull);
-    else this.resume(Pause.InflightFull);
+    if (this.inflight.full) this.pauseAfterRequest(Pause.InflightFull, this.requests.inBody);
+    else this.unpauseInflight();
     this.client.setTimeout(limits.idleTimeoutMs);
   }
 
   drain(): void {
     this.closing = true;
-    this.pause(Pause.Draining);
+    this.pauseAfterRequest(Pause.Draining, this.requests.inBody);
     if (this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
 
@@ -257,6 +261,12 @@ export class Connection {
       this.requests.suspend();
     }
     this.paused |= reason;
+  }
+
+  /** Pauses now, or once the request being forwarded is (`midRequest`). */
+  private pauseAfterRequest(reason: Pause, midRequest: boolean): void {
+    if (midRequest) this.pauseAtFrameEnd |= reason;
+    else this.pause(reason);
   }
 
   private resume(reason: Pause): void {
@@ -387,10 +397,9 @@ export class Connection {
     const until = this.ctx.now() + ms;
     if (until <= this.mutedUntil) return;
     this.mutedUntil = until;
-    if (midRequest) this.muteAtFrameEnd = true;
-    else this.pause(Pause.Throttled);
+    this.pauseAfterRequest(Pause.Throttled, midRequest);
     this.muteTimer.set(until, () => {
-      this.muteAtFrameEnd = false;
+      this.pauseAtFrameEnd &= ~Pause.Throttled;
       this.resume(Pause.Throttled);
     });
   }
@@ -441,9 +450,10 @@ export class Connection {
       },
       onEnd: () => {
         this.discarding = false;
-        if (!this.muteAtFrameEnd) return;
-        this.muteAtFrameEnd = false;
-        this.pause(Pause.Throttled);
+        const reasons = this.pauseAtFrameEnd;
+        if (reasons === 0) return;
+        this.pauseAtFrameEnd = 0;
+        this.pause(reasons);
       },
     };
   }
@@ -456,7 +466,7 @@ export class Connection {
     const now = this.ctx.now();
     if (this.sasl.rawToken(head)) {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
-      this.track(-1, -1, 0, now, RAW_SASL_TOKEN, 0);
+      this.track(-1, -1, 0, now, RAW_SASL_TOKEN, 0, head.length < size + 4);
       this.toBroker(head);
       return STREAM;
     }
@@ -502,10 +512,10 @@ export class Connection {
       this.discarding = partial;
       // nothing ahead of it: it goes at once; else when its turn comes (responseDone)
       if (this.inflight.size === 0) this.toClient(d.answer);
-      else this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags | LOCAL_ANSWER, d.responseThrottleMs, d.answer);
+      else this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags | LOCAL_ANSWER, d.responseThrottleMs, partial, d.answer);
       return STREAM;
     }
-    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, d.merge);
+    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, partial, d.merge);
     this.toBroker(d.forward ?? head);
     return STREAM;
   }
@@ -518,11 +528,21 @@ export class Connection {
     if (!this.parked) this.resume(Pause.Parked);
   }
 
-  /** Tracks a request whose response is awaited; at the limit, stops reading the client until a response frees a place. */
-  private track(apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number, attachment?: Buffer | Merge): void {
-    // reading stops when the queue fills, so a request never finds it full
+  /**
+   * Tracks a request whose response is awaited; at the limit, stops reading the client (after the rest of this request,
+   * when `partial`) until a response frees a place.
+   */
+  private track(
+    apiKey: number, version: number, correlationId: number, now: number, flags: number, throttle: number, partial: boolean, attachment?: Buffer | Merge,
+  ): void {
+    // reading stops when the queue fills (at the end of the request that filled it), so a request never finds it full
     if (!this.inflight.push(apiKey, version, correlationId, now, flags, throttle, attachment)) throw new Error('in-flight queue overflow');
-    if (this.inflight.full) this.pause(Pause.InflightFull);
+    if (this.inflight.full) this.pauseAfterRequest(Pause.InflightFull, partial);
+  }
+
+  private unpauseInflight(): void {
+    this.pauseAtFrameEnd &= ~Pause.InflightFull;
+    this.resume(Pause.InflightFull);
   }
 
   private responseHandler(): FrameHandler {
@@ -570,7 +590,8 @@ export class Connection {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
         this.ctx.quotas.throttled(this.tenant, t, (this.inflight.firstFlags() & THROTTLE_COUNTED) === 0);
-        this.mute(t, this.requests.frameBytesLeft > 0);
+        // a request whose head is still being read has had nothing forwarded: the mute starts at once
+        this.mute(t, this.requests.inBody);
         throttle = Math.max(throttle, t);
       }
     }
@@ -606,13 +627,15 @@ export class Connection {
 
   /** A response went to the client; so do the proxy's own answers that were waiting for it. */
   private responseDone(): void {
+    // closed while the broker's chunk was being handed over (a principal over its limit): close() released its places
+    if (this.done) return;
     if ((this.inflight.firstFlags() & GATED) !== 0) this.ctx.gate.release();
     this.inflight.shift();
     while (this.inflight.size > 0 && (this.inflight.firstFlags() & LOCAL_ANSWER) !== 0) {
       this.toClient(this.inflight.firstAttachment() as Buffer);
       this.inflight.shift();
     }
-    if (!this.inflight.full) this.resume(Pause.InflightFull);
+    if (!this.inflight.full) this.unpauseInflight();
     if (this.closing && this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
 }

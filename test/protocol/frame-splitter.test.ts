@@ -158,16 +158,19 @@ t.test('sizes: negative and oversized frames throw typed errors', async (t) => {
   t.doesNotThrow(() => atMax.push(frame(payload(1000, 1))), 'exactly the maximum is fine');
 });
 
-t.test('frameBytesLeft counts down and idle is true only between frames', async (t) => {
+t.test('inBody only while a streamed body is under way; idle only between frames', async (t) => {
   const s = new FrameSplitter(recorder(() => false).handler, 1 << 20, 8);
   const bytes = frame(payload(100, 1));
   s.push(bytes.subarray(0, 2));
   t.notOk(s.idle, 'partial size held');
-  s.push(bytes.subarray(2, 50));
-  t.equal(s.frameBytesLeft, 100 - 46);
+  t.notOk(s.inBody, 'nothing of the frame handed over yet');
+  s.push(bytes.subarray(2, 10));
+  t.notOk(s.inBody, 'its head still being read');
+  s.push(bytes.subarray(10, 50));
+  t.ok(s.inBody, 'head handed over, body under way');
   s.push(bytes.subarray(50));
   t.ok(s.idle);
-  t.equal(s.frameBytesLeft, 0);
+  t.notOk(s.inBody);
 });
 
 t.test('a handler can ask for a longer head; it gets a view when the chunk holds it, a copy when it does not', async (t) => {

@@ -7,6 +7,7 @@
 // waits too long is answered REQUEST_TIMED_OUT.
 import t, { type Test } from 'tap';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Writer } from '../../src/protocol/writer.js';
 import { decodeRequestFrame, decodeResponseFrame } from '../../src/protocol/message.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
@@ -156,6 +157,16 @@ t.test('validate_only is not charged', async (t) => {
   t.ok(mutationTokens(proxy) > 9, `the bucket is untouched (${mutationTokens(proxy).toFixed(2)} of 10)`);
 });
 
+t.test('a CreateTopics of no topics, with or without a quota, is the broker\'s to answer', async (t) => {
+  for (const config of [{}, QUOTA]) {
+    const { open, received } = await setup(t, config);
+    const client = await open();
+    const res = createResponse(await client.response(client.send(ApiKey.CreateTopics, 7, create([]))), 7);
+    t.same(res.topics, [], 'an empty answer, not THROTTLING_QUOTA_EXCEEDED');
+    t.equal(received.filter((r) => r.key === ApiKey.CreateTopics).length, 1, 'forwarded');
+  }
+});
+
 t.test('a version older than KIP-599 (CreateTopics v5) is held while the tenant is in debt, then forwarded whole', async (t) => {
   const { open, received } = await setup(t, QUOTA);
   const client = await open();
@@ -223,6 +234,24 @@ t.test('the gate: at most maxInFlight at the broker; a freed place goes to the n
   }
   t.same(order, ['busy-0', 'busy-1', 'quiet', 'busy-2', 'busy-3', 'busy-4'], 'the quiet tenant waited behind one busy request, not four');
   await waitFor(() => proxy.gate.stats.inFlight === 0);
+});
+
+t.test('an older version waits out its tenant\'s debt without holding a place at the gate', async (t) => {
+  const { proxy, open, received } = await setup(t, {
+    admin: { maxInFlight: 1 }, quotas: [{ clientId: 'busy', partitionMutationsPerSec: 10, partitionMutationBurst: 10 }],
+  });
+  const [a, b, quiet] = [await open(), await open(), await open()];
+  // 50 partitions from a bucket of 10: 4 s of debt
+  a.socket.write(encodeRequest(ApiKey.CreateTopics, 5, 1, create([topic('busy-a', 50)]), 'busy'));
+  await a.response(1);
+  b.socket.write(encodeRequest(ApiKey.CreateTopics, 5, 2, create([topic('busy-b', 1)]), 'busy'));
+  await sleep(300);
+  t.equal(proxy.gate.stats.inFlight, 0, 'busy-b, waiting for its tenant\'s debt, holds no place');
+  quiet.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 3, create([topic('quiet', 1)]), 'quiet'));
+  t.same(byName(createResponse(await quiet.response(3), 7)), { quiet: ErrorCode.NONE }, 'another tenant\'s request goes through the gate meanwhile');
+  t.same(byName(createResponse(await b.response(2, 10_000), 5)), { 'busy-b': ErrorCode.NONE }, 'busy-b created once the debt is paid');
+  t.same(received.filter((r) => r.key === ApiKey.CreateTopics).map((r) => (r.body as CreateReq.CreateTopicsRequest).topics[0]!.name), ['busy-a', 'quiet', 'busy-b'],
+    'the quiet tenant did not wait behind the debt');
 });
 
 t.test('a waiting request whose client goes away frees its place; one that waits too long is answered REQUEST_TIMED_OUT', async (t) => {

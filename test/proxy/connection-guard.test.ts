@@ -6,8 +6,11 @@ import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
 import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
 import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
+import * as CreateReq from '../../src/protocol/generated/create-topics-request.js';
+import * as CreateRes from '../../src/protocol/generated/create-topics-response.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { decodeRequestFrame } from '../../src/protocol/message.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, served } from '../support/raw-client.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
@@ -35,9 +38,8 @@ const broker = () => new FakeBroker((frame) => {
   }
 });
 
-async function setup(t: Test, connections: Record<string, unknown>, now?: () => number) {
-  const b = broker();
-  const { proxy, port } = await proxyBefore(b, { connections }, createLogger('silent'), now ? { now } : {});
+async function setup(t: Test, connections: Record<string, unknown>, now?: () => number, b = broker(), config: Record<string, unknown> = {}) {
+  const { proxy, port } = await proxyBefore(b, { connections, ...config }, createLogger('silent'), now ? { now } : {});
   const clients: RawClient[] = [];
   const open = async (from = '127.0.0.1') => {
     const c = await RawClient.open(port, '127.0.0.1', from);
@@ -134,6 +136,47 @@ t.test('per principal: once the broker accepted its SASL exchange, connections b
   t.ok(await served(bob), 'bob is counted on his own');
   t.equal(await rejected(proxy, 'per_principal_limit'), 1, 'counted in kqp_connections_rejected_total{reason="per_principal_limit"}');
   t.equal(proxy.guard.stats.principals, 2, 'two principals with connections open');
+});
+
+t.test('a connection closed for its principal while the broker\'s chunk holds another response releases its gate place once', async (t) => {
+  // the broker holds the CreateTopics of "other" (a place in flight), and answers the SaslAuthenticate of "pipelined"
+  // together with the CreateTopics pipelined after it, in one write
+  let auth: Buffer | undefined;
+  const b = new FakeBroker((frame) => {
+    const id = correlationOf(frame);
+    const client = decodeRequestFrame(frame.subarray(4)).header.clientId;
+    switch (apiKeyOf(frame)) {
+      case ApiKey.SaslHandshake:
+        return [responseFrame(id, encode((w) => Handshake.encodeSaslHandshakeResponse(w, 1, { ...Handshake.defaultSaslHandshakeResponse(), mechanisms: ['PLAIN'] })))];
+      case ApiKey.SaslAuthenticate: {
+        const res = responseFrame(id, encode((w) => Authenticate.encodeSaslAuthenticateResponse(w, 2, Authenticate.defaultSaslAuthenticateResponse())), true);
+        if (client !== 'pipelined') return [res];
+        auth = res;
+        return undefined;
+      }
+      case ApiKey.CreateTopics:
+        if (client !== 'pipelined') return undefined;
+        return [Buffer.concat([auth!, responseFrame(id, encode((w) => CreateRes.encodeCreateTopicsResponse(w, 7, CreateRes.defaultCreateTopicsResponse())), true)])];
+      default:
+        return undefined;
+    }
+  });
+  const { proxy, open: openFrom } = await setup(t, { maxPerPrincipal: 1 }, undefined, b, { admin: { maxInFlight: 2 } });
+  const open = async (clientId: string) => Object.assign(await openFrom(), { clientId });
+  const other = await open('other');
+  const create = (name: string) => ({ ...CreateReq.defaultCreateTopicsRequest(), topics: [{ ...CreateReq.defaultCreatableTopic(), name, numPartitions: 1, replicationFactor: 1 }] });
+  other.send(ApiKey.CreateTopics, 7, create('a'));
+  const login = async (c: RawClient) => {
+    await c.response(c.send(ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN', unknownTaggedFields: undefined }));
+    return c.send(ApiKey.SaslAuthenticate, 2, { authBytes: Buffer.from('\0alice\0secret'), unknownTaggedFields: undefined });
+  };
+  const alice = await open('alice');
+  await alice.response(await login(alice));
+  const pipelined = await open('pipelined');
+  await login(pipelined);
+  pipelined.send(ApiKey.CreateTopics, 7, create('b'));
+  await pipelined.closedWithin(5_000);
+  t.equal(proxy.gate.stats.inFlight, 1, 'the closed connection released its place once: the other\'s CreateTopics still counts as in flight');
 });
 
 t.test('the state is bounded: 2,000 addresses come and go through a 100-slot rate table', async (t) => {

@@ -172,6 +172,24 @@ t.test('at maxInFlightPerConnection the proxy forwards no more, even from one ch
   client.close();
 });
 
+t.test('at maxInFlightPerConnection 1, a request that arrives in pieces is forwarded whole before reading stops', async (t) => {
+  const produceBody = body((w) => encodeProduceResponse(w, 9, defaultProduceResponse()));
+  const { broker, port } = await setup(t, (frame) => (apiKeyOf(frame) === 0 ? [responseFrame(correlationOf(frame), produceBody, true)] : normal(frame)),
+    { maxInFlightPerConnection: 1 });
+  const client = await RawClient.open(port);
+  // 20 KB: its head is forwarded (and fills the queue of one) before its body has arrived
+  const frame = encodeRequest(0, 9, 7, produceRequest('t', 0, recordBatch(1, 20_000), 1));
+  client.socket.write(frame.subarray(0, 600));
+  await sleep(100);
+  client.socket.write(frame.subarray(600));
+  const r = await client.response(7);
+  t.equal(r.readInt32BE(4), 7, 'answered: the broker got all of it');
+  t.same(broker.received.map((f) => f.length), [frame.length], 'forwarded whole');
+  const next = client.send(18, 3, API_VERSIONS_V3);
+  t.equal((await client.response(next)).readInt32BE(4), next, 'and the next request goes once the response freed the place');
+  client.close();
+});
+
 t.test('responses that came in one chunk go to the client in one write per run of adjacent pieces, in order', async (t) => {
   // Two Produce responses passed on as they came, a Metadata patched in place (broker 1's host as long as its
   // sidecar's), one written anew (broker 2's sidecar has a longer host), a last Produce: three writes, not five.

@@ -204,6 +204,23 @@ t.test('fetch: max_bytes is capped; the response that takes the tenant into debt
   t.ok(asked >= 25_600 && asked <= Math.max(25_600, refilled + 1), `and asked for ${asked} bytes: a quarter of the burst, the debt being paid (or what refilled after the mute, at most ${refilled.toFixed(0)} bytes)`);
 });
 
+t.test('fetch: a response that takes the tenant into debt mutes at once a client whose next request is only partly read', async (t) => {
+  // 100 KB/s, burst 100 KB; a 200 KB fetch response leaves about a second of debt
+  const { client, arrivals } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 200_000 }));
+  const next = encodeRequest(3, 12, 99, { ...defaultMetadataRequest(), topics: [] });
+  const sentAt = performance.now();
+  // the fetch and the first 10 bytes of the next request in one write: the proxy holds those 10 (nothing of that
+  // request forwarded) when the fetch's response comes
+  client.socket.write(Buffer.concat([encodeRequest(1, 12, 1, fetchRequest('t', { maxBytes: 50_000_000 })), next.subarray(0, 10)]));
+  const r = await client.response(1, 20_000);
+  const owedMs = (decodeResponseFrame(r.subarray(4), 1, 12).body as FetchRes.FetchResponse).throttleTimeMs;
+  t.ok(owedMs > 500, `the fetch's response carries ${owedMs} ms`);
+  client.socket.write(next.subarray(10));
+  await client.response(99, 20_000);
+  const after = arrivals[1]!.at - sentAt;
+  t.ok(after >= owedMs - TIMER_EARLY_MS, `the next request reached the broker ${after.toFixed(0)} ms after the fetch was sent: the client was muted`);
+});
+
 t.test('fetch: a fetch from another connection of a tenant in debt is held until the debt is paid, and counted', async (t) => {
   const { client, arrivals, proxy, port } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
   const other = await RawClient.open(port);
