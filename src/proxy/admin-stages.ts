@@ -31,6 +31,7 @@ import type { MutationTurns } from '../quota/mutation-turns.js';
 import type { TopicPartitions, TopicRef } from './topic-partitions.js';
 import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js';
 import { GATED } from './inflight-queue.js';
+import { throttleField } from './response-rewriter.js';
 import { throttle, type Decision, type RequestView, type Stage } from './request-stages.js';
 
 /** Requests the controller serialises: at most admin.maxInFlight of them at the broker at once. */
@@ -235,7 +236,7 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   // again): muted and told, as Kafka does
   if (q) throttle(q, req, d, Math.max(turnMs, q.debtMs(req.tenant, h.clientId, PARTITION_MUTATIONS) - d.holdMs));
   if (accepted.length === 0 && refused.length > 0) {
-    d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, Math.ceil(d.responseThrottleMs)));
+    d.answer = encodeResponse(apiKey, h.apiVersion, h.correlationId, errorResponse(apiKey, h.apiVersion, body, ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, throttleField(d.responseThrottleMs)));
     return;
   }
   const wait = deps.budget.waitMs('partitionMutations', partitions);

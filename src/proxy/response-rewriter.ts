@@ -135,7 +135,7 @@ export class ResponseRewriter {
     if (merge?.(body)) changed = true;
     const t = body as { throttleTimeMs?: number };
     if (throttleMs > 0 && t.throttleTimeMs !== undefined && t.throttleTimeMs < throttleMs) {
-      t.throttleTimeMs = Math.ceil(throttleMs);
+      t.throttleTimeMs = throttleField(throttleMs);
       changed = true;
     }
     if (!changed) return frame;
@@ -206,9 +206,14 @@ export class ResponseRewriter {
   }
 }
 
+/** A throttle as throttle_time_ms (an int32) carries it: rounded up, at most 2^31 - 1 ms (a quota of a few bytes a second can owe more). */
+export function throttleField(throttleMs: number): number {
+  return Math.min(0x7fffffff, Math.ceil(throttleMs));
+}
+
 /** Raises the throttle_time_ms at `at` to `throttleMs` (rounded up) where it is lower. */
 function raiseThrottle(frame: Buffer, at: number, throttleMs: number): void {
-  if (frame.readInt32BE(at) < throttleMs) frame.writeInt32BE(Math.min(0x7fffffff, Math.ceil(throttleMs)), at);
+  if (frame.readInt32BE(at) < throttleMs) frame.writeInt32BE(throttleField(throttleMs), at);
 }
 
 /** Offset of throttle_time_ms in a response body: >= 0, ABSENT (-1), or VARIABLE (-2). Unknown APIs: ABSENT. */

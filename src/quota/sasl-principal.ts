@@ -15,13 +15,19 @@ export function plainUsername(token: Buffer): string | undefined {
   return name.length > 0 ? name : undefined;
 }
 
-/** SCRAM client-first-message (RFC 5802): gs2-header "n=" saslname ",r=" nonce ...; ",", "=" escaped as =2C, =3D. */
+/**
+ * SCRAM client-first-message (RFC 5802): gs2-header "n=" saslname ",r=" nonce ...; ",", "=" escaped as =2C, =3D.
+ * A delegation-token login (the extension tokenauth=true) names the token, not a user: the broker makes its owner the
+ * principal (ScramSaslServer), whom only the broker knows, so such a login is bound to no user here (undefined).
+ */
 export function scramUsername(token: Buffer): string | undefined {
   const text = token.toString('utf8');
   const gs2 = /^[ny](?:=[^,]*)?,(?:a=[^,]*)?,|^p=[^,]*,(?:a=[^,]*)?,/.exec(text);
   if (!gs2) return undefined;
-  const m = /^n=([^,]*),/.exec(text.slice(gs2[0].length));
+  const bare = text.slice(gs2[0].length);
+  const m = /^n=([^,]*),/.exec(bare);
   if (!m || m[1]!.length === 0) return undefined;
+  if (/,tokenauth=true(?:,|$)/i.test(bare)) return undefined;
   return m[1]!.replace(/=2C/g, ',').replace(/=3D/g, '=');
 }
 

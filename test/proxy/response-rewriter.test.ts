@@ -1,7 +1,7 @@
 // Address rewriting and ApiVersions capping on encoded responses (the rewriter alone; the sidecar test runs it
 // against real brokers and clients).
 import t from 'tap';
-import { ResponseRewriter, FETCH_MAX_VERSION_WHEN_REWRITING } from '../../src/proxy/response-rewriter.js';
+import { ResponseRewriter, FETCH_MAX_VERSION_WHEN_REWRITING, throttleField } from '../../src/proxy/response-rewriter.js';
 import { AddressMap } from '../../src/proxy/address-map.js';
 import { parseHostPort } from '../../src/config/load-config.js';
 import { API_SCHEMAS } from '../../src/protocol/generated/api-table.js';
@@ -58,6 +58,14 @@ t.test('DescribeCluster and Produce v10+ NodeEndpoints', async (t) => {
   t.ok(rw.needsWhole(3, 12) && rw.needsWhole(10, 4) && rw.needsWhole(60, 0) && rw.needsWhole(78, 1) && rw.needsWhole(79, 1));
   t.notOk(rw.needsWhole(1, 15), 'Fetch is always streamed');
   t.notOk(new ResponseRewriter(none).needsWhole(3, 12), 'brokers that advertise their sidecars: nothing is held');
+});
+
+t.test('a throttle longer than throttle_time_ms can say (a quota of a few bytes a second) is carried as its int32 maximum', async (t) => {
+  const pr = { ...Produce.defaultProduceResponse(), nodeEndpoints: [{ ...Produce.defaultNodeEndpoint(), nodeId: 2, host: 'b2', port: 2 }] };
+  const out = new ResponseRewriter(map).rewrite(frame(0, 11, pr), 0, 11, 3e9);
+  t.equal(decode<Produce.ProduceResponse>(out, 0, 11).throttleTimeMs, 0x7fffffff, 'decoded and encoded again');
+  t.equal(throttleField(3e9), 0x7fffffff);
+  t.equal(throttleField(10.2), 11, 'rounded up');
 });
 
 t.test('ApiVersions is capped once per version: the same answer again comes out the same, with its own correlation id; another answer is capped anew', async (t) => {

@@ -12,6 +12,8 @@ t.test('PLAIN and SCRAM usernames', async (t) => {
   t.equal(scramUsername(Buffer.from('n,a=admin,n=b=2Co=3Db,r=abc')), 'b,o=b', 'escaped , and =');
   t.equal(scramUsername(Buffer.from('y,,n=carol,r=x')), 'carol');
   t.equal(scramUsername(Buffer.from('garbage')), undefined);
+  t.equal(scramUsername(Buffer.from('n,,n=4F2s7xQ,r=abc,tokenauth=true')), undefined, 'a delegation-token login: the token id is no user (the broker makes its owner the principal)');
+  t.equal(scramUsername(Buffer.from('n,,n=dave,r=abc,tokenauth=false')), 'dave');
   t.equal(usernameOf('SCRAM-SHA-512', Buffer.from('n,,n=dave,r=1')), 'dave');
   t.equal(usernameOf('GSSAPI', Buffer.from('anything')), undefined);
   t.ok(scramServerFinalOk(Buffer.from('v=rmF9pqV8S7suAoZWja4dJRkFsKQ=')));
