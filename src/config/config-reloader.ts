@@ -63,12 +63,19 @@ export class ConfigReloader {
       // the directory, not the file: an editor that saves by renaming a new file over the old one replaces the inode
       // a watch on the file would follow
       const name = basename(this.file);
-      this.watcher = watch(dirname(this.file), (_event, changed) => {
-        if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA) return;
-        clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.reload('file changed'), SETTLE_MS);
-      });
-      this.watcher.on('error', (err) => this.proxy.log.error({ file: this.file, error: err.message }, 'config file watch failed: reload with SIGHUP'));
+      const failed = (err: Error) => this.proxy.log.error({ file: this.file, error: err.message }, 'config file watch failed: reload with SIGHUP');
+      try {
+        this.watcher = watch(dirname(this.file), (_event, changed) => {
+          if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA) return;
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => this.reload('file changed'), SETTLE_MS);
+        });
+      } catch (err) {
+        // out of inotify instances or watches (EMFILE, ENOSPC): thrown at once, from a SIGHUP's handler
+        failed(err as Error);
+        return;
+      }
+      this.watcher.on('error', failed);
     } else if (!on && this.watcher) {
       this.watcher.close();
       this.watcher = undefined;

@@ -3,7 +3,7 @@
 // /tenants?top=N (the quota entities throttled most over the last minute, at most MAX_TOP of them, as JSON), and
 // /debug/heap (memory after a full garbage collection, only in a process started with node's --expose-gc: tests and
 // memory investigations; a production process answers 404, so nobody can make it collect on demand).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/load-config.js';
@@ -20,35 +20,13 @@ export const MAX_TOP = 100;
 
 export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise<Server> {
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    if (req.method !== 'GET') {
-      res.writeHead(405).end();
-    } else if (path === '/metrics') {
-      endpoints.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': endpoints.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/quota') {
-      const user = url.searchParams.get('user') ?? 'ANONYMOUS';
-      const clientId = url.searchParams.get('clientId') ?? '';
-      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.quota(user, clientId), null, 2)}\n`);
-    } else if (path === '/tenants') {
-      const top = Number(url.searchParams.get('top') ?? 10);
-      if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end(`top must be an integer from 1 to ${MAX_TOP}\n`);
-      } else {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(endpoints.tenants(top), null, 2)}\n`);
-      }
-    } else if (path === '/debug/heap' && typeof globalThis.gc === 'function') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(heapAfterGc(globalThis.gc))}\n`);
-    } else if (path === '/readyz') {
-      const ready = endpoints.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
+    // a handler that throws would take the process, and every Kafka connection through it, down with it (each
+    // endpoint works out its answer before it writes the head, so that a throw can still be answered 500)
+    try {
+      answer(req, res, endpoints);
+    } catch (err) {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
     }
   });
   server.headersTimeout = 10_000;
@@ -58,6 +36,47 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
     server.once('error', reject);
     server.listen(at.port, at.host, () => resolve(server));
   });
+}
+
+function answer(req: IncomingMessage, res: ServerResponse, endpoints: HttpEndpoints): void {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    res.writeHead(400, { 'content-type': 'text/plain' }).end('not a request target this server reads\n');
+    return;
+  }
+  const path = url.pathname;
+  if (req.method !== 'GET') {
+    res.writeHead(405).end();
+  } else if (path === '/metrics') {
+    endpoints.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': endpoints.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  } else if (path === '/healthz') {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+  } else if (path === '/quota') {
+    const user = url.searchParams.get('user') ?? 'ANONYMOUS';
+    const clientId = url.searchParams.get('clientId') ?? '';
+    const body = `${JSON.stringify(endpoints.quota(user, clientId), null, 2)}\n`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  } else if (path === '/tenants') {
+    const top = Number(url.searchParams.get('top') ?? 10);
+    if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`top must be an integer from 1 to ${MAX_TOP}\n`);
+    } else {
+      const body = `${JSON.stringify(endpoints.tenants(top), null, 2)}\n`;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    }
+  } else if (path === '/debug/heap' && typeof globalThis.gc === 'function') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(heapAfterGc(globalThis.gc))}\n`);
+  } else if (path === '/readyz') {
+    const ready = endpoints.ready();
+    res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+  } else {
+    res.writeHead(404).end();
+  }
 }
 
 /** Bytes in use after a full (major) collection: what the process holds, not what V8 has yet to collect. */

@@ -176,9 +176,15 @@ export class ProxyServer {
     const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
     let c = next;
     for (const path of RESTART_ONLY) c = withValue(c, path.split('.'), valueAt(this.current, path));
-    // TLS settings apply to new handshakes and broker connections, when the listener (the broker) spoke TLS already
+    // TLS settings apply to new handshakes and broker connections, when the listener (the broker) spoke TLS already;
+    // upstream's only while its address stays (its host name is what the broker's certificate is checked for)
     const keepTls = <T>(now: T | undefined, asked: T | undefined) => (now && asked ? asked : now);
-    c = { ...c, listen: { ...c.listen, tls: keepTls(c.listen.tls, next.listen.tls) }, upstream: { ...c.upstream, tls: keepTls(c.upstream.tls, next.upstream.tls) } };
+    const sameUpstream = next.upstream.host === c.upstream.host && next.upstream.port === c.upstream.port;
+    c = {
+      ...c,
+      listen: { ...c.listen, tls: keepTls(c.listen.tls, next.listen.tls) },
+      upstream: { ...c.upstream, tls: sameUpstream ? keepTls(c.upstream.tls, next.upstream.tls) : c.upstream.tls },
+    };
     this.current = c;
     this.log.level = c.logLevel;
     this.coordinate(c);

@@ -114,7 +114,11 @@ function contextOptions(s: TlsFileSettings, ownCertificateRequired: boolean): Se
   } else if (ownCertificateRequired) {
     throw new TlsSettingError('keystoreCertificateChain', 'the listener needs a certificate: keystoreCertificateChain and keystoreKey (PEM), or keystoreType PKCS12 and keystoreLocation');
   }
-  if (s.truststoreCertificates) o.ca = read('truststoreCertificates', s.truststoreCertificates);
+  if (s.truststoreCertificates) {
+    o.ca = read('truststoreCertificates', s.truststoreCertificates);
+    // Node takes a file with no PEM certificate in it (DER, empty, cut short) as an empty trust store, silently
+    if (!o.ca.includes('-----BEGIN CERTIFICATE-----')) throw new TlsSettingError('truststoreCertificates', `${s.truststoreCertificates}: no PEM certificate in it`);
+  }
   if (s.cipherSuites?.length) {
     const names = s.cipherSuites.map((c) => {
       const n = openSslCipher(c);

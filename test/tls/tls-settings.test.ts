@@ -4,7 +4,8 @@
 // the IANA to OpenSSL names agree with openssl's own table.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { configFromObject } from '../../src/config/load-config.js';
 import { openSslCipher } from '../../src/tls/tls-settings.js';
@@ -37,6 +38,10 @@ t.test('errors name the field', async (t) => {
   t.match(errorOf({ keystoreType: 'PKCS12' }), /listen\.tls\.keystoreLocation: is required when keystoreType is PKCS12/);
   t.match(errorOf({ truststoreCertificates: join(certs.dir, 'missing.crt') }, 'upstream'), /upstream\.tls\.truststoreCertificates: cannot read/);
   t.equal(errorOf({ truststoreCertificates: certs.ca }, 'upstream'), '', 'upstream needs no certificate of its own');
+  // a DER file, or any with no PEM certificate, would be taken as an empty trust store: every peer refused
+  const der = join(certs.dir, 'ca.der');
+  writeFileSync(der, new X509Certificate(readFileSync(certs.ca)).raw);
+  t.match(errorOf({ truststoreCertificates: der }, 'upstream'), /upstream\.tls\.truststoreCertificates: .*ca\.der: no PEM certificate in it/);
 });
 
 t.test("the IANA names of TLS 1.2 suites (Kafka's) map to OpenSSL's as openssl itself names them", async (t) => {

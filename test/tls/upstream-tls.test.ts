@@ -57,6 +57,21 @@ t.test('a reload applies a new upstream.tls to new broker connections (a rotated
   t.equal(await tlsErrors(), 1, 'a new one is verified against the new CA (which did not sign the broker)');
 });
 
+t.test('a reload that asks for another upstream address keeps the address and the TLS checks made for it', async (t) => {
+  const { proxy, client } = await setup(t, { truststoreCertificates: certs.ca });
+  const { host, port } = proxy.config.upstream;
+  const kept = proxy.reload(configFromObject({
+    listen: `${proxy.config.listen.host}:${proxy.config.listen.port}`, metrics: `${proxy.config.metrics.host}:${proxy.config.metrics.port}`, logLevel: 'silent',
+    upstream: { address: `kafka.invalid:${port}`, tls: { truststoreCertificates: certs.ca } },
+  }));
+  t.same(kept, ['upstream'], 'the address needs a restart');
+  t.equal(proxy.config.upstream.host, host);
+  const next = await RawClient.open(proxy.address().port);
+  t.teardown(() => next.close());
+  t.ok(await next.response(next.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3)), `a new connection still reaches ${host}, its certificate checked for ${host}, not kafka.invalid`);
+  t.notOk(client.closed);
+});
+
 t.test('the host name is checked (serverName), unless endpointIdentificationAlgorithm is empty', async (t) => {
   const wrong = await setup(t, { truststoreCertificates: certs.ca, serverName: 'broker.elsewhere.example' });
   wrong.client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
