@@ -113,17 +113,20 @@ function avaToRfc2253(der: Buffer, oid: string, value: Tlv): string {
   return `${keyword}=${chars.map((c, i) => (i < lead || i > trail ? `\\${c}` : c)).join('')}`;
 }
 
+/**
+ * A string attribute's text as Java's AVA.toRFC2253String reads it: the bytes of every string type it knows as UTF-8,
+ * BMPString and T61String too (so a BMPString "alice" is "\0a\0l\0i\0c\0e", written \00a\00l..., as Kafka sees it);
+ * other types: undefined (the value is written as hex).
+ */
 function stringValue(bytes: Buffer, tag: number): string | undefined {
   switch (tag) {
     case UTF8:
     case PRINTABLE:
     case IA5:
     case GENERAL:
-      return bytes.toString('utf8');
     case T61:
-      return bytes.toString('latin1');
     case BMP:
-      return Buffer.from(bytes).swap16().toString('utf16le');
+      return bytes.toString('utf8');
     default:
       return undefined;
   }
