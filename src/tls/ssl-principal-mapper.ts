@@ -16,11 +16,12 @@ const RULE_SPLITTER = new RegExp(String.raw`\s*(` + RULE_PATTERN + String.raw`)\
 const RULE_PARSER = new RegExp(RULE_PATTERN, 'y');
 const BACK_REFERENCE = /\$(\d+)/g;
 /**
- * Escapes Java's regular expressions know and JavaScript's (without the u flag) read as the letter itself: refused
- * rather than matched otherwise. Java-only syntax JavaScript cannot compile (possessive `*+`, inline flags `(?i)`) is
- * refused by RegExp itself.
+ * Escapes Java's regular expressions know and JavaScript's (without the u flag) read otherwise (as the letter itself,
+ * `\v` as a vertical tab, `\x{41}` as x repeated 41 times), and Java's class intersection `[a-z&&[^q]]` (literal `&`s
+ * to JavaScript): refused rather than matched otherwise. Java-only syntax JavaScript cannot compile (possessive `*+`,
+ * inline flags `(?i)`) is refused by RegExp itself.
  */
-const JAVA_ONLY_ESCAPE = /(?<!\\)(?:\\\\)*\\[QEpPZzAGRXhHe]/;
+const JAVA_ONLY_ESCAPE = /(?<!\\)(?:\\\\)*\\(?:[QEpPZzAGRXhHevVa]|x\{)|\[[^\]]*&&/;
 
 export class InvalidMappingRuleError extends Error {
   readonly code = 'KQP_TLS_INVALID_MAPPING_RULE';
@@ -82,7 +83,7 @@ function parseRule(rule: string): Rule | undefined {
   if (m[1] !== undefined) return { pattern: undefined, whole: undefined, all: undefined, replacement: '', case: '' };
   if (m[2] === undefined) return undefined; // empty rules are ignored
   const pattern = m[2];
-  if (JAVA_ONLY_ESCAPE.test(pattern)) throw new InvalidMappingRuleError(`Invalid rule: ${rule}: an escape JavaScript reads otherwise than Java`);
+  if (JAVA_ONLY_ESCAPE.test(pattern)) throw new InvalidMappingRuleError(`Invalid rule: ${rule}: an escape or class JavaScript reads otherwise than Java`);
   let whole: RegExp;
   let all: RegExp;
   try {

@@ -111,7 +111,8 @@ t.test("replacements follow Java's Matcher, not JavaScript's", async (t) => {
 });
 
 t.test('Java constructs JavaScript would read otherwise are refused when the rules are read', async (t) => {
-  for (const rule of [String.raw`RULE:\QCN=\E(.*)/$1/`, String.raw`RULE:\p{Lower}+/x/`, 'RULE:(?i)cn=(.*)/$1/', 'RULE:a*+/x/', String.raw`RULE:CN=(.*)\Z/$1/`]) {
+  for (const rule of [String.raw`RULE:\QCN=\E(.*)/$1/`, String.raw`RULE:\p{Lower}+/x/`, 'RULE:(?i)cn=(.*)/$1/', 'RULE:a*+/x/', String.raw`RULE:CN=(.*)\Z/$1/`,
+    String.raw`RULE:CN=\v(.*)/$1/`, String.raw`RULE:CN=\x{41}(.*)/$1/`, String.raw`RULE:CN=\a(.*)/$1/`, 'RULE:CN=([a-z&&[^q]]*)/$1/']) {
     t.throws(() => SslPrincipalMapper.fromRules(rule), InvalidMappingRuleError, rule);
   }
   t.doesNotThrow(() => SslPrincipalMapper.fromRules(String.raw`RULE:^CN=\\Q(.*)$/$1/`), 'an escaped backslash before Q is fine');
