@@ -117,6 +117,8 @@ export class Connection {
    * waiting for a response that cannot come).
    */
   private pauseAtFrameEnd = 0;
+  /** The parked request's wait ended while the in-flight queue was full: it goes once a response makes room. */
+  private unparkOnRoom = false;
   private readonly muteTimer: DeadlineTimer;
   private readonly heldRequests: Held;
   private readonly heldResponses: Held;
@@ -524,6 +526,11 @@ export class Connection {
   private unpark(): void {
     const frame = this.parked;
     if (!frame || this.done) return;
+    // a reload lowered maxInFlightPerConnection below what this connection has in flight: it waits for room
+    if (this.inflight.full) {
+      this.unparkOnRoom = true;
+      return;
+    }
     this.feedRequests(() => this.onRequest(frame.length - 4, frame));
     if (!this.parked) this.resume(Pause.Parked);
   }
@@ -542,7 +549,11 @@ export class Connection {
 
   private unpauseInflight(): void {
     this.pauseAtFrameEnd &= ~Pause.InflightFull;
-    this.resume(Pause.InflightFull);
+    this.resume(Pause.InflightFull); // a parked request keeps the client unread (Pause.Parked) until it goes
+    if (this.unparkOnRoom) {
+      this.unparkOnRoom = false;
+      this.unpark();
+    }
   }
 
   private responseHandler(): FrameHandler {

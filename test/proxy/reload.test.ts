@@ -4,8 +4,33 @@
 import t, { type Test } from 'tap';
 import { configFromObject } from '../../src/config/load-config.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
-import { FakeBroker, proxyBefore, answerApiVersions } from '../support/fake-broker.js';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Writer } from '../../src/protocol/writer.js';
+import { decodeRequestFrame } from '../../src/protocol/message.js';
+import * as CreateReq from '../../src/protocol/generated/create-topics-request.js';
+import * as CreateRes from '../../src/protocol/generated/create-topics-response.js';
+import { FakeBroker, proxyBefore, answerApiVersions, apiKeyOf, correlationOf, responseFrame } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+
+const createOne = (name: string) => ({ ...CreateReq.defaultCreateTopicsRequest(), topics: [{ ...CreateReq.defaultCreatableTopic(), name, numPartitions: 1, replicationFactor: 1 }] });
+
+/** A CreateTopics v7 response body: each topic asked for, created. */
+function encodeCreateTopicsBody(frame: Buffer): Buffer {
+  const req = decodeRequestFrame(frame.subarray(4)).body as CreateReq.CreateTopicsRequest;
+  const topics = req.topics.map((x) => ({ ...CreateRes.defaultCreatableTopicResult(), name: x.name, numPartitions: 1, replicationFactor: 1 }));
+  const w = new Writer();
+  CreateRes.encodeCreateTopicsResponse(w, 7, { ...CreateRes.defaultCreateTopicsResponse(), topics });
+  return Buffer.from(w.finish());
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
 
 async function setup(t: Test, config: Record<string, unknown>) {
   const broker = new FakeBroker(answerApiVersions);
@@ -67,4 +92,44 @@ t.test("limits apply to open connections too: a lowered idle timeout closes a qu
   while (proxy.connectionCount > 0 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
   const ms = Date.now() - started;
   t.ok(proxy.connectionCount === 0 && ms < 5000, `the open connection, quiet, was closed ${ms} ms after the reload (idle timeout 1 s; it was 600 s)`);
+});
+
+t.test('maxInFlightPerConnection lowered below what a connection has in flight while a request of it is parked: the request waits for room', async (t) => {
+  // the broker answers nothing until told, oldest first: a's CreateTopics holds the gate's one place
+  const held: { frame: Buffer; socket: Socket }[] = [];
+  const broker = new FakeBroker((frame, socket) => {
+    held.push({ frame, socket });
+    return undefined;
+  });
+  const config = { admin: { maxInFlight: 1 }, limits: { maxInFlightPerConnection: 10 } };
+  const { proxy } = await proxyBefore(broker, config);
+  const [a, b] = [await RawClient.open(proxy.address().port), await RawClient.open(proxy.address().port)];
+  t.teardown(async () => {
+    a.close();
+    b.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  const release = () => {
+    const h = held.shift();
+    h!.socket.write(apiKeyOf(h!.frame) === ApiKey.CreateTopics ? responseFrame(correlationOf(h!.frame), encodeCreateTopicsBody(h!.frame), true)
+      : answerApiVersions(h!.frame, h!.socket)![0]!);
+  };
+  a.send(ApiKey.CreateTopics, 7, createOne('a'));
+  await until(() => held.length === 1);
+  const versions = [1, 2, 3].map(() => b.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3));
+  await until(() => held.length === 4);
+  const created = b.send(ApiKey.CreateTopics, 7, createOne('b'));
+  await until(() => proxy.gate.stats.waiting === 1);
+  proxy.reload(configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', metrics: '127.0.0.1:3', logLevel: 'silent', ...config, limits: { maxInFlightPerConnection: 2 } }));
+  release(); // a's CreateTopics: the gate admits b's, whose connection has 3 in flight, above the new limit of 2
+  for (let i = 0; i < 3; i++) {
+    await sleep(100);
+    release();
+    t.equal((await b.response(versions[i]!)).readInt32BE(4), versions[i], `b's ApiVersions ${i + 1} answered`);
+  }
+  await until(() => held.length === 1);
+  release();
+  t.equal((await b.response(created)).readInt32BE(4), created, "b's CreateTopics went once there was room, and was answered");
+  t.notOk(b.closed, 'b still open');
 });
