@@ -105,7 +105,8 @@ export class ResponseRewriter {
   private rewriteBody(frame: Buffer, bodyAt: number, header: ResponseHeader, apiKey: number, version: number, throttleMs: number, merge: Merge | undefined): Buffer {
     const codec = RESPONSE_CODECS.get(apiKey)!;
     const r = new Reader(frame, bodyAt);
-    if (apiKey === ApiKey.ApiVersions && frame.readInt16BE(r.offset) !== ErrorCode.NONE) {
+    // (a body too short for its error code is left to the decoder below, which says so)
+    if (apiKey === ApiKey.ApiVersions && frame.length >= bodyAt + 2 && frame.readInt16BE(r.offset) !== ErrorCode.NONE) {
       // Kafka answers an ApiVersions version it does not know with UNSUPPORTED_VERSION in the v0 format, listing what
       // it supports so that the client retries with one (KIP-511; KafkaApis.handleApiVersionsRequest): that list is
       // capped like any other. Another error (INVALID_REQUEST) lists nothing.

@@ -7,6 +7,7 @@ import { parseHostPort } from '../../src/config/load-config.js';
 import { API_SCHEMAS } from '../../src/protocol/generated/api-table.js';
 import { encodeResponseFrame } from '../support/encode-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
+import { ProtocolError } from '../../src/protocol/errors.js';
 import * as Metadata from '../../src/protocol/generated/metadata-response.js';
 import * as FindCoordinator from '../../src/protocol/generated/find-coordinator-response.js';
 import * as DescribeCluster from '../../src/protocol/generated/describe-cluster-response.js';
@@ -66,6 +67,19 @@ t.test('a throttle longer than throttle_time_ms can say (a quota of a few bytes 
   t.equal(decode<Produce.ProduceResponse>(out, 0, 11).throttleTimeMs, 0x7fffffff, 'decoded and encoded again');
   t.equal(throttleField(3e9), 0x7fffffff);
   t.equal(throttleField(10.2), 11, 'rounded up');
+});
+
+t.test('an ApiVersions response cut short after its correlation id is a protocol error (the connection closes as for any bad frame)', async (t) => {
+  const short = Buffer.alloc(8);
+  short.writeInt32BE(4, 0);
+  short.writeInt32BE(1, 4);
+  let thrown: unknown;
+  try {
+    new ResponseRewriter(map).rewrite(short, 18, 3);
+  } catch (err) {
+    thrown = err;
+  }
+  t.type(thrown, ProtocolError, `${String(thrown)}`);
 });
 
 t.test('ApiVersions is capped once per version: the same answer again comes out the same, with its own correlation id; another answer is capped anew', async (t) => {
