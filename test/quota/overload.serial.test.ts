@@ -65,11 +65,12 @@ t.test('a tenant at 100× its quota for 60 s', async (t) => {
   const excess = samples.map((s) => s.value - (BURST + RATE * s.seconds + MAX_REQUEST));
   const worst = Math.max(...excess);
   t.ok(worst <= 0, `at every one of ${samples.length} samples the broker had received no more than burst + rate × t + one request (closest: ${(-worst / 1024).toFixed(0)} KB under)`);
-  // the average from the first bytes on (the Java client's start-up is not the proxy's doing): the cumulative bound
-  // above caps it at 1.08× over 55 s; at least 0.8× shows the tenant is not throttled beyond its quota
+  // the average from the first sample with bytes on (the Java client's start-up is not the proxy's doing), the bytes
+  // before it left out (the first second's burst and request in debt, about 1 MB, over however long the rest lasted
+  // was up to 1.07x in CI); at least 0.8x shows the tenant is not throttled beyond its quota
   const last = samples.at(-1)!;
   const first = samples.find((s) => s.value > 0)!;
-  const average = last.value / (last.seconds - first.seconds);
+  const average = (last.value - first.value) / (last.seconds - first.seconds);
   t.ok(average <= RATE * 1.1 && average >= RATE * 0.8, `on average ${(average / 1024).toFixed(0)} KB/s for a ${RATE / 1024} KB/s quota`);
   t.comment(`proxy heap + buffers after a full collection (MB, every 5 s): ${heapSamples.map(mb).join(' ')}; RSS (MB, every second, for the record): ${rssSamples.map(Math.round).join(' ')}`);
   t.equal(proxy.exited(), null, `the proxy ran the whole overload in its ${PROXY_HEAP_MB} MB heap`);

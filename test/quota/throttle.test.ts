@@ -222,7 +222,9 @@ t.test('fetch: a response that takes the tenant into debt mutes at once a client
 });
 
 t.test('fetch: a fetch from another connection of a tenant in debt is held until the debt is paid, and counted', async (t) => {
-  const { client, arrivals, proxy, port } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  // about 2 s of debt: the other connection's fetch, read at any time before it is paid (and a quarter burst refilled
+  // after), is held and asks for a quarter of the burst
+  const { client, arrivals, proxy, port } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 300_000 }));
   const other = await RawClient.open(port);
   t.teardown(() => other.close());
   const sentAt = performance.now();
