@@ -45,16 +45,18 @@ function runFile(file: string, env: NodeJS.ProcessEnv, log: (line: string) => vo
     clearTimeout(killer);
     running.delete(child);
     const tap = Buffer.concat(out).toString();
-    const result = join(RESULTS_DIR, `${file}.tap`);
-    mkdirSync(dirname(result), { recursive: true });
-    writeFileSync(result, tap);
     const counts = /^# (\{ total: (\d+), pass: (\d+).* \})$/m.exec(tap);
     const ok = code === 0 && counts !== null;
+    const stderr = ok ? [] : Buffer.concat(err).toString().trimEnd().split('\n').slice(-STDERR_LINES);
     log(`${ok ? 'ok' : 'not ok'} - ${file} ${counts?.[1] ?? 'no counts'} in ${((Date.now() - started) / 1000).toFixed(1)} s${ok ? '' : ` (exit code ${code}, signal ${signal})`}`);
-    if (!ok) {
-      const stderr = Buffer.concat(err).toString().trimEnd();
-      if (stderr) log(`stderr of ${file}, last lines:\n${stderr.split('\n').slice(-STDERR_LINES).join('\n')}`);
-    }
+    if (stderr.join('')) log(`stderr of ${file}, last lines:\n${stderr.join('\n')}`);
+    // a file that failed with no failed assertion of its own (it crashed before its tests, or was killed) still gets
+    // one in its saved output, for the failure report at the end of the run
+    const unexplained = !ok && !/^not ok /m.test(tap);
+    const result = join(RESULTS_DIR, `${file}.tap`);
+    mkdirSync(dirname(result), { recursive: true });
+    const failure = `not ok 1 - the file failed (exit code ${code}, signal ${signal}, ${counts ? 'its counts printed' : 'no counts'})`;
+    writeFileSync(result, unexplained ? `${tap}\n${failure}\n  ---\n  stderr: |\n${stderr.map((l) => `    ${l}`).join('\n')}\n  ...\n` : tap);
     resolve({ ok, total: Number(counts?.[2] ?? 0), pass: Number(counts?.[3] ?? 0) });
   }));
 }

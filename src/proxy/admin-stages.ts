@@ -38,6 +38,8 @@ import { throttle, type Decision, type RequestView, type Stage } from './request
 export const CONTROLLER_BOUND: readonly number[] = [...ANSWERABLE];
 
 /** The first version of each mutation API whose clients understand THROTTLING_QUOTA_EXCEEDED (KIP-599). */
+/** setTimeout's longest delay (a longer one fires at once): a longer debt is waited out in turns of this. */
+const MAX_TIMER_MS = 0x7fffffff;
 const STRICT_SINCE: Record<number, number> = { [ApiKey.CreateTopics]: 6, [ApiKey.CreatePartitions]: 3, [ApiKey.DeleteTopics]: 5 };
 
 const THROTTLED_MESSAGE = KAFKA_ERRORS.get(ErrorCode.THROTTLING_QUOTA_EXCEEDED)!.message;
@@ -162,7 +164,7 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
       // must not hold places that other tenants' requests wait for
       const debtMs = mutation ? olderVersionDebtMs(apiKey, mutation, body, req, deps) : 0;
       if (debtMs > 0) {
-        setTimeout(req.resume, Math.ceil(debtMs)).unref();
+        req.wake = setTimeout(req.resume, Math.min(Math.ceil(debtMs), MAX_TIMER_MS)).unref();
         d.park = true;
         return;
       }

@@ -155,7 +155,7 @@ export class Connection {
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
     this.view = {
       head: EMPTY, size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
-      resume: () => this.unpark(), ticket: undefined, lookedUp: false,
+      resume: () => this.unpark(), ticket: undefined, lookedUp: false, wake: undefined,
     };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
@@ -209,7 +209,11 @@ export class Connection {
     this.heldResponses.timer.cancel();
     this.heldRequests.pieces.length = 0;
     this.heldResponses.pieces.length = 0;
-    if (this.parked && this.view.ticket) this.ctx.gate.cancel(this.view.ticket);
+    const ticket = this.parked && this.view.ticket;
+    // a parked request admitted by the gate holds a place until it is forwarded (it may wait for in-flight room)
+    if (ticket && ticket.state === 'admitted') this.ctx.gate.release();
+    else if (ticket) this.ctx.gate.cancel(ticket);
+    clearTimeout(this.view.wake);
     this.parked = undefined;
     for (let n = this.inflight.countFlagged(GATED); n > 0; n--) this.ctx.gate.release();
     if (this.principal !== undefined) this.ctx.guard.principalClosed(this.principal);
@@ -480,6 +484,7 @@ export class Connection {
     if (!rerun) {
       view.ticket = undefined;
       view.lookedUp = false;
+      view.wake = undefined;
     }
     try {
       readRequestHeader(head, h, this.reader, 4);
@@ -560,13 +565,17 @@ export class Connection {
     return {
       onFrame: (size, head) => this.onResponse(size, head),
       onWhole: (frame) => this.onWholeResponse(frame),
-      onBody: (chunk) => this.toClient(chunk),
+      onBody: (chunk) => {
+        if (!this.done) this.toClient(chunk);
+      },
       onEnd: () => this.responseDone(),
     };
   }
 
   /** Checks a response against the request in flight, applies throttles; returns WHOLE for responses to rewrite. */
   private onResponse(size: number, head: Buffer): number {
+    // closed while the broker's chunk was being handed over (a principal over its limit): the rest of it is dropped
+    if (this.done) return STREAM;
     if (this.inflight.size === 0) throw new UnexpectedResponseError('a response with no request in flight');
     const whole = head.length === size + 4;
     if ((this.inflight.firstFlags() & RAW_SASL_TOKEN) !== 0) {
@@ -628,6 +637,7 @@ export class Connection {
   }
 
   private onWholeResponse(frame: Buffer): void {
+    if (this.done) return;
     this.toClient(this.ctx.rewriter.rewrite(frame, this.inflight.firstApiKey(), this.inflight.firstApiVersion(), this.wholeThrottle, this.firstMerge()));
     this.responseDone();
   }
@@ -638,8 +648,7 @@ export class Connection {
 
   /** A response went to the client; so do the proxy's own answers that were waiting for it. */
   private responseDone(): void {
-    // closed while the broker's chunk was being handed over (a principal over its limit): close() released its places
-    if (this.done) return;
+    if (this.done) return; // closed meanwhile: close() released its gate places
     if ((this.inflight.firstFlags() & GATED) !== 0) this.ctx.gate.release();
     this.inflight.shift();
     while (this.inflight.size > 0 && (this.inflight.firstFlags() & LOCAL_ANSWER) !== 0) {

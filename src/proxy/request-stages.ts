@@ -34,6 +34,8 @@ export interface RequestView {
   ticket: GateTicket | undefined;
   /** Its partition counts were looked up already (set by the stage; cleared for each new request). */
   lookedUp: boolean;
+  /** A timer that resumes the parked request (set by the stage; cancelled if the connection closes first). */
+  wake: NodeJS.Timeout | undefined;
 }
 
 /** What a stage decided. One object per connection, reset before each request. */

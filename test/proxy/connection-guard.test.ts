@@ -177,6 +177,8 @@ t.test('a connection closed for its principal while the broker\'s chunk holds an
   pipelined.send(ApiKey.CreateTopics, 7, create('b'));
   await pipelined.closedWithin(5_000);
   t.equal(proxy.gate.stats.inFlight, 1, 'the closed connection released its place once: the other\'s CreateTopics still counts as in flight');
+  const protocolErrors = (await proxy.metrics.registry.getSingleMetric('kqp_protocol_errors_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+  t.equal(protocolErrors, 0, 'the rest of the broker\'s chunk, for a connection already closed, is dropped: no bad frame counted');
 });
 
 t.test('the state is bounded: 2,000 addresses come and go through a 100-slot rate table', async (t) => {

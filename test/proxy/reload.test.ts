@@ -121,7 +121,9 @@ t.test('maxInFlightPerConnection lowered below what a connection has in flight w
   await until(() => held.length === 4);
   const created = b.send(ApiKey.CreateTopics, 7, createOne('b'));
   await until(() => proxy.gate.stats.waiting === 1);
-  proxy.reload(configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', metrics: '127.0.0.1:3', logLevel: 'silent', ...config, limits: { maxInFlightPerConnection: 2 } }));
+  const limitInFlight = (n: number) =>
+    proxy.reload(configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', metrics: '127.0.0.1:3', logLevel: 'silent', ...config, limits: { maxInFlightPerConnection: n } }));
+  limitInFlight(2);
   release(); // a's CreateTopics: the gate admits b's, whose connection has 3 in flight, above the new limit of 2
   for (let i = 0; i < 3; i++) {
     await sleep(100);
@@ -132,4 +134,20 @@ t.test('maxInFlightPerConnection lowered below what a connection has in flight w
   release();
   t.equal((await b.response(created)).readInt32BE(4), created, "b's CreateTopics went once there was room, and was answered");
   t.notOk(b.closed, 'b still open');
+  await until(() => proxy.gate.stats.inFlight === 0);
+
+  // again, and b goes away while its admitted request waits for room: its place at the gate is released
+  limitInFlight(10);
+  a.send(ApiKey.CreateTopics, 7, createOne('a2'));
+  await until(() => held.length === 1);
+  [1, 2, 3].forEach(() => b.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3));
+  await until(() => held.length === 4);
+  b.send(ApiKey.CreateTopics, 7, createOne('b2'));
+  await until(() => proxy.gate.stats.waiting === 1);
+  limitInFlight(2);
+  release(); // a's: the gate admits b's, which waits for room
+  await until(() => proxy.gate.stats.inFlight === 1 && proxy.gate.stats.waiting === 0);
+  b.close();
+  await until(() => proxy.connectionCount === 1);
+  t.same({ inFlight: proxy.gate.stats.inFlight, waiting: proxy.gate.stats.waiting }, { inFlight: 0, waiting: 0 }, 'b closed: no place held for it');
 });
