@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PROXY_LOG_DIR } from './support/proxy-process.js';
 
-const RESULTS_DIR = '.tap/test-results';
+/** Where tap, and test/unit-runner.ts as tap does, saves each test file's output (`<file>.tap`). */
+export const RESULTS_DIR = '.tap/test-results';
 const PROXY_LOG_LINES = 25;
 const DIAGNOSTIC_LINES = 12;
 

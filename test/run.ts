@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { SHARED_CERTIFICATES_ENV, SHARED_CLUSTER_ENV, SHARED_SASL_USERS } from './support/shared-cluster.js';
 import { makeCertificates } from './support/tls-certificates.js';
-import { failureReport } from './failure-report.js';
+import { failureReport, RESULTS_DIR } from './failure-report.js';
 import { PROXY_LOG_DIR } from './support/proxy-process.js';
 import { transpile } from './transpile.js';
 import { killRunning, runFiles } from './unit-runner.js';
@@ -24,7 +24,7 @@ const unitOnly = process.argv.includes('--unit');
 const UNIT_FUZZ_ITERATIONS = 200_000;
 const files = process.argv.slice(2).filter((a) => a !== '--unit');
 // what an earlier run left would be reported as this run's
-rmSync('.tap/test-results', { recursive: true, force: true });
+rmSync(RESULTS_DIR, { recursive: true, force: true });
 rmSync(PROXY_LOG_DIR, { recursive: true, force: true });
 
 /** A file that uses the shared cluster or starts Kafka itself (directly or through the demo); the others are unit tests. */

@@ -6,9 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { RESULTS_DIR } from './failure-report.js';
 
-/** Where tap saves a file's output (`.tap/test-results/<file>.tap`), which test/failure-report.ts reads. */
-const RESULTS_DIR = '.tap/test-results';
 /** A file's own timeout (tap's TAP_TIMEOUT); the longest file takes about 30 s with all the others beside it. */
 const FILE_TIMEOUT_SEC = 300;
 /** Past its own timeout (tap's root test kills its process 10 s after it fires), a file is killed from here. */
