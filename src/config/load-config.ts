@@ -1,11 +1,13 @@
 // Reads and validates the YAML config file. Every error names the field and what is wrong with it.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 import type { CoordinationSettings } from '../quota/cluster-shares.js';
+import { MAX_SIDECAR_ID_LENGTH } from '../quota/coordination-records.js';
 import { isIP } from 'node:net';
 import { cidrError } from '../quota/addresses.js';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
@@ -179,10 +181,19 @@ export function configFromObject(raw: unknown): ProxyConfig {
     quotaTable: c.quotaTable,
     coordination: {
       ...c.coordination,
-      sidecarId: c.coordination.sidecarId ?? `${upstreamAt.host}:${upstreamAt.port}`,
+      sidecarId: c.coordination.sidecarId ?? defaultSidecarId(upstreamAt),
       ...(upstreamAt.tls && typeof c.upstream !== 'string' && c.upstream.tls ? { tls: coordinationTls(upstreamAt.tls, c.upstream.tls) } : {}),
     },
   };
+}
+
+/**
+ * coordination.sidecarId when not set: this machine's host name and the upstream's address. The host name tells the
+ * sidecars apart where each relays to its broker on the same loopback address (127.0.0.1:19092 on every broker), as in
+ * the deploy kit's pods; the address tells apart sidecars of several brokers on one machine.
+ */
+export function defaultSidecarId(upstream: HostPort): string {
+  return `${hostname()}/${upstream.host}:${upstream.port}`.slice(0, MAX_SIDECAR_ID_LENGTH);
 }
 
 /**

@@ -5,6 +5,7 @@
 // memory investigations; a production process answers 404, so nobody can make it collect on demand).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/load-config.js';
 
@@ -17,9 +18,16 @@ export interface HttpEndpoints {
 
 /** The most /tenants lists (its scan of the bucket table is the same for any N; the answer's size is not). */
 export const MAX_TOP = 100;
+/**
+ * The most connections the metrics port keeps open. One more makes room by closing the oldest connection that is not
+ * in the middle of a request: idle connections (a scraper's keep-alive, or someone holding sockets open and silent)
+ * cannot keep the liveness and readiness probes out.
+ */
+export const MAX_HTTP_CONNECTIONS = 64;
 
 export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise<Server> {
-  const server = createServer((req, res) => {
+  // a connection that never finishes a request's head is closed after headersTimeout, checked every second
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     // a handler that throws would take the process, and every Kafka connection through it, down with it (each
     // endpoint works out its answer before it writes the head, so that a throw can still be answered 500)
     try {
@@ -31,10 +39,37 @@ export function startHttpServer(at: HostPort, endpoints: HttpEndpoints): Promise
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
-  server.maxConnections = 64;
+  boundConnections(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => resolve(server));
+  });
+}
+
+/** At most MAX_HTTP_CONNECTIONS open: a new one closes the oldest that is not serving a request (or itself, if all are). */
+function boundConnections(server: Server): void {
+  const open = new Set<Socket>();
+  const busy = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      busy.delete(socket);
+    });
+    if (open.size <= MAX_HTTP_CONNECTIONS) return;
+    let victim = socket;
+    for (const s of open) {
+      if (!busy.has(s) && s !== socket) {
+        victim = s;
+        break;
+      }
+    }
+    open.delete(victim);
+    victim.destroy();
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    busy.add(req.socket);
+    res.once('close', () => busy.delete(req.socket));
   });
 }
 

@@ -3,7 +3,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ApiMetricsTable, type ApiMetrics } from './api-metrics.js';
 
-export type UpstreamErrorKind = 'connect' | 'reset' | 'timeout' | 'tls' | 'other';
+const UPSTREAM_ERROR_KINDS = ['connect', 'reset', 'timeout', 'tls', 'other'] as const;
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -11,6 +12,7 @@ export class ProxyMetrics {
   ready: () => boolean = () => false;
   readonly configReloads: Counter<'result'>;
   readonly configLastReloadSuccess: Gauge;
+  readonly configRestartPending: Gauge<'setting'>;
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
   readonly connectionsRejected: Counter<'reason'>;
@@ -35,6 +37,10 @@ export class ProxyMetrics {
     this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
     this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
     this.configLastReloadSuccess.set(Date.now() / 1000);
+    this.configRestartPending = new Gauge({
+      name: 'kqp_config_restart_pending', labelNames: ['setting'], registers,
+      help: 'Settings (restart-only) that the config file changed and a reload could not apply: 1 until the process restarts with them',
+    });
     this.connectionsTotal = new Counter({ name: 'kqp_connections_total', help: 'Client connections accepted', registers });
     this.connectionsRejected = new Counter({
       name: 'kqp_connections_rejected_total', help: 'Client connections refused (limit) or closed for bad input', labelNames: ['reason'], registers,
@@ -50,6 +56,20 @@ export class ProxyMetrics {
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });
     this.protocolErrors = new Counter({ name: 'kqp_protocol_errors_total', help: 'Malformed frames, by error code', labelNames: ['code'], registers });
     this.apis = new ApiMetricsTable(this.registry);
+    // labelled counters whose labels are known have their series from the start, at 0: a series that first appears at
+    // 1 (the first failed reload) counts for nothing in increase() and rate(), and alerts on it would never fire
+    for (const result of ['success', 'failure']) this.configReloads.labels(result).inc(0);
+    for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.labels(kind).inc(0);
+  }
+
+  /** After a reload: which of the restart-only settings the file asks to change (1) and which it does not (0). */
+  restartPending(settings: readonly string[], pending: readonly string[]): void {
+    for (const s of settings) this.configRestartPending.labels(s).set(pending.includes(s) ? 1 : 0);
+  }
+
+  /** Every reason a connection can be refused or closed for, its series at 0 (as the labelled counters above). */
+  rejectionReasons(reasons: readonly string[]): void {
+    for (const reason of reasons) this.connectionsRejected.labels(reason).inc(0);
   }
 
   /** An API key's request metrics (plain numbers on the hot path: api-metrics.ts). */

@@ -50,15 +50,11 @@ export class QuotaMetrics {
     const s = table.stats;
     new Gauge({ name: 'kqp_quota_slots_used', help: 'Quota table slots in use', registers, collect() { this.set(s.used); } });
     new Gauge({ name: 'kqp_quota_slots_capacity', help: 'Quota table capacity', registers, collect() { this.set(s.capacity); } });
-    new Gauge({ name: 'kqp_quota_evictions_total', help: 'Slots reused for another key', registers, collect() { this.set(s.evictions); } });
-    new Gauge({
-      name: 'kqp_quota_evictions_lost_debt_total', help: 'Evictions of buckets that had not refilled (the table is too small)', registers,
-      collect() { this.set(s.evictionsLostDebt); },
-    });
-    new Gauge({
-      name: 'kqp_quota_overflow_total', help: 'Keys charged to the shared overflow bucket because every candidate slot was throttled', registers,
-      collect() { this.set(s.overflowed); },
-    });
+    // counters the table keeps: exported as counters (their TYPE says so), read at each scrape
+    const counter = (name: string, help: string, value: () => number) => registerScrapedMetric(this.registry, name, help, 'counter', () => [{ labels: {}, value: value() }]);
+    counter('kqp_quota_evictions_total', 'Slots reused for another key', () => s.evictions);
+    counter('kqp_quota_evictions_lost_debt_total', 'Evictions of buckets that had not refilled (the table is too small)', () => s.evictionsLostDebt);
+    counter('kqp_quota_overflow_total', 'Keys charged to the shared overflow bucket because every candidate slot was throttled', () => s.overflowed);
   }
 
   /**

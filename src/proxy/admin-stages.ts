@@ -33,13 +33,12 @@ import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js'
 import { GATED } from './inflight-queue.js';
 import { throttleField } from './response-rewriter.js';
 import { throttle, type Decision, type RequestView, type Stage } from './request-stages.js';
+import { MAX_TIMER_MS } from './deadline-timer.js';
 
 /** Requests the controller serialises: at most admin.maxInFlight of them at the broker at once. */
 export const CONTROLLER_BOUND: readonly number[] = [...ANSWERABLE];
 
 /** The first version of each mutation API whose clients understand THROTTLING_QUOTA_EXCEEDED (KIP-599). */
-/** setTimeout's longest delay (a longer one fires at once): a longer debt is waited out in turns of this. */
-const MAX_TIMER_MS = 0x7fffffff;
 const STRICT_SINCE: Record<number, number> = { [ApiKey.CreateTopics]: 6, [ApiKey.CreatePartitions]: 3, [ApiKey.DeleteTopics]: 5 };
 
 const THROTTLED_MESSAGE = KAFKA_ERRORS.get(ErrorCode.THROTTLING_QUOTA_EXCEEDED)!.message;
@@ -164,6 +163,7 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
       // must not hold places that other tenants' requests wait for
       const debtMs = mutation ? olderVersionDebtMs(apiKey, mutation, body, req, deps) : 0;
       if (debtMs > 0) {
+        // a longer debt is waited out in turns of setTimeout's longest delay
         req.wake = setTimeout(req.resume, Math.min(Math.ceil(debtMs), MAX_TIMER_MS)).unref();
         d.park = true;
         return;

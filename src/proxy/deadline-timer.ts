@@ -3,6 +3,9 @@
 // far (a burst of accepts, a chunk of many requests): a timer armed late in an iteration fires that much early. This
 // one checks the clock when it fires and re-arms itself for what is left, so that a throttle, a hold or a connection's
 // wait ends when the clock that computed it says so, never before.
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms, with a warning. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
 export class DeadlineTimer {
   private timer: NodeJS.Timeout | undefined;
 
@@ -15,13 +18,13 @@ export class DeadlineTimer {
     const check = () => {
       const left = until - this.clock.now();
       if (left > 0) {
-        this.timer = setTimeout(check, Math.ceil(left));
+        this.timer = setTimeout(check, Math.min(MAX_TIMER_MS, Math.ceil(left)));
         return;
       }
       this.timer = undefined;
       fire();
     };
-    this.timer = setTimeout(check, Math.max(0, Math.ceil(until - this.clock.now())));
+    this.timer = setTimeout(check, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(until - this.clock.now()))));
   }
 
   /** Forgets the deadline: `fire` is not called. */

@@ -2,7 +2,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Server as HttpServer } from 'node:http';
-import type { ProxyConfig, HostPort } from '../config/load-config.js';
+import { defaultSidecarId, type ProxyConfig, type HostPort } from '../config/load-config.js';
 import { createLogger, RateLimitedLog, type Logger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
 import { startHttpServer } from '../observability/http-server.js';
@@ -58,7 +58,7 @@ const setting = (c: ProxyConfig, path: string): unknown => {
   // coordination's sidecarId defaults to the upstream's address, which has a line of its own; its TLS is upstream.tls's
   // (whose change is not a restart-only one: the coordination client keeps what it started with, as README says)
   if (path === 'coordination') {
-    const sidecarId = c.coordination.sidecarId === `${c.upstream.host}:${c.upstream.port}` ? undefined : c.coordination.sidecarId;
+    const sidecarId = c.coordination.sidecarId === defaultSidecarId(c.upstream) ? undefined : c.coordination.sidecarId;
     return { ...c.coordination, sidecarId, tls: undefined };
   }
   return valueAt(c, path);
@@ -105,6 +105,8 @@ export class ProxyServer {
   private started = false;
   private nextId = 1;
   private stopping = false;
+  private starting: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
 
   constructor(private current: ProxyConfig, opts: ProxyOptions = {}) {
     const config = current;
@@ -144,6 +146,8 @@ export class ProxyServer {
     };
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = config.limits.maxConnections;
+    this.metrics.rejectionReasons([...Object.keys(REFUSALS), ...Object.keys(TLS_REJECTIONS), 'max_connections']);
+    this.metrics.restartPending(RESTART_ONLY, []);
     this.server.on('drop', (data?: { remoteAddress?: string }) => {
       this.metrics.connectionsRejected.labels('max_connections').inc();
       warn.warn('max-connections', { remote: data?.remoteAddress }, `connection refused: limits.maxConnections (${this.current.limits.maxConnections}) reached`);
@@ -173,9 +177,13 @@ export class ProxyServer {
    * RESTART_ONLY settings keep their values until a restart; returns those that were asked to change.
    */
   reload(next: ProxyConfig): string[] {
-    const kept = RESTART_ONLY.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
+    // coordination is restart-only once its client runs; a reload that adds the first cluster-scoped quota starts it
+    // with the file's settings
+    const restartOnly = RESTART_ONLY.filter((path) => path !== 'coordination' || this.coordinator);
+    const kept = restartOnly.filter((path) => !isDeepStrictEqual(setting(this.current, path), setting(next, path)));
+    this.metrics.restartPending(RESTART_ONLY, kept);
     let c = next;
-    for (const path of RESTART_ONLY) c = withValue(c, path.split('.'), valueAt(this.current, path));
+    for (const path of restartOnly) c = withValue(c, path.split('.'), valueAt(this.current, path));
     // TLS settings apply to new handshakes and broker connections, when the listener (the broker) spoke TLS already;
     // upstream's only while its address stays (its host name is what the broker's certificate is checked for)
     const keepTls = <T>(now: T | undefined, asked: T | undefined) => (now && asked ? asked : now);
@@ -201,18 +209,32 @@ export class ProxyServer {
     return kept;
   }
 
-  async start(): Promise<void> {
+  /** Listens, then serves; a stop() called meanwhile ends it early (and waits for it). */
+  start(): Promise<void> {
+    this.starting ??= this.listenAndServe();
+    return this.starting;
+  }
+
+  private async listenAndServe(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => resolve());
+      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
     });
+    // an accept error after start-up (ENOBUFS, EPERM, ...) fails that one connection, not the process
+    this.server.on('error', (err) => this.warn.warn('accept', { err: err.message }, 'accepting a connection failed'));
+    if (this.stopping) return;
     this.http = await startHttpServer(this.config.metrics, {
       registry: this.metrics.registry,
       ready: () => this.ready(),
       quota: (user, clientId) => ({ ...this.quotas.inspect(user, clientId), sidecar: this.sidecarState() }),
       tenants: (top) => ({ top, tenants: this.quotas.mostThrottled(top), table: this.quotas.table.stats }),
     });
+    if (this.stopping) return;
     await this.probe.start();
+    if (this.stopping) return;
     this.started = true;
     this.coordinate(this.config);
     const { upstream, listen } = this.config;
@@ -238,7 +260,7 @@ export class ProxyServer {
    * until then nothing of it exists, and quotas of scope broker never see it.
    */
   private coordinate(config: ProxyConfig): void {
-    if (this.coordinator || !this.started || !config.quotas.some((q) => q.cluster)) return;
+    if (this.coordinator || !this.started || this.stopping || !config.quotas.some((q) => q.cluster)) return;
     const t = this.quotas.table;
     const shares = new ClusterShares(config.coordination, t.capacity + 1, KINDS, (slot) => t.keyOf(slot), t.generation, this.ctx.now);
     this.quotas.cluster = shares;
@@ -269,9 +291,15 @@ export class ProxyServer {
    * Graceful stop: no new connections, no new requests read; in-flight requests get up to limits.shutdownGraceMs to
    * be answered, then every connection is closed.
    */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /** Stops: new connections refused, open ones drained for limits.shutdownGraceMs. Every call waits for the same end. */
+  stop(): Promise<void> {
+    this.stopped ??= this.drainAndStop();
+    return this.stopped;
+  }
+
+  private async drainAndStop(): Promise<void> {
     this.stopping = true;
+    await this.starting?.catch(() => undefined);
     this.probe.stop();
     const coordinated = this.coordinator?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -320,14 +348,18 @@ export class ProxyServer {
     const gone = () => {
       timer.cancel();
       stopWaiting();
+      this.guard.cancelled(ip);
       this.guard.closed(ip);
     };
     // it opens once the proxy's clock says its wait is over (a burst of accepts in one iteration would fire a plain
     // setTimeout early: deadline-timer.ts)
     timer.set(this.ctx.now() + admission.ms, () => {
       stopWaiting();
-      if (this.stopping || client.destroyed) {
+      // a client that sent its request and then closed while it waited has its end of stream buffered behind what it
+      // sent (a paused socket emits no 'end' or 'close' for it): it is gone, and what it sent is not forwarded
+      if (this.stopping || client.destroyed || endOfStreamRead(client)) {
         client.destroy();
+        this.guard.cancelled(ip);
         this.guard.closed(ip);
       } else {
         this.open(client, ip);
@@ -387,4 +419,12 @@ export class ProxyServer {
     this.metrics.connectionsTotal.inc();
     this.metrics.connectionsActive.inc();
   }
+}
+
+/**
+ * The client's end of stream has been read, maybe behind data not yet consumed (Readable's state: Node has no public
+ * flag for it before 'end' is emitted, which a paused socket holding data never does).
+ */
+function endOfStreamRead(socket: Socket): boolean {
+  return (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
 }

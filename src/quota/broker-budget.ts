@@ -27,6 +27,11 @@ export class BrokerBudget {
   ) {
     this.table = new BucketTable(1, 16, now, 1, BUDGETS.length);
     this.slot = this.table.slotFor('broker');
+    // each budget's series from the start, at 0, so that its first wait shows in increase() and rate()
+    for (const name of BUDGETS) {
+      metrics.waits.labels(name).inc(0);
+      metrics.waitSeconds.labels(name).inc(0);
+    }
   }
 
   /** Each budget's rate, burst and tokens now (null: off), for /quota. */

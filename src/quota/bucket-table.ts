@@ -154,6 +154,13 @@ export class BucketTable {
     return left >= 0 ? 0 : (-left / rate) * 1000;
   }
 
+  /** Gives back `cost` charged before (what it was charged for did not happen), up to the burst. */
+  refund(slot: number, kind: number, cost: number, rate: number, burst: number): void {
+    const i = slot * this.kinds + kind;
+    this.refill(i, rate, burst);
+    this.tokens[i] = Math.min(burst, this.tokens[i]! + cost);
+  }
+
   /** Throttle time a slot's buckets gave (for /tenants). */
   recordThrottle(slot: number, ms: number): void {
     this.throttle.add(slot, ms, this.now());

@@ -20,6 +20,11 @@ const TOPIC_CONFIGS = [
 ];
 /** Broker metadata (the static share's broker count) is read again this often. */
 const METADATA_EVERY_MS = 30_000;
+/**
+ * A report's records go to the broker in sends of at most this many parts (RECORD_MAX_BYTES each): one send is one
+ * record batch, and a batch over the topic's max.message.bytes (1 MB by default) would be refused whole.
+ */
+const PARTS_PER_SEND = 8;
 
 export class ClusterCoordinator {
   private readonly kafka: Kafka;
@@ -33,6 +38,7 @@ export class ClusterCoordinator {
   private connected = false;
   private parts = 0;
   private metadataMs = -Infinity;
+  private collisions = 0;
 
   constructor(
     private readonly shares: ClusterShares,
@@ -92,6 +98,11 @@ export class ClusterCoordinator {
           eachMessage: async ({ message }) => {
             const r = decodeReport(message.value, this.kinds, this.maxKeyLength);
             if (r) this.shares.received(r);
+            if (this.shares.stats.sidecarIdCollisions !== this.collisions) {
+              this.collisions = this.shares.stats.sidecarIdCollisions;
+              this.warn.warn('coordination-sidecar-id', { sidecarId: r?.sidecar, instance: r?.instance },
+                'quota coordination: two sidecar processes publish with the same sidecarId (each counts as one sidecar; give each its own coordination.sidecarId)');
+            }
           },
         });
         this.log.info({ topic, sidecarId: this.shares.settings.sidecarId, brokers }, 'quota coordination started');
@@ -121,9 +132,13 @@ export class ClusterCoordinator {
         if (from > 0) await yieldToEventLoop();
         this.shares.recompute(from, from + RECOMPUTE_CHUNK_SLOTS);
       }
-      const records = encodeReport(this.shares.settings.sidecarId, Date.now(), entries, this.parts);
+      // a sidecar that is not coordinated serves the static share: it says so, and the others reserve that for it
+      const from = { sidecar: this.shares.settings.sidecarId, instance: this.shares.instance, staticShare: this.shares.mode() !== 'coordinated' };
+      const records = encodeReport(from, Date.now(), entries, this.parts);
       this.parts = records.filter((r) => r.value !== null).length;
-      await this.producer.send({ topic: this.shares.settings.topic, acks: 1, messages: records });
+      for (let i = 0; i < records.length && !this.stopped; i += PARTS_PER_SEND) {
+        await this.producer.send({ topic: this.shares.settings.topic, acks: 1, messages: records.slice(i, i + PARTS_PER_SEND) });
+      }
       this.shares.published(records.length, records.reduce((n, r) => n + r.key.length + (r.value?.length ?? 0), 0), entries.length);
       if (Date.now() - this.metadataMs > METADATA_EVERY_MS) await this.refreshBrokers();
     } catch (err) {

@@ -2,21 +2,27 @@
 //
 // Local state is per slot × kind of the bucket table, in preallocated typed arrays (use and throttling this interval,
 // the quota it was charged under, the demand last published, the share computed): fixed by the table's capacity.
-// Other sidecars' reports live in at most maxSidecars - 1 Maps of at most `capacity` entries each, so that what is
-// kept for them is bounded by capacity × maxSidecars whatever the tenants do (a report lists bucket keys, one per
-// slot of its sidecar's table: client-id churn is bounded by the table before it gets here).
+// Other sidecars' reports live in at most maxSidecars - 1 remotes of at most two Maps (the report in force, the one
+// being read part by part) of at most `capacity` entries each, so that what is kept for them is bounded by capacity ×
+// 2 × maxSidecars whatever the tenants do (a report lists bucket keys, one per slot of its sidecar's table: client-id
+// churn is bounded by the table before it gets here). A remote is one process (sidecar id and instance): two
+// processes given the same id are two sidecars (and a warning); a new instance of an id replaces an old one that has
+// been silent for two intervals (a restart).
 //
 // The share, a fraction of the quota, that charges see (shareOf):
 // - coordinated (this sidecar read its own last report back from the topic within staleAfterMs): its max-min fair
-//   share (fair-share.ts) over this sidecar and the live others (heard from within staleAfterMs). Sidecars silent for
-//   longer are assumed to have fallen back to the static share (below) and are reserved that much until forgetAfterMs,
-//   then forgotten: what they had goes back to the others. A slot with no share computed yet gets the floor.
+//   share (fair-share.ts) over this sidecar and the live others (heard from within staleAfterMs, coordinated). Sidecars
+//   silent for longer, or whose last report says they serve the static share, are reserved that share (below), and so
+//   is every broker in the metadata without a live sidecar heard from (one whose sidecar cannot reach the topic, or is
+//   not kept beyond maxSidecars): reserved = max(those sidecars, brokers - live) ÷ brokers, at most all but one
+//   static share. A slot with no share computed yet gets the floor.
 // - starting (never coordinated, for staleAfterMs after start): the floor as if maxSidecars shared the quota.
 // - stale (otherwise): the static share, 1 ÷ the brokers in the cluster's metadata: the sidecars' total can then not
 //   exceed the quota whatever the others do.
+import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { fairShares, WANTS_MORE } from './fair-share.js';
-import type { ReportEntry, ReportPart } from './coordination-records.js';
+import type { DecodedPart, ReportEntry } from './coordination-records.js';
 
 export interface CoordinationSettings {
   topic: string;
@@ -41,12 +47,17 @@ const IDLE_INTERVALS = 10;
 export type CoordinationMode = 'starting' | 'coordinated' | 'stale';
 
 interface Remote {
-  /** Its last report's time (its clock). */
-  at: number;
+  sidecar: string;
   /** When we last heard from it (our clock). */
   heardMs: number;
-  /** `${kind}\u0001${bucket key}` → demand, at most `capacity` entries. */
+  /** Its last whole report said it serves the static share. */
+  staticShare: boolean;
+  /** Its last whole report: `${kind}\u0001${bucket key}` → demand, at most `capacity` entries. */
   demands: Map<string, number>;
+  /** The report being read (its time, the parts read so far, its entries), applied when its last part is read. */
+  nextAt: number;
+  nextParts: Set<number>;
+  next: Map<string, number>;
 }
 
 export interface ClusterStats {
@@ -61,9 +72,11 @@ export interface ClusterStats {
   /** Entries (bucket demands) published, and in the last report. */
   entriesPublished: number;
   lastReportEntries: number;
-  /** Report entries and sidecars ignored because a bound was reached. */
+  /** Report entries and sidecars ignored because a bound was reached, or unreadable (another version's, a longer key). */
   entriesDropped: number;
   sidecarsRefused: number;
+  /** Reports from another process with a sidecar id already in use (this one's included). */
+  sidecarIdCollisions: number;
   lastCoordinatedMsAgo: number | null;
 }
 
@@ -95,7 +108,7 @@ export class ClusterShares {
   private floor: number;
   /** Brokers in the cluster's metadata (the static share's divisor); maxSidecars until known. */
   brokers: number;
-  readonly stats = { reportsPublished: 0, bytesPublished: 0, entriesPublished: 0, lastReportEntries: 0, entriesDropped: 0, sidecarsRefused: 0 };
+  readonly stats = { reportsPublished: 0, bytesPublished: 0, entriesPublished: 0, lastReportEntries: 0, entriesDropped: 0, sidecarsRefused: 0, sidecarIdCollisions: 0 };
 
   constructor(
     readonly settings: CoordinationSettings,
@@ -106,6 +119,8 @@ export class ClusterShares {
     private readonly keyOf: (slot: number) => string | undefined,
     private readonly generation: Uint32Array,
     private readonly now: () => number,
+    /** This process's id in its reports (a sidecar id shared by mistake, or a restart, is told apart by it). */
+    readonly instance: string = randomBytes(6).toString('hex'),
   ) {
     const n = slots * kinds;
     this.used = new Float64Array(n);
@@ -196,37 +211,67 @@ export class ClusterShares {
     return out;
   }
 
-  /** A report part read from the topic (ours: coordination works). */
-  received(r: ReportPart): void {
+  /**
+   * A report part read from the topic (ours: coordination works). Reports are applied whole, in the order read (the
+   * topic has one partition), when their last part is read.
+   */
+  received(r: DecodedPart): void {
     const now = this.now();
-    if (r.sidecar === this.settings.sidecarId) {
+    this.stats.entriesDropped += r.skipped;
+    if (r.sidecar === this.settings.sidecarId && r.instance === this.instance) {
       this.coordinatedMs = now;
       return;
     }
-    let remote = this.remotes.get(r.sidecar);
+    const id = `${r.sidecar}\u0000${r.instance}`;
+    let remote = this.remotes.get(id);
     if (!remote) {
-      if (this.remotes.size >= this.settings.maxSidecars - 1) this.forget(now);
-      if (this.remotes.size >= this.settings.maxSidecars - 1) {
-        this.stats.sidecarsRefused++;
-        return;
-      }
-      remote = { at: -Infinity, heardMs: now, demands: new Map() };
-      this.remotes.set(r.sidecar, remote);
-    }
-    if (r.at < remote.at) return;
-    if (r.at > remote.at) {
-      remote.at = r.at;
-      remote.demands.clear();
+      remote = this.newRemote(id, r.sidecar, now);
+      if (!remote) return;
     }
     remote.heardMs = now;
+    if (r.at !== remote.nextAt) {
+      remote.nextAt = r.at;
+      remote.nextParts.clear();
+      remote.next.clear();
+    }
+    remote.nextParts.add(r.part);
     const cap = this.slots - 1;
     for (const e of r.entries) {
-      if (remote.demands.size >= cap) {
+      if (remote.next.size >= cap) {
         this.stats.entriesDropped++;
         continue;
       }
-      remote.demands.set(`${e.kind}\u0001${e.key}`, e.demand);
+      remote.next.set(`${e.kind}\u0001${e.key}`, e.demand);
     }
+    if (remote.nextParts.size < r.parts) return;
+    [remote.demands, remote.next] = [remote.next, remote.demands];
+    remote.next.clear();
+    remote.nextParts.clear();
+    remote.nextAt = NaN;
+    remote.staticShare = r.staticShare;
+  }
+
+  /**
+   * A process not heard from before: it replaces one of the same sidecar id silent for two intervals (a restart);
+   * alongside one heard more recently, or alongside this one, it is another sidecar with the same id (counted: the
+   * coordinator warns). Undefined when maxSidecars - 1 others are kept already.
+   */
+  private newRemote(id: string, sidecar: string, now: number): Remote | undefined {
+    let collision = sidecar === this.settings.sidecarId;
+    for (const [other, r] of this.remotes) {
+      if (r.sidecar !== sidecar) continue;
+      if (now - r.heardMs > 2 * this.settings.intervalMs) this.remotes.delete(other);
+      else collision = true;
+    }
+    if (collision) this.stats.sidecarIdCollisions++;
+    if (this.remotes.size >= this.settings.maxSidecars - 1) this.forget(now);
+    if (this.remotes.size >= this.settings.maxSidecars - 1) {
+      this.stats.sidecarsRefused++;
+      return undefined;
+    }
+    const remote: Remote = { sidecar, heardMs: now, staticShare: false, demands: new Map(), nextAt: NaN, nextParts: new Set(), next: new Map() };
+    this.remotes.set(id, remote);
+    return remote;
   }
 
   /**
@@ -269,19 +314,23 @@ export class ClusterShares {
     }
   }
 
-  /** Before a recompute: forget long-silent sidecars, split the others into live and stale, set the floor. */
+  /**
+   * Before a recompute: forget long-silent sidecars, split the others into live and stale (silent, or on the static
+   * share), reserve the static share of each stale one and of each broker without a live sidecar, set the floor.
+   */
   private prepare(): void {
     const now = this.now();
     this.forget(now);
     this.liveRemotes.length = 0;
     let stale = 0;
     for (const r of this.remotes.values()) {
-      if (now - r.heardMs <= this.settings.staleAfterMs) this.liveRemotes.push(r);
+      if (now - r.heardMs <= this.settings.staleAfterMs && !r.staticShare) this.liveRemotes.push(r);
       else stale++;
     }
     this.live = this.liveRemotes.length + 1;
     this.stale = stale;
-    this.reserved = Math.min(1, stale / this.brokers);
+    const b = this.brokers;
+    this.reserved = Math.min(b - 1, Math.max(stale, b - this.live)) / b;
     this.floor = ((1 - this.reserved) * this.settings.floorShare) / this.live;
   }
 

@@ -44,6 +44,13 @@ t.test('every metric a panel or a variable queries is one a running proxy export
   t.same(unexported(names, types), [], `${names.size} names queried, every one in a # TYPE line of /metrics`);
 });
 
+t.test('every *_total metric of the proxy\'s own is declared a counter (tools go by the TYPE line)', async (t) => {
+  const types = await exportedMetricTypes();
+  // prom-client's default Node.js metrics are its own (kqp_nodejs_active_*_total are gauges there)
+  const totals = [...types].filter(([name]) => name.endsWith('_total') && !name.startsWith('kqp_nodejs_'));
+  t.same(totals.filter(([, type]) => type !== 'counter'), [], `${totals.length} *_total metrics of the proxy's own, each TYPE counter`);
+});
+
 t.test('every panel query is valid PromQL', async (t) => {
   // Grafana's variables as a query would see them: intervals as 5m, textboxes as their default, the rest match all.
   const values = new Map(dashboard.templating.list.map((v) => [v.name, v.type === 'textbox' ? variableQuery(v) : '.*']));

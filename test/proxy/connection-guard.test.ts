@@ -12,7 +12,8 @@ import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import { decodeRequestFrame } from '../../src/protocol/message.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
-import { RawClient, served } from '../support/raw-client.js';
+import { RawClient, served, API_VERSIONS_V3 } from '../support/raw-client.js';
+import type { Socket } from 'node:net';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -118,6 +119,35 @@ t.test('a waiting connection that goes away frees its place', async (t) => {
   for (let i = 0; i < 100 && proxy.guard.waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
   t.equal(proxy.guard.waiting, 0, 'it went away: its place is free');
   t.equal(proxy.guard.stats.ips, 1, 'and it no longer counts against its address');
+});
+
+t.test('a waiting client that sends its request and leaves is not forwarded; those that leave give their charge back', async (t) => {
+  let clock = 0;
+  const b = broker();
+  const { proxy, open } = await setup(t, { creationRatePerIp: 1, creationBurstPerIp: 1, maxWaiting: 5 }, () => clock, b);
+  const waitingFor = async (n: number) => {
+    for (let i = 0; i < 200 && proxy.guard.waiting !== n; i++) await new Promise((r) => setTimeout(r, 10));
+    return proxy.guard.waiting;
+  };
+  t.ok(await served(await open()), 'the first is served (the burst)');
+  const forwarded = b.received.length;
+  const leaver = await open();
+  t.equal(await waitingFor(1), 1, 'the second waits (1 s)');
+  leaver.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
+  (leaver as unknown as { socket: Socket }).socket.end();
+  await new Promise((r) => setTimeout(r, 100));
+  clock = 1000;
+  t.equal(await waitingFor(0), 0, 'its wait over, it no longer waits');
+  t.equal(b.received.length, forwarded, 'what it sent before leaving did not reach the broker');
+  t.equal(proxy.guard.stats.ips, 1, 'and it no longer counts against its address');
+  t.ok(await served(await open(), 1000), 'its charge given back: the next one opens at once, the clock unmoved');
+  const quitter = await open();
+  t.equal(await waitingFor(1), 1, 'the one after waits');
+  quitter.close();
+  t.equal(await waitingFor(0), 0, 'and leaves before its turn');
+  const next = await open();
+  clock = 2000;
+  t.ok(await served(next, 3000), 'its charge given back too: the next one waits its own second only (two without the refund)');
 });
 
 t.test('per principal: once the broker accepted its SASL exchange, connections beyond maxPerPrincipal are closed', async (t) => {

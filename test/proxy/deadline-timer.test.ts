@@ -36,6 +36,21 @@ t.test('DeadlineTimer fires once the clock reaches the deadline, however often i
   t.equal(fired, 12);
 });
 
+t.test('DeadlineTimer with a deadline beyond setTimeout\'s longest delay (25 days): no warning, no busy loop', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  let fired = 0;
+  let reads = 0;
+  const timer = new DeadlineTimer({ now: () => (reads++, 0) });
+  timer.set(25 * 24 * 3600 * 1000, () => fired++);
+  await sleep(200);
+  timer.cancel();
+  t.same(warnings, [], 'no TimeoutOverflowWarning');
+  t.ok(reads <= 2 && fired === 0, `the clock read ${reads} times in 200 ms (once when set: the timer waits its longest delay, then again)`);
+});
+
 /** A proxy in front of a broker answering ApiVersions in the version asked, at 10 requests/s: a new tenant's bucket holds 1 (a tenth of its burst of 10). */
 async function throttledProxy(t: Test, now: () => number): Promise<RawClient> {
   const broker = new FakeBroker(answerApiVersions);

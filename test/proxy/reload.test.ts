@@ -76,10 +76,27 @@ t.test('quotas turned on where there were none, and settings that need a restart
   t.equal(requests().quota, null, 'no quota at first');
   const kept = proxy.reload(next({ quotas: [{ clientId: 'raw-client', requestsPerSec: 0.25, requestBurst: 1 }], quotaTable: { capacity: 2000, newBucketShare: 1 } }));
   t.same(kept, ['listen', 'upstream', 'metrics', 'quotaTable'], 'named: what needs a restart');
+  const pending = (await proxy.metrics.registry.getSingleMetricAsString('kqp_config_restart_pending')).split('\n').filter((l) => l.endsWith(' 1'));
+  t.same(pending.map((l) => /setting="([^"]+)"/.exec(l)![1]), kept, 'and kqp_config_restart_pending is 1 for each of them');
+  const reloads = await proxy.metrics.registry.getSingleMetricAsString('kqp_config_reload_total');
+  t.match(reloads, /kqp_config_reload_total\{result="failure"\} 0/, 'a reload failure\'s series exists at 0 before the first failure (so increase() sees the first)');
   t.same(proxy.config.listen, listen, 'the listen address in force is the old one');
   t.equal(proxy.config.quotaTable.capacity, 10000, 'and the table keeps its capacity');
   await send(2);
   t.ok(requests().bucket!.tokens < 0, `the open connection is now charged (${requests().bucket!.tokens.toFixed(2)})`);
+});
+
+t.test('the first cluster-scoped quota, added at a reload, starts coordination with the file\'s settings; a later change waits for a restart', async (t) => {
+  const { proxy, next } = await setup(t, {});
+  const keep = { listen: `${proxy.config.listen.host}:${proxy.config.listen.port}`, upstream: `${proxy.config.upstream.host}:${proxy.config.upstream.port}`, metrics: `${proxy.config.metrics.host}:${proxy.config.metrics.port}` };
+  const cluster = { ...keep, quotas: [{ clientId: 'raw-client', requestsPerSec: 100, scope: 'cluster' }] };
+  const kept = proxy.reload(next({ ...cluster, coordination: { sidecarId: 'kafka-0', intervalMs: 500, topic: 'my-topic' } }));
+  t.same(kept, [], 'nothing kept');
+  const state = () => (proxy.sidecarState() as { coordination?: { sidecarId: string } }).coordination;
+  t.equal(state()?.sidecarId, 'kafka-0', 'coordination started with the sidecarId of the file');
+  t.match(proxy.config.coordination, { intervalMs: 500, topic: 'my-topic' }, 'and its other settings');
+  t.same(proxy.reload(next({ ...cluster, coordination: { sidecarId: 'kafka-1', intervalMs: 500, topic: 'my-topic' } })), ['coordination'], 'running: a change is named');
+  t.equal(state()?.sidecarId, 'kafka-0', 'and waits for a restart');
 });
 
 t.test("limits apply to open connections too: a lowered idle timeout closes a quiet one", async (t) => {

@@ -9,6 +9,7 @@ import { KINDS, PRODUCE } from '../../src/quota/quota-kinds.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { makeCertificates } from '../support/tls-certificates.js';
 import type { PeerCertificate } from 'node:tls';
+import { hostname } from 'node:os';
 import { prng } from '../support/populate.js';
 
 const shares = (quota: number, demands: number[], floor = 0) => {
@@ -60,11 +61,27 @@ function setup(o: Partial<CoordinationSettings> = {}, capacity = 8) {
   const clock = { ms: 0 };
   const now = () => clock.ms;
   const table = new BucketTable(capacity, 64, now, 1, KINDS);
-  const c = new ClusterShares(settings(o), capacity + 1, KINDS, (slot) => table.keyOf(slot), table.generation, now);
+  const c = new ClusterShares(settings(o), capacity + 1, KINDS, (slot) => table.keyOf(slot), table.generation, now, `${o.sidecarId ?? 'me'}-i`);
   return { clock, table, c };
 }
-const part = (sidecar: string, at: number, entries: [string, number][], kind = PRODUCE) =>
-  ({ sidecar, at, part: 0, parts: 1, entries: entries.map(([key, demand]) => ({ kind, key, demand })) });
+/** A one-part report of `sidecar`'s process `${sidecar}-i` (the instance setup() gives its own sidecar). */
+const part = (sidecar: string, at: number, entries: [string, number][], kind = PRODUCE, o: { instance?: string; staticShare?: boolean } = {}) =>
+  ({ sidecar, instance: o.instance ?? `${sidecar}-i`, staticShare: o.staticShare ?? false, at, part: 0, parts: 1, skipped: 0, entries: entries.map(([key, demand]) => ({ kind, key, demand })) });
+
+/** A sidecar ('me') whose tenant 'a' it throttles each interval; tick(): one interval, its own report read back. */
+function throttling(o: Partial<CoordinationSettings> = {}, brokers = 3) {
+  const { clock, table, c } = setup(o);
+  c.brokers = brokers;
+  const a = table.slotFor('\u0000a');
+  clock.ms = 1000;
+  const tick = () => {
+    c.charged(a, PRODUCE, 10, true, 3000);
+    c.collect();
+    c.received(part('me', clock.ms, []));
+    c.recompute();
+  };
+  return { clock, c, a, tick };
+}
 
 t.test('shares follow what was published: starting, coordinated, skew, even', async (t) => {
   const { clock, table, c } = setup();
@@ -99,13 +116,13 @@ t.test('shares follow what was published: starting, coordinated, skew, even', as
   t.match(c.clusterStats(), { mode: 'coordinated', liveSidecars: 3, staleSidecars: 0, brokers: 3 }, 'stats');
 });
 
-t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is reserved that, then forgotten', async (t) => {
+t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is reserved that, and so is its broker after it is forgotten', async (t) => {
   const { clock, table, c } = setup();
-  c.brokers = 3;
+  c.brokers = 2;
   const a = table.slotFor('\u0000a');
   clock.ms = 6000;
   t.equal(c.mode(), 'stale', 'never coordinated for staleAfterMs');
-  t.equal(c.shareOf(a, PRODUCE), 1 / 3, 'static share');
+  t.equal(c.shareOf(a, PRODUCE), 1 / 2, 'static share');
   c.received(part('me', 1, []));
   c.received(part('b', 1, [['\u0000a', WANTS_MORE]]));
   for (let n = 0; n < 3; n++) {
@@ -120,7 +137,7 @@ t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is 
   c.collect();
   c.recompute();
   c.recompute();
-  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 2 / 3) < 1e-12, 'b silent for 6 s: b is reserved its static third, we take the rest');
+  t.equal(c.shareOf(a, PRODUCE), 0.5, 'b silent for 6 s: b is reserved its static half, we take the rest');
   t.match(c.clusterStats(), { liveSidecars: 1, staleSidecars: 1 });
   clock.ms = 26_500;
   c.received(part('me', 3, []));
@@ -128,24 +145,89 @@ t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is 
   c.collect();
   c.recompute();
   c.recompute();
-  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 1) < 1e-12, 'b silent for forgetAfterMs: forgotten, its share given back');
+  t.match(c.clusterStats(), { liveSidecars: 1, staleSidecars: 0 }, 'b silent for forgetAfterMs: forgotten');
+  t.equal(c.shareOf(a, PRODUCE), 0.5, 'its broker is still in the metadata without a live sidecar: still reserved its static share');
+  c.brokers = 1;
+  c.recompute();
+  t.equal(c.shareOf(a, PRODUCE), 1, 'the broker gone from the metadata: all of it');
   clock.ms = 31_600;
   t.equal(c.mode(), 'stale', 'our own report not read back for staleAfterMs');
-  t.equal(c.shareOf(a, PRODUCE), 1 / 3, 'static share again');
+  t.equal(c.shareOf(a, PRODUCE), 1, 'static share again (one broker)');
+});
+
+t.test('what a sidecar cannot see is reserved: brokers with no sidecar heard, sidecars beyond maxSidecars, sidecars on the static share', async (t) => {
+  const { c, a, tick } = throttling({ maxSidecars: 3 }, 4);
+  c.received(part('b', 1, []));
+  for (let n = 0; n < 3; n++) tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5 * 0.985) < 1e-12, 'four brokers, one other sidecar heard: the two unheard brokers are reserved a quarter each; of the rest, all but b\'s floor');
+  c.received(part('c', 2, []));
+  c.received(part('d', 2, []));
+  t.equal(c.stats.sidecarsRefused, 1, 'the third other sidecar is beyond maxSidecars - 1');
+  tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.75 * 0.97 - 0.75 * 0.01) < 1e-12, 'the refused one\'s broker is reserved its quarter; of the rest, all but b\'s and c\'s floors');
+  c.received(part('c', 3, [], PRODUCE, { staticShare: true }));
+  tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5 * 0.985) < 1e-12, 'c says it serves the static share (it cannot read the topic): it is reserved that');
+  t.match(c.clusterStats(), { liveSidecars: 2, staleSidecars: 1 });
+  c.received(part('c', 4, []));
+  tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.75 * 0.98) < 1e-12, 'coordinated again: live again');
+  const many = throttling({ maxSidecars: 10 }, 2);
+  for (let i = 0; i < 6; i++) many.c.received(part(`ghost-${i}`, 1, [], PRODUCE, { staticShare: true }));
+  many.tick();
+  t.equal(many.c.shareOf(many.a, PRODUCE), 0.5, 'more sidecars on the static share than brokers: all but one broker\'s static share reserved, and no more');
+});
+
+t.test('sidecar ids: a second process with the same id is another sidecar (and counted); a restarted one replaces the old', async (t) => {
+  const { clock, c, a, tick } = throttling();
+  c.received(part('me', 1, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'other-process' }));
+  c.received(part('b', 1, [['\u0000a', WANTS_MORE]]));
+  for (let n = 0; n < 3; n++) tick();
+  t.equal(c.stats.sidecarIdCollisions, 1, 'our id from another process: counted');
+  t.match(c.clusterStats(), { liveSidecars: 3 }, 'and it counts as a sidecar of its own: the quota is split three ways, not two');
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 1 / 3) < 1e-12, 'a third each');
+  clock.ms += 1000;
+  c.received(part('b', 2, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-second' }));
+  t.equal(c.stats.sidecarIdCollisions, 2, 'b from another process while b\'s first was heard a second ago: two sidecars named b');
+  clock.ms += 3000;
+  c.received(part('b', 3, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-restarted' }));
+  t.equal(c.stats.sidecarIdCollisions, 2, 'a third b after both were silent for 3 s (two intervals): a restart, not a collision');
+  const remotes = (c as unknown as { remotes: Map<string, { sidecar: string }> }).remotes;
+  t.same([...remotes.values()].map((r) => r.sidecar).sort(), ['b', 'me'], 'the silent b processes are replaced by the restarted one');
+});
+
+t.test('a report of several parts is applied whole, when its last part is read', async (t) => {
+  const { c, a, tick } = throttling({}, 2);
+  const report = (at: number, entries: [string, number][][]) => entries.map((e, p) => ({ ...part('b', at, e), part: p, parts: entries.length }));
+  for (const p of report(1, [[['\u0000x', 1]], [['\u0000a', WANTS_MORE]]])) c.received(p);
+  for (let n = 0; n < 3; n++) tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5) < 1e-12, 'b wants more of a: half each');
+  const [first, second] = report(2, [[['\u0000x', 1]], [['\u0000a', WANTS_MORE]]]);
+  c.received(first!);
+  tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5) < 1e-12, 'between the parts of b\'s next report: its last whole report still holds (not a demand of 0 for a)');
+  c.received(second!);
+  tick();
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5) < 1e-12, 'the whole report read: the same');
+  c.received({ ...part('b', 3, [['\u0000x', 1]]), skipped: 4 });
+  tick();
+  t.equal(c.stats.entriesDropped, 4, 'entries another version wrote, or longer keys, are skipped and counted, the rest of the part read');
+  t.ok(c.shareOf(a, PRODUCE) > 0.9, `b no longer asks for a: nearly all of it (${c.shareOf(a, PRODUCE)})`);
 });
 
 t.test('bounds: other sidecars (maxSidecars - 1) and their entries (capacity each); churn cannot grow them', async (t) => {
   const { c } = setup({ maxSidecars: 3 }, 8);
   t.equal(c.remoteCapacity, 16, 'capacity × (maxSidecars - 1)');
   for (let s = 0; s < 50; s++) c.received(part(`sidecar-${s}`, 1, Array.from({ length: 100 }, (_, i) => [`\u0000client-${s}-${i}`, 1] as [string, number])));
-  const remotes = (c as unknown as { remotes: Map<string, { demands: Map<string, number> }> }).remotes;
+  const remotes = (c as unknown as { remotes: Map<string, { demands: Map<string, number>; next: Map<string, number> }> }).remotes;
   t.equal(remotes.size, 2, 'only maxSidecars - 1 others kept');
   for (const r of remotes.values()) t.equal(r.demands.size, 8, 'each at most capacity entries');
   t.equal(c.stats.sidecarsRefused, 48);
   t.equal(c.stats.entriesDropped, 2 * 92);
   // a later report of a kept sidecar replaces its entries (no growth across reports)
   c.received(part('sidecar-0', 2, [['\u0000x', 1]]));
-  t.equal(remotes.get('sidecar-0')!.demands.size, 1);
+  t.equal(remotes.get('sidecar-0\u0000sidecar-0-i')!.demands.size, 1);
+  for (const r of remotes.values()) t.equal(r.next.size, 0, 'nothing kept of a report once applied');
 });
 
 t.test('local state follows the table: a reused slot starts afresh, and a million client ids leave it bounded', async (t) => {
@@ -162,21 +244,36 @@ t.test('local state follows the table: a reused slot starts afresh, and a millio
 
 t.test('records: bounded in size, split in parts, tombstones for parts no longer used; decode refuses what is off', async (t) => {
   const entries = Array.from({ length: 5000 }, (_, i) => ({ kind: PRODUCE, key: `\u0000${'k'.repeat(200)}-${i}`, demand: i % 2 ? WANTS_MORE : i }));
-  const records = encodeReport('sidecar-1', 123, entries);
+  const from = { sidecar: 'sidecar-1', instance: 'p1', staticShare: false };
+  const records = encodeReport(from, 123, entries);
   t.ok(records.length > 1, `${records.length} parts`);
   for (const r of records) t.ok(Buffer.byteLength(r.value!) <= RECORD_MAX_BYTES, 'each part within RECORD_MAX_BYTES');
   const decoded = records.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries);
   t.same(decoded, entries, 'round trip (wants more as -1 on the wire)');
-  const shorter = encodeReport('sidecar-1', 124, entries.slice(0, 1), records.length);
+  t.match(decodeReport(Buffer.from(records[1]!.value!), KINDS, 256), { sidecar: 'sidecar-1', instance: 'p1', staticShare: false, at: 123, part: 1, parts: records.length, skipped: 0 });
+  // keys of two-byte characters: parts measured in bytes (UTF-8), not in characters
+  const wide = Array.from({ length: 600 }, (_, i) => ({ kind: PRODUCE, key: `\u0000${'é'.repeat(240)}${i}`, demand: 1 }));
+  const wideRecords = encodeReport({ ...from, staticShare: true }, 5, wide);
+  for (const r of wideRecords) t.ok(Buffer.byteLength(r.value!) <= RECORD_MAX_BYTES, `a part of long non-ASCII keys: ${Buffer.byteLength(r.value!)} bytes, within RECORD_MAX_BYTES`);
+  t.same(wideRecords.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries), wide, 'and each is read back');
+  t.equal(decodeReport(Buffer.from(wideRecords[0]!.value!), KINDS, 256)!.staticShare, true, 'the static-share flag');
+  const shorter = encodeReport(from, 124, entries.slice(0, 1), records.length);
   t.equal(shorter.length, records.length);
   t.same(shorter.slice(1).map((r) => r.value), Array(records.length - 1).fill(null), 'tombstones for the parts dropped');
-  t.equal(decodeReport(Buffer.from(records[0]!.value!), KINDS, 100), undefined, 'a key longer than the table allows: refused');
+  const short = decodeReport(Buffer.from(encodeReport(from, 1, [...entries.slice(0, 3), { kind: PRODUCE, key: '\u0000a', demand: 1 }])[0]!.value!), KINDS, 100)!;
+  t.same([short.entries.map((e) => e.key), short.skipped], [['\u0000a'], 3], 'keys longer than the table allows: skipped and counted, the rest read');
+  const oldVersion = decodeReport(Buffer.from('{"v":1,"s":"old","at":1,"p":0,"n":1,"e":[[0,"k",5],[99,"k",1],[0,"k"]]}'), KINDS, 256)!;
+  t.same([oldVersion.instance, oldVersion.staticShare, oldVersion.entries.length, oldVersion.skipped], ['', false, 1, 2],
+    'a report without instance or flag (an earlier version): read; an unknown kind and a short entry skipped');
+  for (const [p, n] of [[1, 1], [-1, 1], [0, 0], [0, 2000]]) {
+    t.equal(decodeReport(Buffer.from(`{"v":1,"s":"x","at":1,"p":${p},"n":${n},"e":[]}`), KINDS, 256), undefined, `part ${p} of ${n}: refused`);
+  }
   t.equal(decodeReport(Buffer.from('{"v":1}'), KINDS, 256), undefined, 'malformed: refused');
   t.equal(decodeReport(Buffer.alloc(RECORD_MAX_BYTES + 1, 32), KINDS, 256), undefined, 'too large: refused unread');
   t.equal(decodeReport(null, KINDS, 256), undefined, 'tombstone');
   for (const json of ['null', '7', '"text"', '[]']) t.equal(decodeReport(Buffer.from(json), KINDS, 256), undefined, `JSON that is no report (${json}): refused`);
   const small = [{ kind: PRODUCE, key: '\u0000a', demand: 0.45 }, { kind: PRODUCE, key: '\u0000b', demand: 1 / 3 }];
-  t.same(decodeReport(Buffer.from(encodeReport('s', 1, small)[0]!.value!), KINDS, 256)!.entries.map((e) => e.demand), [0.45, 0.333],
+  t.same(decodeReport(Buffer.from(encodeReport({ ...from, sidecar: 's' }, 1, small)[0]!.value!), KINDS, 256)!.entries.map((e) => e.demand), [0.45, 0.333],
     'demands of less than one a second keep their size, to a thousandth');
 });
 
@@ -184,7 +281,7 @@ t.test('config: scope defaults to broker; coordination defaults; bad settings na
   const base = { listen: '127.0.0.1:1', upstream: '127.0.0.1:2' };
   const c = configFromObject({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 1 }, { user: 'b', produceBytesPerSec: 1, scope: 'cluster' }] });
   t.same(c.quotas.map((q) => q.cluster), [false, true]);
-  t.same(c.coordination, { topic: 'kqp-quota-coordination', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 60000, maxSidecars: 16, floorShare: 0.02, sidecarId: '127.0.0.1:2' });
+  t.same(c.coordination, { topic: 'kqp-quota-coordination', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 60000, maxSidecars: 16, floorShare: 0.02, sidecarId: `${hostname()}/127.0.0.1:2` });
   t.throws(() => configFromObject({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 1, scope: 'world' }] }), /quotas\.0\.scope: must be one of broker, cluster/);
   t.throws(() => configFromObject({ ...base, coordination: { intervalMs: 1000, staleAfterMs: 1000 } }), /coordination\.staleAfterMs: must be more than/);
   t.throws(() => configFromObject({ ...base, coordination: { topic: 'a b' } }), /coordination\.topic/);
@@ -197,7 +294,7 @@ t.test('10,000 active cluster-scoped tenants: what one report weighs, and what i
   clock.ms = 1000;
   const entries = c.collect();
   t.equal(entries.length, capacity, 'one entry per active bucket');
-  const records = encodeReport('127.0.0.1:9092', Date.now(), entries);
+  const records = encodeReport({ sidecar: '127.0.0.1:9092', instance: 'p', staticShare: false }, Date.now(), entries);
   const bytes = records.reduce((n, r) => n + r.key.length + Buffer.byteLength(r.value!), 0);
   t.ok(bytes <= capacity * (16 + 30), `one report: ${records.length} records, ${bytes} bytes (${(bytes / capacity).toFixed(1)} bytes per tenant): at intervalMs 1000, ${(bytes / 1024).toFixed(0)} KB/s per sidecar`);
   for (const s of ['b', 'c', 'd', 'e']) for (const r of records) c.received({ ...decodeReport(Buffer.from(r.value!), KINDS, 256)!, sidecar: s });
@@ -224,7 +321,7 @@ t.test('three sidecars ticking at different moments, demands changing every inte
     const delay = 10 + Math.floor(rnd() * 99) * 10;
     const nodes = ids.map((id) => {
       const table = new BucketTable(4, 64, now, 1, KINDS);
-      const c = new ClusterShares(settings({ sidecarId: id, maxSidecars: 3, floorShare: 0.03 }), 5, KINDS, (slot) => table.keyOf(slot), table.generation, now);
+      const c = new ClusterShares(settings({ sidecarId: id, maxSidecars: 3, floorShare: 0.03 }), 5, KINDS, (slot) => table.keyOf(slot), table.generation, now, `${id}-i`);
       c.brokers = 3;
       return { c, slot: table.slotFor('\u0000tenant') };
     });
