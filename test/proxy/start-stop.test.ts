@@ -1,0 +1,48 @@
+// Starting and stopping in-process, against a fake broker: a stop asked for while the proxy is still starting (a
+// SIGTERM during start-up) waits for the start and ends it early, and every stop() call waits for the same end (a
+// second signal does not cut the drain short).
+import t from 'tap';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { configFromObject } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
+import { ApiKey } from '../../src/protocol/generated/api-table.js';
+import { FakeBroker, answerApiVersions, proxyBefore } from '../support/fake-broker.js';
+import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
+
+t.test('a stop during start-up: the start ends early without an error, the stop waits for it, the listener is closed', async (t) => {
+  // no broker at the upstream: the readiness probe's first round trip keeps the start waiting for up to 2 s
+  const [port, metrics, upstream] = await freePorts(3);
+  const proxy = new ProxyServer(configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstream}`, metrics: `127.0.0.1:${metrics}`, logLevel: 'silent' }),
+    { logger: createLogger('silent') });
+  const starting = proxy.start();
+  await new Promise((r) => setTimeout(r, 50));
+  const stopping = proxy.stop();
+  t.equal(proxy.stop(), stopping, 'a second stop() is the same stop');
+  let started: unknown = 'pending';
+  await starting.then(() => (started = 'resolved'), (err: Error) => (started = err.message));
+  t.equal(started, 'resolved', 'the start ends without an error');
+  await stopping;
+  t.notOk(proxy.ready(), 'stopped: not ready');
+  await t.rejects(RawClient.open(port!), 'the listener is closed');
+});
+
+t.test('every stop() call waits for the drain: a request in flight is answered before any of them resolves', async (t) => {
+  // the client's requests answered 300 ms after they came (the readiness probe's at once, by FakeBroker itself)
+  const broker = new FakeBroker((frame, socket) => {
+    setTimeout(() => answerApiVersions(frame, socket)?.forEach((b) => socket.write(b)), 300);
+    return undefined;
+  });
+  const { proxy, port } = await proxyBefore(broker, { limits: { shutdownGraceMs: 5000 } });
+  t.teardown(() => broker.close());
+  const client = await RawClient.open(port);
+  const id = client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
+  await new Promise((r) => setTimeout(r, 50));
+  let answered = false;
+  const response = client.response(id).then(() => (answered = true));
+  const first = proxy.stop();
+  await proxy.stop();
+  t.ok(answered, 'the second stop() resolved only after the request in flight was answered');
+  await Promise.all([first, response]);
+  client.close();
+});
