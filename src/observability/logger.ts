@@ -10,7 +10,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
 
 /**
  * Allows at most `perWindow` lines of each kind per window; the first line after a window in which lines were
- * dropped says how many. Bounded: at most `maxKinds` kinds are tracked (further kinds share one bucket).
+ * dropped says how many. Bounded: at most `maxKinds` kinds are tracked; when that many are, kinds not seen in the
+ * current window are forgotten first (saying what they dropped), and only then do new kinds share one bucket.
  */
 export class RateLimitedLog {
   private readonly counts = new Map<string, { window: number; logged: number; suppressed: number }>();
@@ -24,8 +25,9 @@ export class RateLimitedLog {
   ) {}
 
   warn(kind: string, fields: Record<string, unknown>, message: string): void {
-    const key = this.counts.has(kind) || this.counts.size < this.maxKinds ? kind : '(other)';
     const window = Math.floor(this.now() / this.windowMs);
+    if (!this.counts.has(kind) && this.counts.size >= this.maxKinds) this.forgetBefore(window);
+    const key = this.counts.has(kind) || this.counts.size < this.maxKinds ? kind : '(other)';
     let c = this.counts.get(key);
     if (!c || c.window !== window) {
       const suppressed = c?.suppressed ?? 0;
@@ -38,6 +40,14 @@ export class RateLimitedLog {
       this.log.warn({ kind, ...fields }, message);
     } else {
       c.suppressed++;
+    }
+  }
+
+  private forgetBefore(window: number): void {
+    for (const [kind, c] of this.counts) {
+      if (c.window >= window) continue;
+      this.counts.delete(kind);
+      if (c.suppressed > 0) this.log.warn({ kind, suppressed: c.suppressed }, `${c.suppressed} similar warnings were suppressed`);
     }
   }
 }

@@ -117,8 +117,11 @@ export class ProxyServer {
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
     this.probe = new BrokerProbe(this.dialer);
     const now = opts.now ?? (() => performance.now());
+    // shadow mode's lines, one kind per tenant, have a limiter of their own: they never take the places of the
+    // proxy's own warnings (errors, refusals) in `warn`'s
+    const shadow = new RateLimitedLog(this.log);
     this.quotas = new QuotaEnforcer(config, new QuotaMetrics(this.metrics.registry), now, (tenant, ms) =>
-      warn.warn(`shadow:${tenant}`, { tenant, throttleMs: Math.round(ms) }, 'a quota in shadow mode would throttle this tenant (nothing is enforced)'));
+      shadow.warn(`shadow:${tenant}`, { tenant, throttleMs: Math.round(ms) }, 'a quota in shadow mode would throttle this tenant (nothing is enforced)'));
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
