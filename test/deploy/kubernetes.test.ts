@@ -20,6 +20,7 @@ import { FakeBroker, proxyBefore } from '../support/fake-broker.js';
 interface Probe { httpGet?: { path: string; port: number | string } }
 interface Container {
   name: string;
+  lifecycle?: { preStop?: { exec?: { command?: string[] } } };
   image: string;
   env?: { name: string; value?: unknown }[];
   ports?: { name?: string; containerPort: number }[];
@@ -149,9 +150,16 @@ t.test('the probes ask the metrics port for /healthz and /readyz, which a proxy 
   t.ok([200, 503].includes(await status(probes.readiness!.path)), 'the readiness path answers 200 or 503 (not 404)');
 });
 
-t.test("the pod's grace period outlasts the proxy's shutdown grace", async (t) => {
+t.test("the pod's grace period outlasts the proxy's shutdown grace, and the broker serves the proxy's drain", async (t) => {
   const graceSeconds = pod.terminationGracePeriodSeconds ?? 30; // Kubernetes' default
-  t.ok(graceSeconds * 1000 > config().limits.shutdownGraceMs, `${graceSeconds} s > limits.shutdownGraceMs ${config().limits.shutdownGraceMs} ms`);
+  const drainMs = config().limits.shutdownGraceMs;
+  t.ok(graceSeconds * 1000 > drainMs, `${graceSeconds} s > limits.shutdownGraceMs ${drainMs} ms`);
+  // the kubelet sends SIGTERM to both containers at once: the broker's preStop holds its shutdown while the proxy drains
+  const broker = pod.containers.find((c) => c.name !== proxy.name)!;
+  const [cmd, seconds] = broker.lifecycle?.preStop?.exec?.command ?? [];
+  t.equal(cmd, 'sleep', `the broker container (${broker.name}) sleeps in its preStop`);
+  t.ok(Number(seconds) * 1000 >= drainMs + 2000, `${seconds} s: the proxy's drain (${drainMs} ms) and its clients' ends (2 s)`);
+  t.ok(graceSeconds - Number(seconds) >= 10, `and leaves the broker's controlled shutdown ${graceSeconds - Number(seconds)} s of the grace period`);
 });
 
 t.test("the proxy's memory request covers the largest RSS bench/RESULTS.md reports", async (t) => {
