@@ -19,6 +19,9 @@ class TenantCounts {
   readonly bytes = new Float64Array(QUOTA_KINDS.length);
   readonly bytesTouched = new Uint8Array(QUOTA_KINDS.length);
   throttleSeconds: number | undefined;
+  /** Wall-clock seconds in which some connection of the tenant was throttled, and until when (ms) it is now. */
+  throttledTimeSeconds: number | undefined;
+  throttledUntilMs = -Infinity;
   throttledRequests: number | undefined;
   wouldThrottleSeconds: number | undefined;
 
@@ -39,7 +42,9 @@ export class QuotaMetrics {
     });
     const perTenant = (name: string, help: string, of: (c: TenantCounts) => number | undefined) => registerScrapedMetric(registry, name, help, 'counter',
       () => [...this.tenants.values()].flatMap((c) => (of(c) === undefined ? [] : [{ labels: { tenant: c.tenant }, value: of(c)! }])));
-    perTenant('kqp_tenant_throttle_seconds_total', 'Throttle time given to a tenant', (c) => c.throttleSeconds);
+    perTenant('kqp_tenant_throttle_seconds_total', 'Throttle time given to a tenant (summed over its connections)', (c) => c.throttleSeconds);
+    perTenant('kqp_tenant_throttled_time_seconds_total', 'Time during which a tenant had a connection throttled (at most one second a second)',
+      (c) => c.throttledTimeSeconds);
     perTenant('kqp_tenant_throttled_requests_total', 'Requests that got a throttle', (c) => c.throttledRequests);
     perTenant('kqp_tenant_would_throttle_seconds_total', 'Throttle time a tenant would have been given by its quotas in shadow mode (nothing was enforced)',
       (c) => c.wouldThrottleSeconds);
@@ -86,9 +91,14 @@ export class QuotaMetrics {
     c.wouldThrottleSeconds = (c.wouldThrottleSeconds ?? 0) + ms / 1000;
   }
 
-  throttled(tenant: string, ms: number, newRequest: boolean): void {
+  /** `ms` of throttle from `nowMs` on (the clock's milliseconds) to a tenant's connection. */
+  throttled(tenant: string, ms: number, newRequest: boolean, nowMs: number): void {
     const c = this.of(tenant);
     c.throttleSeconds = (c.throttleSeconds ?? 0) + ms / 1000;
+    // the union of its connections' throttles: only what this one adds past the end of those before it
+    const until = nowMs + ms;
+    c.throttledTimeSeconds = (c.throttledTimeSeconds ?? 0) + Math.max(0, until - Math.max(nowMs, c.throttledUntilMs)) / 1000;
+    c.throttledUntilMs = Math.max(c.throttledUntilMs, until);
     if (newRequest) c.throttledRequests = (c.throttledRequests ?? 0) + 1;
   }
 }

@@ -258,7 +258,7 @@ export class QuotaEnforcer {
    * counted as throttled.
    */
   throttled(state: TenantState, ms: number, newRequest = true): void {
-    this.metrics.throttled(state.label, ms, newRequest);
+    this.metrics.throttled(state.label, ms, newRequest, this.now());
   }
 
   private charge(state: TenantState, kind: QuotaKind, cost: number): number {

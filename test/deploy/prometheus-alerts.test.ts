@@ -39,7 +39,7 @@ t.test('every alert fires in a test case and stays quiet in another, and says wh
 
 t.test('the alerts watch evictions that lost debt, overflow, throttled tenants, upstream errors and readiness', async (t) => {
   const used = new Set(alerts.flatMap((a) => metricNamesIn(a.expr)));
-  const wanted = ['kqp_quota_evictions_lost_debt_total', 'kqp_quota_overflow_total', 'kqp_tenant_throttle_seconds_total', 'kqp_upstream_errors_total', 'kqp_ready'];
+  const wanted = ['kqp_quota_evictions_lost_debt_total', 'kqp_quota_overflow_total', 'kqp_tenant_throttled_time_seconds_total', 'kqp_upstream_errors_total', 'kqp_ready'];
   t.same(wanted.filter((name) => !used.has(name)), [], 'an alert for each');
 });
 

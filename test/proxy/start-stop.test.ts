@@ -11,12 +11,11 @@ import { FakeBroker, answerApiVersions, proxyBefore } from '../support/fake-brok
 import { RawClient, API_VERSIONS_V3 } from '../support/raw-client.js';
 
 t.test('a stop during start-up: the start ends early without an error, the stop waits for it, the listener is closed', async (t) => {
-  // no broker at the upstream: the readiness probe's first round trip keeps the start waiting for up to 2 s
+  // stop() asked for at once: the start is still at its first step (listening)
   const [port, metrics, upstream] = await freePorts(3);
   const proxy = new ProxyServer(configFromObject({ listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstream}`, metrics: `127.0.0.1:${metrics}`, logLevel: 'silent' }),
     { logger: createLogger('silent') });
   const starting = proxy.start();
-  await new Promise((r) => setTimeout(r, 50));
   const stopping = proxy.stop();
   t.equal(proxy.stop(), stopping, 'a second stop() is the same stop');
   let started: unknown = 'pending';
@@ -37,7 +36,8 @@ t.test('every stop() call waits for the drain: a request in flight is answered b
   t.teardown(() => broker.close());
   const client = await RawClient.open(port);
   const id = client.send(ApiKey.ApiVersions, 3, API_VERSIONS_V3);
-  await new Promise((r) => setTimeout(r, 50));
+  // in flight: at the broker (which answers it 300 ms after)
+  while (broker.received.length === 0) await new Promise((r) => setTimeout(r, 5));
   let answered = false;
   const response = client.response(id).then(() => (answered = true));
   const first = proxy.stop();
