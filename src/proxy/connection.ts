@@ -522,7 +522,9 @@ export class Connection {
       else this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.flags | LOCAL_ANSWER, d.responseThrottleMs, partial, d.answer);
       return STREAM;
     }
-    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, now, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, partial, d.merge);
+    // its latency (kqp_request_duration_seconds) counts from when it goes to the broker: after a hold, not before
+    const sent = this.heldRequests.until > 0 ? Math.max(now, this.heldRequests.until) : now;
+    if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, sent, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, partial, d.merge);
     this.toBroker(d.forward ?? head);
     return STREAM;
   }

@@ -46,3 +46,30 @@ t.test('joins from three tenants at once, over a budget of two at once and two a
   await clients[3]!.response(1, 10_000);
   t.equal(await waits(), 1, 'a rejoin did not wait');
 });
+
+t.test('the request latency the broker is measured by (kqp_request_duration_seconds) leaves out a wait for the budget', async (t) => {
+  const broker = new FakeBroker((frame) => {
+    const v = frame.readInt16BE(6);
+    const w = new Writer();
+    JoinRes.encodeJoinGroupResponse(w, v, JoinRes.defaultJoinGroupResponse());
+    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()), v >= 6)];
+  });
+  // one join at once, one every 2 s: the second of two joins waits 2 s before it is forwarded
+  const { proxy, port } = await proxyBefore(broker, { brokerBudget: { groupJoinsPerSec: 0.5, groupJoinBurst: 1 } });
+  const client = await RawClient.open(port);
+  t.teardown(async () => {
+    client.close();
+    await proxy.stop();
+    await broker.close();
+  });
+  const sentAt = performance.now();
+  client.socket.write(Buffer.concat([1, 2].map((id) => encodeRequest(ApiKey.JoinGroup, 5, id, join('')))));
+  await client.response(2, 10_000);
+  const waited = performance.now() - sentAt;
+  const histogram = await proxy.metrics.registry.getSingleMetricAsString('kqp_request_duration_seconds');
+  const sum = Number(/kqp_request_duration_seconds_sum\{api="JoinGroup"\} (\S+)/.exec(histogram)?.[1]);
+  const count = Number(/kqp_request_duration_seconds_count\{api="JoinGroup"\} (\S+)/.exec(histogram)?.[1]);
+  t.equal(count, 2, 'two JoinGroup latencies');
+  // the broker answers at once: what the sum holds is two round trips through the proxy, far below the 2 s wait
+  t.ok(sum < 1, `their sum: ${sum.toFixed(3)} s, the second answered ${waited.toFixed(0)} ms after both were sent`);
+});
