@@ -1,13 +1,18 @@
 // Free loopback ports, and waiting for a port to accept connections.
 import { createServer, connect, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Returns `count` distinct ports that were free a moment ago (held open together so none repeats), for a process
  * started next to listen on. They are drawn below the kernel's ephemeral range: a port the kernel hands out (listen on
  * 0) can be taken, between its release here and the process binding it, by any outgoing connection on the machine,
  * which a test run opening thousands of them did (EADDRINUSE). Where there is no room below that range, the kernel's.
+ * A port drawn is noted for RESERVE_MS in a directory every process on the machine shares, and not drawn again by any
+ * of them meanwhile: processes started in parallel (test files, their clusters and proxies) each bind theirs within
+ * that time, and none is handed one another was handed a moment before.
  */
 export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];
@@ -15,13 +20,50 @@ export async function freePorts(count: number): Promise<number[]> {
   try {
     while (servers.length < count) {
       let server: Server | undefined;
-      for (let tries = 0; tries < 100 && !server && high > low; tries++) server = await bound(low + Math.floor(Math.random() * (high - low)));
+      for (let tries = 0; tries < 100 && !server && high > low; tries++) {
+        const port = low + Math.floor(Math.random() * (high - low));
+        if (reserved(port)) continue;
+        server = await bound(port);
+        if (server && !reserve(port)) server = await closed(server);
+      }
       servers.push(server ?? (await bound(0))!);
     }
     return servers.map((s) => (s.address() as { port: number }).port);
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
+}
+
+/** Where drawn ports are noted (one empty file each, its time the draw's), and for how long a note holds. */
+const RESERVED_DIR = join(tmpdir(), 'kqp-ports');
+const RESERVE_MS = 120_000;
+
+function reserved(port: number): boolean {
+  try {
+    return Date.now() - statSync(join(RESERVED_DIR, String(port))).mtimeMs < RESERVE_MS;
+  } catch {
+    return false;
+  }
+}
+
+/** Notes `port` as drawn now; false when another process drew it within RESERVE_MS. */
+function reserve(port: number): boolean {
+  const file = join(RESERVED_DIR, String(port));
+  mkdirSync(RESERVED_DIR, { recursive: true });
+  try {
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if (reserved(port)) return false;
+  const now = new Date();
+  utimesSync(file, now, now); // an old note: the port is this draw's now
+  return true;
+}
+
+function closed(server: Server): Promise<undefined> {
+  return new Promise((resolve) => server.close(() => resolve(undefined)));
 }
 
 /** The ports from which freePorts draws: the 16,384 below the ephemeral range (empty where it starts too low). */

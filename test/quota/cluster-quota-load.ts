@@ -59,7 +59,7 @@ export const shares = async (sidecars: readonly ProxyProcess[], clientId: string
 export async function topicOn(rig: ClusterQuotaRig, leaders: number[]): Promise<string> {
   const topic = rig.name('cluster-quota');
   await createTopicsAndWait(rig.admin, [{ topic, replicaAssignment: leaders.map((id, partition) => ({ partition, replicas: [id] })) }]);
-  rig.cleanup(() => rig.admin.deleteTopics({ topics: [topic] }));
+  rig.cleanup(() => rig.admin.deleteTopics({ topics: [topic] }).catch(() => undefined));
   return topic;
 }
 

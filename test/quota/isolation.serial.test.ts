@@ -36,7 +36,7 @@ t.test('a noisy neighbour at many times its quota does not move a quiet tenant',
   const [quietTopic, noisyTopic] = [uniqueName('quiet'), uniqueName('noisy')];
   await createTopicsAndWait(admin, [quietTopic, noisyTopic].map((topic) => ({ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] })));
   t.teardown(async () => {
-    await admin.deleteTopics({ topics: [quietTopic, noisyTopic] });
+    await admin.deleteTopics({ topics: [quietTopic, noisyTopic] }).catch(() => undefined); // cleanup: a slow broker's timeout must not fail the file
     await admin.disconnect();
   });
   const sidecars = await startSidecarProcesses(cluster.nodes, {

@@ -55,7 +55,7 @@ t.test('a quota raised by SIGHUP, a bad file ignored, a quota lowered by a renam
   const topic = uniqueName('reload');
   await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
   t.teardown(async () => {
-    await admin.deleteTopics({ topics: [topic] });
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined); // cleanup: a slow broker's timeout must not fail the file
     await admin.disconnect();
   });
   const proxy = await startProxyProcess(config(BEFORE), { advertiseSelf: node.id });

@@ -34,7 +34,7 @@ t.test('a tenant at 100× its quota for 60 s', async (t) => {
   const topic = uniqueName('overload');
   await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
   t.teardown(async () => {
-    await admin.deleteTopics({ topics: [topic] });
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined); // cleanup: a slow broker's timeout must not fail the file
     await admin.disconnect();
   });
   const sidecars = await startSidecarProcesses(cluster.nodes, { quotas: [{ clientId: 'hog', produceBytesPerSec: RATE, produceBurstBytes: BURST }] }, 'port', {

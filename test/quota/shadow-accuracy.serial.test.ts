@@ -64,7 +64,7 @@ t.test('a produce quota in shadow mode meters what enforcing it gives, and lets 
   const topic = uniqueName('shadow');
   await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
   t.teardown(async () => {
-    await admin.deleteTopics({ topics: [topic] });
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined); // cleanup: a slow broker's timeout must not fail the file
     await admin.disconnect();
   });
   const enforced = await measure(t, 'enforce', topic);

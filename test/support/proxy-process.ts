@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePorts, waitForPort } from '../../src/local-kafka/ports.js';
+import { freePorts } from '../../src/local-kafka/ports.js';
 import { killWithOwner } from '../../src/local-kafka/owner-watchdog.js';
 import type { NodeInfo } from '../../src/local-kafka/kafka-cluster.js';
 
@@ -73,8 +73,14 @@ export interface ProxyProcessOptions {
   compiled?: boolean;
 }
 
-/** Starts the proxy (src/cli.ts, or dist/cli.js when `compiled`) with `config` (listen and metrics are filled in). */
+/**
+ * Starts the proxy (src/cli.ts, or dist/cli.js when `compiled`) with `config` (listen and metrics are filled in; its
+ * logLevel, info unless given, must let info through: the start is seen in the log); resolves once it has started.
+ */
 export async function startProxyProcess(config: Record<string, unknown>, o: ProxyProcessOptions = {}): Promise<ProxyProcess> {
+  if (config.logLevel !== undefined && !['info', 'debug', 'trace'].includes(config.logLevel as string)) {
+    throw new Error(`startProxyProcess: logLevel ${String(config.logLevel)} would hide the "proxy started" line it waits for`);
+  }
   const [freePort, metricsPort] = await freePorts(2);
   const port = o.port ?? freePort;
   const dir = mkdtempSync(join(tmpdir(), 'kqp-proxy-'));
@@ -101,8 +107,27 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
     exit = signal ? `killed by ${signal}` : `exit code ${code}`;
   });
   killWithOwner(child.pid!);
-  await waitForPort('127.0.0.1', port!, 60_000, () => {
-    if (child.exitCode !== null) throw new Error(`proxy exited with ${child.exitCode}; its log: ${logFile}`);
+  // started: its "proxy started" line (logged once it listens and its metrics port serves), not merely something
+  // accepting connections at its port
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => fail(new Error(`proxy not started within 60 s; its log: ${logFile}`)), 60_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString()).slice(-4096);
+      if (!seen.includes('"msg":"proxy started"')) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      resolve();
+    };
+    const onExit = () => fail(new Error(`proxy exited (${exit}) before it started; its log: ${logFile}`));
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
   });
   const base = `http://127.0.0.1:${metricsPort}`;
   const metrics = async () => (await fetch(`${base}/metrics`)).text();
