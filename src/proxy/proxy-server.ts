@@ -51,6 +51,8 @@ const TLS_REJECTIONS: Record<TlsRejection, string> = {
  * one log line and waits for a restart. Everything else applies at once.
  */
 const RESTART_ONLY = ['listen', 'upstream', 'metrics', 'advertise', 'quotaTable', 'connections', 'admin.topicCacheCapacity', 'admin.defaultPartitions', 'coordination'] as const;
+/** The longest a stop waits for the coordination client to disconnect. */
+const COORDINATION_STOP_MS = 3000;
 const valueAt = (c: ProxyConfig, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
 const setting = (c: ProxyConfig, path: string): unknown => {
@@ -313,7 +315,8 @@ export class ProxyServer {
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.connections) c.close('shutdown grace period over');
     await closed;
-    await coordinated;
+    // the coordination client's goodbyes (kafkajs' disconnects) may wait on a broker that is gone: not past this
+    await Promise.race([coordinated, new Promise((r) => setTimeout(r, COORDINATION_STOP_MS).unref())]);
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.log.info('proxy stopped');
   }
