@@ -74,7 +74,7 @@ export async function run(): Promise<Record<string, number>> {
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < CAPACITY; i++) c.charged(slots[i]!, PRODUCE, 1000 + i + round, i % 3 === 0, 1_000_000);
     clock.ms += 1000;
-    const records = encodeReport({ sidecar: 'me', instance: c.instance, staticShare: false }, clock.ms, c.collect());
+    const { records } = encodeReport({ sidecar: 'me', instance: c.instance, staticShare: false }, clock.ms, c.collect());
     for (const s of ['b', 'c', 'd']) for (const r of records) c.received({ ...decodeReport(Buffer.from(r.value!), KINDS, 256)!, sidecar: s });
     c.received({ sidecar: 'me', instance: c.instance, staticShare: false, at: clock.ms, part: 0, parts: 1, entries: [], skipped: 0 });
     const both = [

@@ -47,9 +47,11 @@ let proxy: ProxyServer | undefined;
 let stopping = false;
 // until the proxy runs, a SIGHUP is ignored (by default it would end the process)
 process.on('SIGHUP', () => undefined);
-// Installed first, so a SIGTERM during start-up (PID 1 in a container ignores it otherwise) still stops us.
+// Installed first, so a SIGTERM during start-up (PID 1 in a container ignores it otherwise) still stops us; kept, so
+// that a second signal during the drain (Ctrl-C twice, an impatient supervisor) does not end it by default
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
     stopping = true;
     if (!proxy) process.exit(0);
     proxy.log.info({ signal }, 'stopping');

@@ -1,7 +1,7 @@
 // Free loopback ports, and waiting for a port to accept connections.
 import { createServer, connect, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -46,19 +46,27 @@ function reserved(port: number): boolean {
   }
 }
 
-/** Notes `port` as drawn now; false when another process drew it within RESERVE_MS. */
+/**
+ * Notes `port` as drawn now; false when another process drew it within RESERVE_MS. Where notes cannot be written (the
+ * directory another user's, a read-only /tmp), the port is drawn without one.
+ */
 function reserve(port: number): boolean {
   const file = join(RESERVED_DIR, String(port));
-  mkdirSync(RESERVED_DIR, { recursive: true });
   try {
-    closeSync(openSync(file, 'wx'));
+    // shared by every user, as /tmp is (the mode given to mkdir is narrowed by the umask)
+    if (mkdirSync(RESERVED_DIR, { recursive: true }) !== undefined) chmodSync(RESERVED_DIR, 0o1777);
+    closeSync(openSync(file, 'wx', 0o666));
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
   }
   if (reserved(port)) return false;
-  const now = new Date();
-  utimesSync(file, now, now); // an old note: the port is this draw's now
+  try {
+    const now = new Date();
+    utimesSync(file, now, now); // an old note: the port is this draw's now
+  } catch {
+    // another user's note: drawn without one
+  }
   return true;
 }
 

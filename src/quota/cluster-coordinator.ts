@@ -134,7 +134,8 @@ export class ClusterCoordinator {
       }
       // a sidecar that is not coordinated serves the static share: it says so, and the others reserve that for it
       const from = { sidecar: this.shares.settings.sidecarId, instance: this.shares.instance, staticShare: this.shares.mode() !== 'coordinated' };
-      const records = encodeReport(from, Date.now(), entries, this.parts);
+      const { records, dropped } = encodeReport(from, Date.now(), entries, this.parts);
+      this.shares.stats.entriesDropped += dropped;
       this.parts = records.filter((r) => r.value !== null).length;
       for (let i = 0; i < records.length && !this.stopped; i += PARTS_PER_SEND) {
         await this.producer.send({ topic: this.shares.settings.topic, acks: 1, messages: records.slice(i, i + PARTS_PER_SEND) });

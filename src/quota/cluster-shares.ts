@@ -5,9 +5,9 @@
 // Other sidecars' reports live in at most maxSidecars - 1 remotes of at most two Maps (the report in force, the one
 // being read part by part) of at most `capacity` entries each, so that what is kept for them is bounded by capacity ×
 // 2 × maxSidecars whatever the tenants do (a report lists bucket keys, one per slot of its sidecar's table: client-id
-// churn is bounded by the table before it gets here). A remote is one process (sidecar id and instance): two
-// processes given the same id are two sidecars (and a warning); a new instance of an id replaces an old one that has
-// been silent for two intervals (a restart).
+// churn is bounded by the table before it gets here). A remote is one process (sidecar id and instance): a new
+// instance of an id replaces the one before (a restart); the one replaced speaking again means two processes share
+// the id: both are sidecars (and a warning).
 //
 // The share, a fraction of the quota, that charges see (shareOf):
 // - coordinated (this sidecar read its own last report back from the topic within staleAfterMs): its max-min fair
@@ -94,6 +94,8 @@ export class ClusterShares {
   /** Each tracked slot × kind's key in the others' reports (`${kind}\u0001${bucket key}`), made once per slot use. */
   private readonly names: (string | undefined)[];
   private readonly remotes = new Map<string, Remote>();
+  /** Processes a newer process of their sidecar id replaced, and when: one heard again shares its id with that one. */
+  private readonly replaced = new Map<string, number>();
   private readonly scratchDemands: Float64Array;
   private readonly scratchShares: Float64Array;
   private readonly startedMs: number;
@@ -252,18 +254,23 @@ export class ClusterShares {
   }
 
   /**
-   * A process not heard from before: it replaces one of the same sidecar id silent for two intervals (a restart);
-   * alongside one heard more recently, or alongside this one, it is another sidecar with the same id (counted: the
-   * coordinator warns). Undefined when maxSidecars - 1 others are kept already.
+   * A process not heard from before. With this sidecar's id, or one that a newer process of its id replaced and that
+   * speaks again, it is another sidecar with the same id (counted: the coordinator warns), kept alongside. Otherwise
+   * it replaces the processes of its id (a restart: however soon the new one reports). Undefined when maxSidecars - 1
+   * others are kept already.
    */
   private newRemote(id: string, sidecar: string, now: number): Remote | undefined {
-    let collision = sidecar === this.settings.sidecarId;
-    for (const [other, r] of this.remotes) {
-      if (r.sidecar !== sidecar) continue;
-      if (now - r.heardMs > 2 * this.settings.intervalMs) this.remotes.delete(other);
-      else collision = true;
-    }
+    const collision = sidecar === this.settings.sidecarId || this.replaced.delete(id);
     if (collision) this.stats.sidecarIdCollisions++;
+    else {
+      for (const [other, r] of this.remotes) {
+        if (r.sidecar !== sidecar) continue;
+        this.remotes.delete(other);
+        this.replaced.set(other, now);
+        // the oldest first (Maps keep insertion order): at most maxSidecars of them
+        if (this.replaced.size > this.settings.maxSidecars) this.replaced.delete(this.replaced.keys().next().value!);
+      }
+    }
     if (this.remotes.size >= this.settings.maxSidecars - 1) this.forget(now);
     if (this.remotes.size >= this.settings.maxSidecars - 1) {
       this.stats.sidecarsRefused++;
@@ -354,6 +361,7 @@ export class ClusterShares {
 
   private forget(now: number): void {
     for (const [id, r] of this.remotes) if (now - r.heardMs > this.settings.forgetAfterMs) this.remotes.delete(id);
+    for (const [id, at] of this.replaced) if (now - at > this.settings.forgetAfterMs) this.replaced.delete(id);
   }
 
   private untrack(i: number): void {

@@ -56,19 +56,27 @@ export interface CoordinationRecord {
 const wire = (demand: number) => (demand === WANTS_MORE ? -1 : Math.round(demand * 1000) / 1000);
 
 /**
- * A report's records, each value at most RECORD_MAX_BYTES (UTF-8); parts from `parts` up to `previousParts` (a longer
- * earlier report) are deleted with tombstones, so that the compacted topic keeps no stale part.
+ * A report's records, each value at most RECORD_MAX_BYTES (UTF-8), at most `maxParts` of them (readers refuse more:
+ * entries beyond are dropped, and counted); parts from `parts` up to `previousParts` (a longer earlier report) are
+ * deleted with tombstones, so that the compacted topic keeps no stale part.
  */
-export function encodeReport(from: Reporter, at: number, entries: readonly ReportEntry[], previousParts = 0): CoordinationRecord[] {
+export function encodeReport(
+  from: Reporter, at: number, entries: readonly ReportEntry[], previousParts = 0, maxParts = MAX_PARTS,
+): { records: CoordinationRecord[]; dropped: number } {
   const { sidecar } = from;
   const head = `{"v":${VERSION},"s":${JSON.stringify(sidecar)},"i":${JSON.stringify(from.instance)},"st":${from.staticShare ? 1 : 0},"at":${at}`;
   const bodies: string[][] = [[]];
   const overhead = Buffer.byteLength(head) + `,"p":${MAX_PARTS},"n":${MAX_PARTS},"e":[]}`.length;
   let size = overhead;
+  let dropped = 0;
   for (const e of entries) {
     const item = JSON.stringify([e.kind, e.key, wire(e.demand)]);
     const bytes = Buffer.byteLength(item) + 1;
     if (size + bytes > RECORD_MAX_BYTES && bodies.at(-1)!.length > 0) {
+      if (bodies.length === maxParts) {
+        dropped++;
+        continue;
+      }
       bodies.push([]);
       size = overhead;
     }
@@ -81,7 +89,7 @@ export function encodeReport(from: Reporter, at: number, entries: readonly Repor
     value: `${head},"p":${p},"n":${n},"e":[${items.join(',')}]}`,
   }));
   for (let p = n; p < previousParts; p++) records.push({ key: `${sidecar}/${p}`, value: null });
-  return records;
+  return { records, dropped };
 }
 
 /**

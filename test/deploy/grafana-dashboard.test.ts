@@ -30,7 +30,7 @@ t.test('the dashboard parses and has panels, each querying the proxy', async (t)
 t.test('it shows tenants against quota, throttling, the quota table, connections, errors, latency, the admin gate and the broker budget', async (t) => {
   const used = new Set(queried.flatMap(exprsOf).flatMap(metricNamesIn));
   const wanted = [
-    'kqp_tenant_bytes_total', 'kqp_tenant_throttle_seconds_total', 'kqp_quota_slots_used', 'kqp_quota_slots_capacity',
+    'kqp_tenant_bytes_total', 'kqp_tenant_throttled_time_seconds_total', 'kqp_quota_slots_used', 'kqp_quota_slots_capacity',
     'kqp_quota_evictions_total', 'kqp_quota_evictions_lost_debt_total', 'kqp_quota_overflow_total', 'kqp_connections_active',
     'kqp_upstream_errors_total', 'kqp_request_duration_seconds_bucket', 'kqp_admin_gate_in_flight', 'kqp_admin_gate_waiting',
     'kqp_broker_budget_waits_total', 'kqp_ready',

@@ -186,14 +186,18 @@ t.test('sidecar ids: a second process with the same id is another sidecar (and c
   t.equal(c.stats.sidecarIdCollisions, 1, 'our id from another process: counted');
   t.match(c.clusterStats(), { liveSidecars: 3 }, 'and it counts as a sidecar of its own: the quota is split three ways, not two');
   t.ok(Math.abs(c.shareOf(a, PRODUCE) - 1 / 3) < 1e-12, 'a third each');
-  clock.ms += 1000;
-  c.received(part('b', 2, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-second' }));
-  t.equal(c.stats.sidecarIdCollisions, 2, 'b from another process while b\'s first was heard a second ago: two sidecars named b');
-  clock.ms += 3000;
-  c.received(part('b', 3, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-restarted' }));
-  t.equal(c.stats.sidecarIdCollisions, 2, 'a third b after both were silent for 3 s (two intervals): a restart, not a collision');
   const remotes = (c as unknown as { remotes: Map<string, { sidecar: string }> }).remotes;
-  t.same([...remotes.values()].map((r) => r.sidecar).sort(), ['b', 'me'], 'the silent b processes are replaced by the restarted one');
+  const instances = () => [...remotes.keys()].map((k) => k.split('\u0000')[1]).sort();
+  clock.ms += 200;
+  c.received(part('b', 2, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-second' }));
+  t.equal(c.stats.sidecarIdCollisions, 1, 'another process of b, 200 ms after b\'s last report: a restart, however soon');
+  t.same(instances(), ['b-second', 'other-process'], 'it replaces the first');
+  c.received(part('b', 3, [['\u0000a', WANTS_MORE]]));
+  t.equal(c.stats.sidecarIdCollisions, 2, 'the first speaks again: two processes named b');
+  t.same(instances(), ['b-i', 'b-second', 'other-process'], 'both kept, each a sidecar');
+  c.received(part('b', 4, [['\u0000a', WANTS_MORE]], PRODUCE, { instance: 'b-second' }));
+  c.received(part('b', 4, [['\u0000a', WANTS_MORE]]));
+  t.equal(c.stats.sidecarIdCollisions, 2, 'and counted once');
 });
 
 t.test('a report of several parts is applied whole, when its last part is read', async (t) => {
@@ -245,7 +249,7 @@ t.test('local state follows the table: a reused slot starts afresh, and a millio
 t.test('records: bounded in size, split in parts, tombstones for parts no longer used; decode refuses what is off', async (t) => {
   const entries = Array.from({ length: 5000 }, (_, i) => ({ kind: PRODUCE, key: `\u0000${'k'.repeat(200)}-${i}`, demand: i % 2 ? WANTS_MORE : i }));
   const from = { sidecar: 'sidecar-1', instance: 'p1', staticShare: false };
-  const records = encodeReport(from, 123, entries);
+  const { records } = encodeReport(from, 123, entries);
   t.ok(records.length > 1, `${records.length} parts`);
   for (const r of records) t.ok(Buffer.byteLength(r.value!) <= RECORD_MAX_BYTES, 'each part within RECORD_MAX_BYTES');
   const decoded = records.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries);
@@ -253,14 +257,17 @@ t.test('records: bounded in size, split in parts, tombstones for parts no longer
   t.match(decodeReport(Buffer.from(records[1]!.value!), KINDS, 256), { sidecar: 'sidecar-1', instance: 'p1', staticShare: false, at: 123, part: 1, parts: records.length, skipped: 0 });
   // keys of two-byte characters: parts measured in bytes (UTF-8), not in characters
   const wide = Array.from({ length: 600 }, (_, i) => ({ kind: PRODUCE, key: `\u0000${'é'.repeat(240)}${i}`, demand: 1 }));
-  const wideRecords = encodeReport({ ...from, staticShare: true }, 5, wide);
+  const wideRecords = encodeReport({ ...from, staticShare: true }, 5, wide).records;
   for (const r of wideRecords) t.ok(Buffer.byteLength(r.value!) <= RECORD_MAX_BYTES, `a part of long non-ASCII keys: ${Buffer.byteLength(r.value!)} bytes, within RECORD_MAX_BYTES`);
   t.same(wideRecords.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries), wide, 'and each is read back');
   t.equal(decodeReport(Buffer.from(wideRecords[0]!.value!), KINDS, 256)!.staticShare, true, 'the static-share flag');
-  const shorter = encodeReport(from, 124, entries.slice(0, 1), records.length);
+  const shorter = encodeReport(from, 124, entries.slice(0, 1), records.length).records;
   t.equal(shorter.length, records.length);
   t.same(shorter.slice(1).map((r) => r.value), Array(records.length - 1).fill(null), 'tombstones for the parts dropped');
-  const short = decodeReport(Buffer.from(encodeReport(from, 1, [...entries.slice(0, 3), { kind: PRODUCE, key: '\u0000a', demand: 1 }])[0]!.value!), KINDS, 100)!;
+  const capped = encodeReport(from, 125, entries, 0, 2);
+  t.same([capped.records.length, capped.records.flatMap((r) => decodeReport(Buffer.from(r.value!), KINDS, 256)!.entries).length + capped.dropped], [2, entries.length],
+    `at most maxParts parts (readers refuse more): ${capped.dropped} entries beyond them dropped and counted`);
+  const short = decodeReport(Buffer.from(encodeReport(from, 1, [...entries.slice(0, 3), { kind: PRODUCE, key: '\u0000a', demand: 1 }]).records[0]!.value!), KINDS, 100)!;
   t.same([short.entries.map((e) => e.key), short.skipped], [['\u0000a'], 3], 'keys longer than the table allows: skipped and counted, the rest read');
   const oldVersion = decodeReport(Buffer.from('{"v":1,"s":"old","at":1,"p":0,"n":1,"e":[[0,"k",5],[99,"k",1],[0,"k"]]}'), KINDS, 256)!;
   t.same([oldVersion.instance, oldVersion.staticShare, oldVersion.entries.length, oldVersion.skipped], ['', false, 1, 2],
@@ -273,7 +280,7 @@ t.test('records: bounded in size, split in parts, tombstones for parts no longer
   t.equal(decodeReport(null, KINDS, 256), undefined, 'tombstone');
   for (const json of ['null', '7', '"text"', '[]']) t.equal(decodeReport(Buffer.from(json), KINDS, 256), undefined, `JSON that is no report (${json}): refused`);
   const small = [{ kind: PRODUCE, key: '\u0000a', demand: 0.45 }, { kind: PRODUCE, key: '\u0000b', demand: 1 / 3 }];
-  t.same(decodeReport(Buffer.from(encodeReport({ ...from, sidecar: 's' }, 1, small)[0]!.value!), KINDS, 256)!.entries.map((e) => e.demand), [0.45, 0.333],
+  t.same(decodeReport(Buffer.from(encodeReport({ ...from, sidecar: 's' }, 1, small).records[0]!.value!), KINDS, 256)!.entries.map((e) => e.demand), [0.45, 0.333],
     'demands of less than one a second keep their size, to a thousandth');
 });
 
@@ -294,7 +301,7 @@ t.test('10,000 active cluster-scoped tenants: what one report weighs, and what i
   clock.ms = 1000;
   const entries = c.collect();
   t.equal(entries.length, capacity, 'one entry per active bucket');
-  const records = encodeReport({ sidecar: '127.0.0.1:9092', instance: 'p', staticShare: false }, Date.now(), entries);
+  const { records } = encodeReport({ sidecar: '127.0.0.1:9092', instance: 'p', staticShare: false }, Date.now(), entries);
   const bytes = records.reduce((n, r) => n + r.key.length + Buffer.byteLength(r.value!), 0);
   t.ok(bytes <= capacity * (16 + 30), `one report: ${records.length} records, ${bytes} bytes (${(bytes / capacity).toFixed(1)} bytes per tenant): at intervalMs 1000, ${(bytes / 1024).toFixed(0)} KB/s per sidecar`);
   for (const s of ['b', 'c', 'd', 'e']) for (const r of records) c.received({ ...decodeReport(Buffer.from(r.value!), KINDS, 256)!, sidecar: s });

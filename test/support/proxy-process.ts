@@ -118,8 +118,12 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
       reject(err);
     };
     const onData = (chunk: Buffer) => {
-      seen = (seen + chunk.toString()).slice(-4096);
-      if (!seen.includes('"msg":"proxy started"')) return;
+      // the line may arrive in pieces: what came before is kept (its last 4 KB, more than any one line)
+      seen += chunk.toString();
+      if (!seen.includes('"msg":"proxy started"')) {
+        seen = seen.slice(-4096);
+        return;
+      }
       clearTimeout(timer);
       child.stdout!.off('data', onData);
       child.off('exit', onExit);
