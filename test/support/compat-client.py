@@ -104,12 +104,16 @@ elif lib == 'kafka-python':
     from kafka import KafkaConsumer, KafkaProducer
 
     servers = bootstrap.split(',')
+    # a client that sets no api_version probes the broker's when it is made, and gives up (NoBrokersAvailable: the
+    # process ends) after api_version_auto_timeout_ms, 2 s by default: too short for a machine starting ten clients
+    # and their JVMs at once
+    probe = {'api_version_auto_timeout_ms': 30000}
     if mode == 'produce':
         client_id, how = args
         if how != 'plain':
             sys.exit('kafka-python has no transactions')
         values = [line for line in sys.stdin.read().split('\n') if line]
-        p = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks='all')
+        p = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks='all', **probe)
         futures = [p.send(topic, v.encode()) for v in values]
         p.flush(60)
         for f in futures:
@@ -119,7 +123,7 @@ elif lib == 'kafka-python':
     elif mode == 'consume':
         group, client_id, count = args
         c = KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, client_id=client_id,
-                          auto_offset_reset='earliest')
+                          auto_offset_reset='earliest', **probe)
 
         def poll():
             return [r.value.decode() for rs in c.poll(200).values() for r in rs]
@@ -128,13 +132,13 @@ elif lib == 'kafka-python':
         c.close()
     elif mode == 'push':
         (client_id,) = args
-        p = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks=1, linger_ms=5, batch_size=16384)
+        p = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks=1, linger_ms=5, batch_size=16384, **probe)
         while True:
             p.send(topic, RECORD)
     elif mode == 'pull':
         group, client_id = args
         c = KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, client_id=client_id,
-                          auto_offset_reset='earliest')
+                          auto_offset_reset='earliest', **probe)
         while True:
             c.poll(500)
 else:

@@ -13,7 +13,9 @@ import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 import type { ClusterInfo } from '../../src/local-kafka/kafka-cluster.js';
 import { testKafka } from './kafkajs.js';
 import { watchRemotePorts } from './os-sockets.js';
-import { startSidecarProcesses, type ProxyProcess } from './proxy-process.js';
+import { PROXY_LOG_DIR, startSidecarProcesses, type ProxyProcess } from './proxy-process.js';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { runKcat } from './kcat.js';
 import { runProcess, type ProcessResult } from './run-process.js';
 import { sampler, slope, topicLogBytes, type Sample } from './broker-bytes.js';
@@ -229,7 +231,11 @@ function startLoad(client: ClientName, target: CompatTarget, direction: Directio
   // the Java perf tools' options differ between versions: the driver uses the client API only
   const [cmd, prefix] = driver(client, target.cluster);
   const args = direction === 'produce' ? ['push', bootstrap, topic, clientId] : ['pull', bootstrap, topic, group, clientId];
-  const child = spawn(cmd, [...prefix, ...args], { stdio: 'ignore' });
+  // its output kept with the proxies' logs: a driver that ends early says why there
+  mkdirSync(PROXY_LOG_DIR, { recursive: true });
+  const out = openSync(join(PROXY_LOG_DIR, `${client}-${direction}-${topic}.log`), 'w');
+  const child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', out, out] });
+  closeSync(out);
   killWithOwner(child.pid!);
   return {
     stop: async () => {
