@@ -1,17 +1,9 @@
 #!/bin/sh
-# Installs what the tests need beyond npm packages when it is missing, from Debian: kcat (librdkafka), the Python
-# clients of the compatibility suite (confluent-kafka-python and kafka-python, for Debian's /usr/bin/python3), and
-# promtool (Prometheus's rule checker, for the deploy kit's alerting rules).
-# Java 17+ and Maven must already be there (they fetch and run Kafka); this checks for them.
+# Installs what the tests need beyond npm packages when it is missing, from Debian: a JDK (17 or newer) and Maven
+# (they fetch and run Kafka; keytool makes the TLS tests' Java stores), kcat (librdkafka), the Python clients of the
+# compatibility suite (confluent-kafka-python and kafka-python, for Debian's /usr/bin/python3), and promtool
+# (Prometheus's rule checker, for the deploy kit's alerting rules).
 set -eu
-missing=""
-command -v java >/dev/null 2>&1 || missing="$missing java(17+)"
-command -v mvn >/dev/null 2>&1 || missing="$missing maven"
-command -v keytool >/dev/null 2>&1 || missing="$missing keytool(the JDK's; the TLS tests make the Java client's stores)"
-if [ -n "$missing" ]; then
-  echo "setup-tools: missing:$missing (install a JDK 17+ and Maven)" >&2
-  exit 1
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 updated=""
@@ -21,6 +13,12 @@ apt_install() {
   updated=1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
+if ! command -v java >/dev/null 2>&1 || ! command -v keytool >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "setup-tools: installing a JDK and Maven from Debian (they fetch and run Kafka)" >&2
+  apt_install default-jdk-headless maven
+fi
+java -version >/dev/null 2>&1
+mvn -v >/dev/null
 if ! command -v openssl >/dev/null 2>&1; then
   echo "setup-tools: installing openssl from Debian (the TLS tests make their certificates)" >&2
   apt_install openssl

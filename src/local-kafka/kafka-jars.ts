@@ -126,8 +126,9 @@ export async function cachedMavenJars(
     try {
       await execFileAsync('mvn', args, { cwd: work, maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
-      const e = err as { stdout?: string; stderr?: string };
-      throw new Error(`mvn could not fetch the ${what} jars:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      const e = err as { code?: string; message: string; stdout?: string; stderr?: string };
+      if (e.code === 'ENOENT') throw new Error(`fetching the ${what} jars needs Maven (mvn) and a JDK 17+: on Debian, sh test/setup-tools.sh installs them`);
+      throw new Error(`mvn could not fetch the ${what} jars (${e.message.split('\n')[0]}):\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

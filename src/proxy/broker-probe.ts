@@ -30,7 +30,13 @@ export class BrokerProbe {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly at: UpstreamDialer, private readonly intervalMs = 2000, private readonly timeoutMs = 2000) {}
+  constructor(
+    private readonly at: UpstreamDialer,
+    /** Told when readiness changes (not of the first outcome: the proxy's start says that). */
+    private readonly changed: (ready: boolean) => void = () => undefined,
+    private readonly intervalMs = 2000,
+    private readonly timeoutMs = 2000,
+  ) {}
 
   async start(): Promise<void> {
     await this.check();
@@ -42,7 +48,10 @@ export class BrokerProbe {
   }
 
   private async check(): Promise<void> {
-    this.ready = await probeBroker(this.at, this.timeoutMs);
+    const first = this.timer === undefined;
+    const ready = await probeBroker(this.at, this.timeoutMs);
+    if (ready !== this.ready && !first && !this.stopped) this.changed(ready);
+    this.ready = ready;
     if (!this.stopped) this.timer = setTimeout(() => void this.check(), this.intervalMs).unref();
   }
 }

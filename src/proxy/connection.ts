@@ -60,6 +60,12 @@ export const enum Pause {
   Throttled = 8,
   HoldingRequests = 16,
   Parked = 32,
+  /**
+   * A SASL token is at the broker: what the client sent after it is read once the broker's verdict has bound (or not)
+   * the principal, so that it is charged as the broker will serve it (Kafka reads one receive per authentication step:
+   * SaslServerAuthenticator). Clients send nothing in between; one that does could otherwise be charged as ANONYMOUS.
+   */
+  Authenticating = 64,
 }
 
 /** Why the broker socket is not being read. */
@@ -474,6 +480,7 @@ export class Connection {
       // an unframed SASL token after a v0 handshake: one response frame comes back for it
       this.track(-1, -1, 0, now, RAW_SASL_TOKEN, 0, head.length < size + 4);
       this.toBroker(head);
+      this.pauseAfterRequest(Pause.Authenticating, head.length < size + 4);
       return STREAM;
     }
     const h = this.header;
@@ -526,7 +533,14 @@ export class Connection {
     const sent = this.heldRequests.until > 0 ? Math.max(now, this.heldRequests.until) : now;
     if (!d.noResponse) this.track(h.apiKey, h.apiVersion, h.correlationId, sent, d.merge ? d.flags | MERGE : d.flags, d.responseThrottleMs, partial, d.merge);
     this.toBroker(d.forward ?? head);
+    if (h.apiKey === ApiKey.SaslAuthenticate) this.pauseAfterRequest(Pause.Authenticating, partial);
     return STREAM;
+  }
+
+  /** The broker answered a SASL token (the principal bound, or not): reading the client goes on. */
+  private authenticated(): void {
+    this.pauseAtFrameEnd &= ~Pause.Authenticating;
+    this.resume(Pause.Authenticating);
   }
 
   /** The parked request's wait is over: its stage decides again (it may park it again); then reading goes on. */
@@ -582,6 +596,7 @@ export class Connection {
     const whole = head.length === size + 4;
     if ((this.inflight.firstFlags() & RAW_SASL_TOKEN) !== 0) {
       this.sasl.rawTokenResponse(head);
+      this.authenticated();
       this.toClient(head);
       if (whole) this.responseDone();
       return STREAM;
@@ -606,6 +621,7 @@ export class Connection {
     api.latency.observe((this.ctx.now() - this.inflight.firstStartMs()) / 1000);
     api.responseBytes.inc(size + 4);
     this.sasl.response(apiKey, version, head, bodyAt);
+    if (apiKey === ApiKey.SaslAuthenticate) this.authenticated();
 
     let throttle = this.inflight.firstThrottleMs();
     if (apiKey === ApiKey.Fetch && this.ctx.quotas.active) {

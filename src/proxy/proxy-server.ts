@@ -117,7 +117,12 @@ export class ProxyServer {
     const warn = (this.warn = new RateLimitedLog(this.log));
     this.dialer = new UpstreamDialer(config.upstream);
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
-    this.probe = new BrokerProbe(this.dialer);
+    // readiness changes are rare (a broker restarting, or down): each is one line
+    this.probe = new BrokerProbe(this.dialer, (ready) => {
+      const upstream = `${this.current.upstream.host}:${this.current.upstream.port}`;
+      if (ready) this.log.info({ upstream }, 'ready: the broker answers');
+      else this.log.warn({ upstream }, 'not ready: the broker does not answer ApiVersions (clients are closed until it does)');
+    });
     const now = opts.now ?? (() => performance.now());
     // shadow mode's lines, one kind per tenant, have a limiter of their own: they never take the places of the
     // proxy's own warnings (errors, refusals) in `warn`'s
@@ -243,7 +248,9 @@ export class ProxyServer {
     this.started = true;
     this.coordinate(this.config);
     const { upstream, listen } = this.config;
-    this.log.info({ listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress() }, 'proxy started');
+    const at = { listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress() };
+    this.log.info({ ...at, ready: this.probe.ready }, 'proxy started');
+    if (!this.probe.ready) this.log.warn({ upstream: at.upstream }, 'not ready: the broker does not answer ApiVersions (clients are closed until it does)');
   }
 
   ready(): boolean {

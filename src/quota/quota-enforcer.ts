@@ -82,7 +82,8 @@ export class QuotaEnforcer {
   private tenants!: TenantResolver;
   /** False when no quota is configured: the proxy then only relays. */
   active = false;
-  private named!: Set<string>;
+  /** Users and client-id entities the config names: each matched as what it is (a client id "alice" is not user alice). */
+  private named!: { users: Set<string>; clients: Set<string> };
   private generation = 0;
   private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
   private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
@@ -111,7 +112,7 @@ export class QuotaEnforcer {
     this.tenants = new TenantResolver(config.tenants);
     this.active = config.quotas.length > 0;
     this.named = QuotaRules.namedTenants(config.quotas);
-    this.metrics.retain(this.named);
+    this.metrics.retain(new Set([...this.named.users, ...this.named.clients]));
     this.generation++;
   }
 
@@ -151,7 +152,7 @@ export class QuotaEnforcer {
       state.quotas[k] = q;
       state.keys[k] = q ? `${q.userTag}\u0000${q.clientTag}` : '';
     }
-    state.label = this.named.has(state.user) ? state.user : this.named.has(entity) ? entity : OTHER;
+    state.label = this.named.users.has(state.user) ? state.user : this.named.clients.has(entity) ? entity : OTHER;
   }
 
   /** Charges one request; returns the throttle time in ms (0: none). */
@@ -228,9 +229,12 @@ export class QuotaEnforcer {
     return cost > 0 ? this.charge(state, kind, cost) : 0;
   }
 
-  /** The tenant a request belongs to, for sharing among tenants: its user when it has one, else its client-id entity. */
+  /**
+   * The tenant a request belongs to, for sharing among tenants (the admin gate's queues): its user when it has one,
+   * else its client-id entity, each in a namespace of its own (a client that names itself "alice" is not user alice).
+   */
   tenantOf(state: TenantState, clientId: string | null): string {
-    return state.user !== ANONYMOUS ? state.user : this.tenants.clientEntity(clientId);
+    return state.user !== ANONYMOUS ? `user:${state.user}` : `client:${this.tenants.clientEntity(clientId)}`;
   }
 
   /** Before forwarding a fetch: how long to hold it, and how many bytes it may ask for. Reused object. */

@@ -46,13 +46,14 @@ export class QuotaRules {
   }
 
   /** Names quotas are set for (not <default>): the tenants reported by name in metrics. */
-  static namedTenants(entries: readonly QuotaEntry[]): Set<string> {
-    const names = new Set<string>();
+  static namedTenants(entries: readonly QuotaEntry[]): { users: Set<string>; clients: Set<string> } {
+    const users = new Set<string>();
+    const clients = new Set<string>();
     for (const e of entries) {
-      if (e.user !== undefined && e.user !== DEFAULT) names.add(e.user);
-      if (e.clientId !== undefined && e.clientId !== DEFAULT) names.add(e.clientId);
+      if (e.user !== undefined && e.user !== DEFAULT) users.add(e.user);
+      if (e.clientId !== undefined && e.clientId !== DEFAULT) clients.add(e.clientId);
     }
-    return names;
+    return { users, clients };
   }
 
   /** The quota of this kind for (user, clientId), or undefined when none applies. */

@@ -16,18 +16,20 @@ export function plainUsername(token: Buffer): string | undefined {
 }
 
 /**
- * SCRAM client-first-message (RFC 5802): gs2-header "n=" saslname ",r=" nonce ...; ",", "=" escaped as =2C, =3D.
- * A delegation-token login (the extension tokenauth=true) names the token, not a user: the broker makes its owner the
+ * SCRAM client-first-message (RFC 5802) as Kafka reads it (ScramMessages.ClientFirstMessage): gs2-header, an optional
+ * reserved "m=..." attribute, "n=" saslname, ",r=" nonce, then extensions ",key=value" ("," and "=" in the name
+ * escaped as =2C, =3D). A delegation-token login (the extension tokenauth, true in any case, the last one if repeated:
+ * ScramExtensions is a map, read with Boolean.parseBoolean) names the token, not a user: the broker makes its owner the
  * principal (ScramSaslServer), whom only the broker knows, so such a login is bound to no user here (undefined).
  */
 export function scramUsername(token: Buffer): string | undefined {
   const text = token.toString('utf8');
   const gs2 = /^[ny](?:=[^,]*)?,(?:a=[^,]*)?,|^p=[^,]*,(?:a=[^,]*)?,/.exec(text);
   if (!gs2) return undefined;
-  const bare = text.slice(gs2[0].length);
-  const m = /^n=([^,]*),/.exec(bare);
-  if (!m || m[1]!.length === 0) return undefined;
-  if (/,tokenauth=true(?:,|$)/i.test(bare)) return undefined;
+  const m = /^(?:m=[^,]*,)?n=([^,]+),r=[^,]+((?:,[^,=]+=[^,]*)*)$/.exec(text.slice(gs2[0].length));
+  if (!m) return undefined;
+  const extensions = new Map(m[2]!.split(',').slice(1).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+  if (extensions.get('tokenauth')?.toLowerCase() === 'true') return undefined;
   return m[1]!.replace(/=2C/g, ',').replace(/=3D/g, '=');
 }
 

@@ -1,7 +1,7 @@
 // A request's quota entity in Kafka's terms: the user (SASL principal or client certificate's mapped name, or a name
 // for the client's source address) and the client id (the request header's, or the named group "tenant" of a
 // configured pattern).
-import type { BlockList } from 'node:net';
+import { isIPv6, type BlockList } from 'node:net';
 import { contains, networks, sourceAddress } from './addresses.js';
 import type { TenantsConfig } from '../config/load-config.js';
 
@@ -9,13 +9,24 @@ import type { TenantsConfig } from '../config/load-config.js';
 export const ANONYMOUS = 'ANONYMOUS';
 
 export class TenantResolver {
-  private readonly blocks: { user: string; list: BlockList }[] = [];
+  /** Each tenant's networks, one at a time, the longest prefixes first (IPv4's counted as IPv4-mapped IPv6's). */
+  private readonly blocks: { user: string; list: BlockList; bits: number }[] = [];
 
   constructor(private readonly config: TenantsConfig) {
-    for (const [user, cidrs] of config.addresses) this.blocks.push({ user, list: networks(cidrs) });
+    for (const [user, cidrs] of config.addresses) {
+      for (const cidr of cidrs) {
+        const [net, bits] = cidr.split('/');
+        this.blocks.push({ user, list: networks([cidr]), bits: Number(bits) + (isIPv6(net!) ? 0 : 96) });
+      }
+    }
+    this.blocks.sort((a, b) => b.bits - a.bits);
   }
 
-  /** The user of a connection before (or without) SASL: by source address, or ANONYMOUS. */
+  /**
+   * The user of a connection before (or without) SASL: by source address, the tenant of the most specific network
+   * that holds it (10.20.1.1 is payments' with payments 10.20.0.0/16 and corp 10.0.0.0/8, in either order), or
+   * ANONYMOUS.
+   */
   connectionUser(remoteAddress: string | undefined): string {
     if (this.config.user !== 'address' || !remoteAddress) return ANONYMOUS;
     const address = sourceAddress(remoteAddress);

@@ -1,7 +1,9 @@
 // Starting and stopping in-process, against a fake broker: a stop asked for while the proxy is still starting (a
 // SIGTERM during start-up) waits for the start and ends it early, and every stop() call waits for the same end (a
-// second signal does not cut the drain short).
+// second signal does not cut the drain short); readiness in the start line, and a change of it logged once.
 import t from 'tap';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -45,4 +47,26 @@ t.test('every stop() call waits for the drain: a request in flight is answered b
   t.ok(answered, 'the second stop() resolved only after the request in flight was answered');
   await Promise.all([first, response]);
   client.close();
+});
+
+t.test('readiness: the start line says it; a broker that stops answering is one warning, not one per probe', async (t) => {
+  const lines: { msg: string; ready?: boolean; upstream?: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as (typeof lines)[number]);
+      done();
+    },
+  });
+  const broker = new FakeBroker(answerApiVersions);
+  const { proxy } = await proxyBefore(broker, { logLevel: 'info' }, pino({ level: 'info' }, sink));
+  t.teardown(() => proxy.stop());
+  t.match(lines.find((l) => l.msg === 'proxy started'), { ready: true }, 'the start line: ready');
+  await broker.close();
+  const deadline = Date.now() + 15_000;
+  while (proxy.ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(proxy.ready(), 'the broker gone: not ready');
+  await new Promise((r) => setTimeout(r, 4500)); // two more probes
+  const warned = lines.filter((l) => l.msg.startsWith('not ready'));
+  t.equal(warned.length, 1, `one warning: ${warned[0]?.msg}`);
+  t.match(warned[0], { upstream: `${proxy.config.upstream.host}:${proxy.config.upstream.port}` }, 'naming the upstream');
 });

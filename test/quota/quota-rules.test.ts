@@ -49,5 +49,6 @@ t.test('each kind of quota is resolved on its own', async (t) => {
   t.match(rules.resolve(FETCH, 'alice', 'a'), { level: 8, rate: 200, shadow: true }, 'fetch from the default client-id entry (in shadow mode, as the entry says)');
   t.match(rules.resolve(PRODUCE, 'alice', 'a'), { shadow: false }, 'the user entry is enforced');
   t.match(rules.resolve(REQUESTS, 'alice', 'a'), { level: 8, rate: 10 });
-  t.same([...QuotaRules.namedTenants(rules ? [entry('alice', 'x', 1), entry(DEFAULT, DEFAULT, 1)] : [])], ['alice', 'x'], 'named tenants exclude <default>');
+  const named = QuotaRules.namedTenants(rules ? [entry('alice', 'x', 1), entry(DEFAULT, DEFAULT, 1)] : []);
+  t.same([[...named.users], [...named.clients]], [['alice'], ['x']], 'named tenants exclude <default>, users and client ids apart');
 });

@@ -1,13 +1,13 @@
 // When a SASL principal is bound, against a fake broker that can refuse the last step without closing the connection
 // (a real one closes it): only an exchange the broker accepted to the end binds its user; v1 (SaslAuthenticate) and
-// v0 (unframed tokens) exchanges alike.
+// v0 (unframed tokens) exchanges alike; what a client sends behind its last token is read after the broker's verdict.
 import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
 import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
 import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
 import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
-import { RawClient } from '../support/raw-client.js';
+import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { produceRequest } from '../support/requests.js';
 
 const encode = (f: (w: Writer) => void) => {
@@ -73,6 +73,18 @@ for (const [name, verdicts, user] of [
     t.equal(await charged(user === 'bob' ? 'ANONYMOUS' : 'bob'), 0, 'and to nobody else');
   });
 }
+
+t.test('a produce sent right behind the last SASL token, in the same write, is charged to the user the broker then binds', async (t) => {
+  const { client, charged } = await setup(t, [true]);
+  await client.response(client.send(17, 1, { mechanism: 'PLAIN', unknownTaggedFields: undefined }));
+  client.socket.write(Buffer.concat([
+    encodeRequest(36, 2, 100, authenticate('\0alice\0secret')),
+    encodeRequest(0, 9, 101, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)),
+  ]));
+  await client.response(101);
+  t.ok((await charged('alice')) > 5000, 'charged to alice: it was read once the broker had answered the token');
+  t.equal(await charged('ANONYMOUS'), 0, 'not to the connection before it logged in');
+});
 
 t.test('PLAIN over v0 unframed tokens binds its user once the broker answers the token', async (t) => {
   const { client, charged } = await setup(t, [], true);

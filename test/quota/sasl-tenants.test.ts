@@ -8,6 +8,7 @@ import { SHARED_SASL_USERS, sharedCluster, uniqueName } from '../support/shared-
 import { startSidecarProcesses } from '../support/proxy-process.js';
 import { testKafka } from '../support/kafkajs.js';
 import { kcatProduce } from '../support/kcat.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const cluster = sharedCluster();
 const [plainUser, plainPassword] = Object.entries(SHARED_SASL_USERS.plain!)[0]!;
@@ -22,6 +23,9 @@ const sidecars = await startSidecarProcesses(cluster.nodes, {
 }, 'saslPort');
 t.teardown(() => Promise.all(sidecars.map((s) => s.stop())));
 const bootstrap = sidecars[0]!.bootstrap;
+const admin = testKafka(cluster.bootstrap).admin();
+await admin.connect();
+t.teardown(() => admin.disconnect());
 
 /** Produce bytes charged to a tenant, summed over the sidecars. */
 async function charged(tenant: string): Promise<number> {
@@ -34,11 +38,18 @@ async function throttled(tenant: string): Promise<number> {
   return values.reduce((a, b) => a + b, 0);
 }
 
+/** A new topic, created straight at the brokers and led everywhere before it is used (no auto-creation races). */
+async function newTopic(prefix: string): Promise<string> {
+  const topic = uniqueName(prefix);
+  await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
+  return topic;
+}
+
 async function produceWithKafkajs(sasl: SASLOptions, bytes: number): Promise<void> {
   const kafka = testKafka(bootstrap, { sasl, retry: { retries: 1 } });
+  const topic = await newTopic('sasl-tenant');
   const producer = kafka.producer();
   await producer.connect();
-  const topic = uniqueName('sasl-tenant');
   try {
     for (let sent = 0; sent < bytes; sent += 20_000) {
       await producer.send({ topic, acks: 1, messages: Array.from({ length: 20 }, () => ({ value: Buffer.alloc(1000, 1) })) });
@@ -51,7 +62,7 @@ async function produceWithKafkajs(sasl: SASLOptions, bytes: number): Promise<voi
 t.test('a PLAIN user (kafkajs and kcat) is charged and throttled as that user', async (t) => {
   const before = await charged(plainUser);
   await produceWithKafkajs({ mechanism: 'plain', username: plainUser, password: plainPassword }, 200_000);
-  await kcatProduce(bootstrap, uniqueName('sasl-kcat'), Array.from({ length: 100 }, () => 'p'.repeat(1000)), {
+  await kcatProduce(bootstrap, await newTopic('sasl-kcat'), Array.from({ length: 100 }, () => 'p'.repeat(1000)), {
     'security.protocol': 'SASL_PLAINTEXT', 'sasl.mechanisms': 'PLAIN', 'sasl.username': plainUser, 'sasl.password': plainPassword,
   });
   const bytes = (await charged(plainUser)) - before;

@@ -40,3 +40,15 @@ t.test(`${CLIENT_IDS.toLocaleString('en')} unnamed client ids add no label value
   const other = (await registry.getSingleMetric('kqp_tenant_throttled_requests_total')!.get()).values.find((v) => v.labels.tenant === 'other');
   t.equal(other?.value, CLIENT_IDS, 'every unnamed client id was counted under "other"');
 });
+
+t.test('a client that names itself after a user is not that user: not in its series, not in its admin gate queue', async (t) => {
+  const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ user: 'alice', produceBytesPerSec: 1000 }] });
+  const registry = new Registry();
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(registry), () => 0);
+  const anonymous = quotas.newTenant('10.0.0.1');
+  quotas.chargeProduce(anonymous, 'alice', 5000);
+  const labels = (await registry.getSingleMetric('kqp_tenant_bytes_total')!.get()).values.map((v) => v.labels.tenant);
+  t.same(labels, ['other'], 'an unauthenticated client with client id "alice" is counted as other');
+  const alice = quotas.newTenant('10.0.0.2', 'alice');
+  t.not(quotas.tenantOf(anonymous, 'alice'), quotas.tenantOf(alice, 'app'), `its gate queue (${quotas.tenantOf(anonymous, 'alice')}) is not user alice's (${quotas.tenantOf(alice, 'app')})`);
+});

@@ -1,5 +1,6 @@
 // Tenants: SASL principals read from the tokens that pass, source addresses by CIDR, client ids by pattern.
 import t from 'tap';
+import { configFromObject } from '../../src/config/load-config.js';
 import { plainUsername, scramUsername, scramServerFinalOk, usernameOf, clientTokens } from '../../src/quota/sasl-principal.js';
 import { TenantResolver, ANONYMOUS } from '../../src/quota/tenant-resolver.js';
 
@@ -14,6 +15,12 @@ t.test('PLAIN and SCRAM usernames', async (t) => {
   t.equal(scramUsername(Buffer.from('garbage')), undefined);
   t.equal(scramUsername(Buffer.from('n,,n=4F2s7xQ,r=abc,tokenauth=true')), undefined, 'a delegation-token login: the token id is no user (the broker makes its owner the principal)');
   t.equal(scramUsername(Buffer.from('n,,n=dave,r=abc,tokenauth=false')), 'dave');
+  // as Kafka's ScramMessages and ScramExtensions read them: a reserved m= attribute first; extensions a map (the last
+  // value of a key wins), keys as written, the value read by Boolean.parseBoolean
+  t.equal(scramUsername(Buffer.from('n,,m=x,n=alice,r=abc')), 'alice', 'a reserved attribute before the name');
+  t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,TOKENAUTH=true')), 'alice', 'TOKENAUTH is not tokenauth');
+  t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,tokenauth=true,tokenauth=false')), 'alice', 'the last tokenauth wins');
+  t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,tokenauth=TRUE')), undefined, 'true in any case');
   t.equal(usernameOf('SCRAM-SHA-512', Buffer.from('n,,n=dave,r=1')), 'dave');
   t.equal(usernameOf('GSSAPI', Buffer.from('anything')), undefined);
   t.ok(scramServerFinalOk(Buffer.from('v=rmF9pqV8S7suAoZWja4dJRkFsKQ=')));
@@ -27,12 +34,26 @@ t.test('users by source address (CIDR lists), else ANONYMOUS', async (t) => {
     addresses: new Map([['team-a', ['10.1.0.0/16', '192.168.7.7/32']], ['team-b', ['10.0.0.0/8', 'fd00::/8']]]),
     clientIdPattern: undefined,
   });
-  t.equal(r.connectionUser('10.1.2.3'), 'team-a', 'first matching list');
+  t.equal(r.connectionUser('10.1.2.3'), 'team-a', 'the most specific network (10.1.0.0/16 within team-b\'s 10.0.0.0/8)');
   t.equal(r.connectionUser('10.2.2.3'), 'team-b');
   t.equal(r.connectionUser('::ffff:192.168.7.7'), 'team-a', 'IPv4-mapped IPv6');
   t.equal(r.connectionUser('fd12::1'), 'team-b');
   t.equal(r.connectionUser('172.16.0.1'), ANONYMOUS);
   t.notOk(r.userFromSasl);
+});
+
+t.test('overlapping networks: the most specific wins, whatever the order the config lists them in', async (t) => {
+  for (const addresses of [
+    new Map([['corp', ['10.0.0.0/8']], ['payments', ['10.20.0.0/16']]]),
+    new Map([['payments', ['10.20.0.0/16']], ['corp', ['10.0.0.0/8']]]),
+  ]) {
+    const r = new TenantResolver({ user: 'address', addresses, clientIdPattern: undefined });
+    t.same([r.connectionUser('10.20.1.1'), r.connectionUser('10.30.1.1')], ['payments', 'corp'], [...addresses.keys()].join(' then '));
+  }
+  // a YAML map with a key that looks like an integer is listed first by JavaScript whatever the file says
+  const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', tenants: { user: 'address', addresses: { 'team-a': ['10.1.0.0/16'], 42: ['10.0.0.0/8'] } } });
+  const r = new TenantResolver(config.tenants);
+  t.same([r.connectionUser('10.1.2.3'), r.connectionUser('10.2.0.1')], ['team-a', '42'], 'a tenant named 42 does not take team-a\'s network');
 });
 
 t.test('client ids through a pattern with a named group', async (t) => {
