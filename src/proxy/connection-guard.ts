@@ -59,13 +59,15 @@ export class ConnectionGuard {
   }
 
   /**
-   * A connection from `ip` that was waiting for the creation rate went away before its turn: its charge is given back
-   * (Kafka unrecords a connection it does not accept: ConnectionQuotas.recordIpConnectionMaybeThrottle), so that
-   * clients that give up waiting do not make the next ones wait longer. closed() is called for it too.
+   * A connection from `ip` that was waiting for the creation rate went away before its turn: it no longer counts, and
+   * its charge is given back (Kafka unrecords a connection it does not accept:
+   * ConnectionQuotas.recordIpConnectionMaybeThrottle), so that clients that give up waiting do not make the next ones
+   * wait longer.
    */
-  cancelled(ip: string): void {
+  left(ip: string): void {
     const slot = this.rates.find(ip);
     if (slot !== undefined) this.rates.refund(slot, 0, 1, this.limits.creationRatePerIp, this.limits.creationBurstPerIp);
+    this.closed(ip);
   }
 
   /** A connection admitted from `ip` closed (whether it had opened or was still waiting). */

@@ -57,7 +57,7 @@ const valueAt = (c: ProxyConfig, path: string): unknown => path.split('.').reduc
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
 const setting = (c: ProxyConfig, path: string): unknown => {
   if (path === 'listen' || path === 'upstream') return [c[path].host, c[path].port, c[path].tls !== undefined];
-  // coordination's sidecarId defaults to the upstream's address, which has a line of its own; its TLS is upstream.tls's
+  // coordination's sidecarId defaults to one from the upstream's address, which has a line of its own; its TLS is upstream.tls's
   // (whose change is not a restart-only one: the coordination client keeps what it started with, as README says)
   if (path === 'coordination') {
     const sidecarId = c.coordination.sidecarId === defaultSidecarId(c.upstream) ? undefined : c.coordination.sidecarId;
@@ -118,11 +118,7 @@ export class ProxyServer {
     this.dialer = new UpstreamDialer(config.upstream);
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
     // readiness changes are rare (a broker restarting, or down): each is one line
-    this.probe = new BrokerProbe(this.dialer, (ready) => {
-      const upstream = `${this.current.upstream.host}:${this.current.upstream.port}`;
-      if (ready) this.log.info({ upstream }, 'ready: the broker answers');
-      else this.log.warn({ upstream }, 'not ready: the broker does not answer ApiVersions (clients are closed until it does)');
-    });
+    this.probe = new BrokerProbe(this.dialer, (ready) => this.logReadiness(ready));
     const now = opts.now ?? (() => performance.now());
     // shadow mode's lines, one kind per tenant, have a limiter of their own: they never take the places of the
     // proxy's own warnings (errors, refusals) in `warn`'s
@@ -248,9 +244,14 @@ export class ProxyServer {
     this.started = true;
     this.coordinate(this.config);
     const { upstream, listen } = this.config;
-    const at = { listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress() };
-    this.log.info({ ...at, ready: this.probe.ready }, 'proxy started');
-    if (!this.probe.ready) this.log.warn({ upstream: at.upstream }, 'not ready: the broker does not answer ApiVersions (clients are closed until it does)');
+    this.log.info({ listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress(), ready: this.probe.ready }, 'proxy started');
+    if (!this.probe.ready) this.logReadiness(false);
+  }
+
+  private logReadiness(ready: boolean): void {
+    const upstream = `${this.current.upstream.host}:${this.current.upstream.port}`;
+    if (ready) this.log.info({ upstream }, 'ready: the broker answers');
+    else this.log.warn({ upstream }, 'not ready: the broker does not answer ApiVersions (clients are closed until it does)');
   }
 
   ready(): boolean {
@@ -301,9 +302,8 @@ export class ProxyServer {
 
   /**
    * Graceful stop: no new connections, no new requests read; in-flight requests get up to limits.shutdownGraceMs to
-   * be answered, then every connection is closed.
+   * be answered, then every connection is closed. Every call waits for the same end.
    */
-  /** Stops: new connections refused, open ones drained for limits.shutdownGraceMs. Every call waits for the same end. */
   stop(): Promise<void> {
     this.stopped ??= this.drainAndStop();
     return this.stopped;
@@ -361,8 +361,7 @@ export class ProxyServer {
     const gone = () => {
       timer.cancel();
       stopWaiting();
-      this.guard.cancelled(ip);
-      this.guard.closed(ip);
+      this.guard.left(ip);
     };
     // it opens once the proxy's clock says its wait is over (a burst of accepts in one iteration would fire a plain
     // setTimeout early: deadline-timer.ts)
@@ -372,8 +371,7 @@ export class ProxyServer {
       // sent (a paused socket emits no 'end' or 'close' for it): it is gone, and what it sent is not forwarded
       if (this.stopping || client.destroyed || endOfStreamRead(client)) {
         client.destroy();
-        this.guard.cancelled(ip);
-        this.guard.closed(ip);
+        this.guard.left(ip);
       } else {
         this.open(client, ip);
         client.resume();

@@ -12,6 +12,14 @@ import { RawClient, encodeRequest } from '../support/raw-client.js';
 // the proxy's timers may fire up to this much early against performance.now() (libuv's cached loop time)
 const TIMER_EARLY_MS = 50;
 
+/** A JoinGroup answered at once, in the version asked. */
+function answerJoin(frame: Buffer): Buffer[] {
+  const v = frame.readInt16BE(6);
+  const w = new Writer();
+  JoinRes.encodeJoinGroupResponse(w, v, JoinRes.defaultJoinGroupResponse());
+  return [responseFrame(correlationOf(frame), Buffer.from(w.finish()), v >= 6)];
+}
+
 const join = (memberId: string) => ({ ...JoinReq.defaultJoinGroupRequest(), groupId: 'g', sessionTimeoutMs: 45_000, rebalanceTimeoutMs: 300_000, memberId, protocolType: 'consumer' });
 
 t.test('joins from three tenants at once, over a budget of two at once and two a second: the third waits its turn', async (t) => {
@@ -19,10 +27,7 @@ t.test('joins from three tenants at once, over a budget of two at once and two a
   const broker = new FakeBroker((frame) => {
     if (apiKeyOf(frame) !== ApiKey.JoinGroup) return undefined;
     arrivals.push({ clientId: frame.toString('latin1', 14, 14 + frame.readInt16BE(12)), at: performance.now() });
-    const v = frame.readInt16BE(6);
-    const w = new Writer();
-    JoinRes.encodeJoinGroupResponse(w, v, JoinRes.defaultJoinGroupResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()), v >= 6)];
+    return answerJoin(frame);
   });
   const { proxy, port } = await proxyBefore(broker, { brokerBudget: { groupJoinsPerSec: 2, groupJoinBurst: 2 } });
   const clients = await Promise.all(['tenant-a', 'tenant-b', 'tenant-c', 'tenant-d'].map(() => RawClient.open(port)));
@@ -48,12 +53,7 @@ t.test('joins from three tenants at once, over a budget of two at once and two a
 });
 
 t.test('the request latency the broker is measured by (kqp_request_duration_seconds) leaves out a wait for the budget', async (t) => {
-  const broker = new FakeBroker((frame) => {
-    const v = frame.readInt16BE(6);
-    const w = new Writer();
-    JoinRes.encodeJoinGroupResponse(w, v, JoinRes.defaultJoinGroupResponse());
-    return [responseFrame(correlationOf(frame), Buffer.from(w.finish()), v >= 6)];
-  });
+  const broker = new FakeBroker(answerJoin);
   // one join at once, one every 2 s: the second of two joins waits 2 s before it is forwarded
   const { proxy, port } = await proxyBefore(broker, { brokerBudget: { groupJoinsPerSec: 0.5, groupJoinBurst: 1 } });
   const client = await RawClient.open(port);
