@@ -198,6 +198,18 @@ export const CONFIG_SCHEMA = {
           description: "share of each cluster quota split evenly among the sidecars before the rest follows demand: what a sidecar with no recent demand serves at once",
         },
         sidecarId: { type: 'string', minLength: 1, maxLength: 256, description: "this sidecar's name in the topic, one per sidecar (default: this machine's host name/the upstream host:port)" },
+        sasl: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['mechanism', 'username'],
+          description: "the coordination client's own SASL login, when upstream is a SASL listener (give exactly one of passwordFile and passwordEnv)",
+          properties: {
+            mechanism: { enum: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], description: "Kafka's sasl.mechanism" },
+            username: { type: 'string', minLength: 1 },
+            passwordFile: { type: 'string', minLength: 1, description: 'a file holding the password (a mounted Secret); one trailing newline is ignored' },
+            passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable holding the password' },
+          },
+        },
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

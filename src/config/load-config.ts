@@ -1,12 +1,12 @@
 // Reads and validates the YAML config file. Every error names the field and what is wrong with it.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
-import type { CoordinationSettings } from '../quota/cluster-shares.js';
+import type { CoordinationSasl, CoordinationSettings } from '../quota/cluster-shares.js';
 import { MAX_SIDECAR_ID_LENGTH } from '../quota/coordination-records.js';
 import { isIP } from 'node:net';
 import { cidrError } from '../quota/addresses.js';
@@ -146,7 +146,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
     quotas: Record<string, string | number | undefined>[];
     quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
-    coordination: Omit<CoordinationSettings, 'sidecarId'> & { sidecarId?: string };
+    coordination: Omit<CoordinationSettings, 'sidecarId' | 'sasl'> & { sidecarId?: string; sasl?: SaslFileSettings };
   };
   let advertise: Advertise;
   if (c.advertise.mode === 'map') {
@@ -163,6 +163,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
   if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
   if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
   const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
+  const { sasl: saslWritten, ...coordinationRest } = c.coordination;
   checkCidrs('connections.maxPerIpOverrides', Object.keys(c.connections.maxPerIpOverrides));
   for (const [user, cidrs] of Object.entries(c.tenants.addresses ?? {})) checkCidrs(`tenants.addresses.${user}`, cidrs);
   return {
@@ -180,9 +181,10 @@ export function configFromObject(raw: unknown): ProxyConfig {
     quotas,
     quotaTable: c.quotaTable,
     coordination: {
-      ...c.coordination,
+      ...coordinationRest,
       sidecarId: c.coordination.sidecarId ?? defaultSidecarId(upstreamAt),
       ...(upstreamAt.tls && typeof c.upstream !== 'string' && c.upstream.tls ? { tls: coordinationTls(upstreamAt.tls, c.upstream.tls) } : {}),
+      ...(saslWritten ? { sasl: coordinationSasl(saslWritten) } : {}),
     },
   };
 }
@@ -210,6 +212,38 @@ function coordinationTls(upstream: UpstreamTls, s: TlsFileSettings): ConnectionO
     ...(name !== undefined && !isIP(name) ? { servername: name } : {}),
     checkServerIdentity: (host, cert) => (verifyName ? checkServerIdentity(name ?? host, cert) : undefined),
   };
+}
+
+/** coordination.sasl as written: the password in a file or an environment variable. */
+interface SaslFileSettings {
+  mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  username: string;
+  passwordFile?: string;
+  passwordEnv?: string;
+}
+
+/** A password file larger than this is not one (a wrong path to a big file is refused rather than read whole). */
+const MAX_PASSWORD_FILE_BYTES = 4096;
+
+/** The coordination client's login (kafkajs' sasl), its password read now: a missing secret fails the start or the check. */
+function coordinationSasl(s: SaslFileSettings): CoordinationSasl {
+  const bad = (field: string, why: string) => new ConfigError(`invalid config:\n  coordination.sasl.${field}: ${why}`);
+  if ((s.passwordFile === undefined) === (s.passwordEnv === undefined)) throw bad('passwordFile', 'give exactly one of passwordFile and passwordEnv');
+  let password: string;
+  if (s.passwordFile !== undefined) {
+    let size: number;
+    try {
+      size = statSync(s.passwordFile).size;
+    } catch (err) {
+      throw bad('passwordFile', `cannot read ${s.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    if (size > MAX_PASSWORD_FILE_BYTES) throw bad('passwordFile', `${s.passwordFile} holds ${size} bytes, more than a password (${MAX_PASSWORD_FILE_BYTES} at most)`);
+    password = readFileSync(s.passwordFile, 'utf8').replace(/\r?\n$/, '');
+  } else {
+    password = process.env[s.passwordEnv!] ?? '';
+  }
+  if (password === '') throw bad(s.passwordFile !== undefined ? 'passwordFile' : 'passwordEnv', `the password in ${s.passwordFile ?? `$${s.passwordEnv}`} is empty or missing`);
+  return { mechanism: s.mechanism.toLowerCase(), username: s.username, password } as CoordinationSasl;
 }
 
 /** listen and upstream: host:port, or {address, tls}. */

@@ -56,6 +56,7 @@ export class ClusterCoordinator {
       brokers: [`${upstream.host}:${upstream.port}`],
       // with upstream.tls, the same trust and key stores; each broker's certificate checked against its own host
       ...(shares.settings.tls ? { ssl: shares.settings.tls } : {}),
+      ...(shares.settings.sasl ? { sasl: { ...shares.settings.sasl } } : {}),
       logLevel: logLevel.WARN,
       logCreator,
       connectionTimeout: 3000,

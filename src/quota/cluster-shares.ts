@@ -35,7 +35,14 @@ export interface CoordinationSettings {
   sidecarId: string;
   /** With upstream.tls: the coordination client's TLS options (load-config.ts coordinationTls). */
   tls?: ConnectionOptions;
+  /** coordination.sasl: the coordination client's login, its password read at start (load-config.ts coordinationSasl). */
+  sasl?: CoordinationSasl;
 }
+
+/** kafkajs' SASLOptions for the mechanisms coordination.sasl offers. */
+export type CoordinationSasl = { username: string; password: string } & (
+  { mechanism: 'plain' } | { mechanism: 'scram-sha-256' } | { mechanism: 'scram-sha-512' }
+);
 
 /** A throttled-free slot asks for what it used plus this much more (room to grow before it is throttled). */
 const HEADROOM = 1.25;

@@ -80,3 +80,29 @@ t.test('the sample configs name config/proxy.schema.json, and it validates them 
   }
   t.notOk(validate({ listen: '127.0.0.1:9092', upstream: '127.0.0.1:9093', quotas: [{ clientId: 'a', produceBytesPerSecc: 1 }] }), 'a typo is an error to an editor too');
 });
+
+t.test("coordination.sasl: the coordination client's login, its password read from a file or the environment", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-sasl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const base = { listen: 'a:1', upstream: 'b:1' };
+  const file = join(dir, 'password');
+  writeFileSync(file, 'bob-secret\n');
+  t.same(configFromObject({ ...base, coordination: { sasl: { mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile: file } } }).coordination.sasl,
+    { mechanism: 'scram-sha-512', username: 'bob', password: 'bob-secret' }, 'a Secret mounted as a file: its trailing newline dropped');
+  process.env.KQP_TEST_COORDINATION_PASSWORD = 'alice-secret';
+  t.teardown(() => delete process.env.KQP_TEST_COORDINATION_PASSWORD);
+  t.same(configFromObject({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'alice', passwordEnv: 'KQP_TEST_COORDINATION_PASSWORD' } } }).coordination.sasl,
+    { mechanism: 'plain', username: 'alice', password: 'alice-secret' }, 'from the environment');
+  t.equal(configFromObject(base).coordination.sasl, undefined, 'none by default');
+  const sasl = (s: Record<string, unknown>) => errorOf({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'alice', ...s } } });
+  t.match(sasl({}), /coordination\.sasl\.passwordFile: give exactly one of passwordFile and passwordEnv/);
+  t.match(sasl({ passwordFile: file, passwordEnv: 'KQP_TEST_COORDINATION_PASSWORD' }), /give exactly one/);
+  t.match(sasl({ passwordFile: join(dir, 'missing') }), /coordination\.sasl\.passwordFile: cannot read .*missing: ENOENT/);
+  t.match(sasl({ passwordEnv: 'KQP_TEST_NO_SUCH_VARIABLE' }), /coordination\.sasl\.passwordEnv: the password in \$KQP_TEST_NO_SUCH_VARIABLE is empty or missing/);
+  writeFileSync(file, '\n');
+  t.match(sasl({ passwordFile: file }), /coordination\.sasl\.passwordFile: the password in .* is empty or missing/);
+  writeFileSync(file, 'x'.repeat(5000));
+  t.match(sasl({ passwordFile: file }), /holds 5000 bytes, more than a password \(4096 at most\)/);
+  t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'GSSAPI', username: 'a', passwordFile: file } } }), /coordination\.sasl\.mechanism: must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
+  t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'a', password: 'inline' } } }), /coordination\.sasl\.password: unknown setting/);
+});

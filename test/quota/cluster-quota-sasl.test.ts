@@ -1,0 +1,52 @@
+// Cluster-scoped quotas in front of SASL listeners: the coordination client logs in with coordination.sasl (its own
+// principal, SCRAM-SHA-512 here, the password in a file as a mounted Secret would be). Three sidecar processes relaying
+// to the shared cluster's SASL_PLAINTEXT listeners read their own reports back and hear each other, and read the
+// cluster's metadata (3 brokers: the static share's divisor). A fourth, with a wrong password, is refused by the broker,
+// says so in its log, and stays uncoordinated (quota ÷ maxSidecars, README).
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SHARED_SASL_USERS, sharedCluster, uniqueName } from '../support/shared-cluster.js';
+import { startSidecarProcesses } from '../support/proxy-process.js';
+import { coordination, waitCoordinated } from './cluster-quota-load.js';
+
+const cluster = sharedCluster();
+const dir = mkdtempSync(join(tmpdir(), 'kqp-coordination-sasl-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const secret = (name: string, password: string) => {
+  writeFileSync(join(dir, name), `${password}\n`, { mode: 0o600 });
+  return join(dir, name);
+};
+const config = (passwordFile: string) => ({
+  quotas: [{ clientId: uniqueName('cluster-sasl'), produceBytesPerSec: 3 * 1024 * 1024, scope: 'cluster' }],
+  coordination: { topic: uniqueName('kqp-coordination-sasl'), sasl: { mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile } },
+});
+const good = config(secret('bob', SHARED_SASL_USERS.scramSha512!.bob!));
+const sidecars = await startSidecarProcesses(cluster.nodes, good, 'saslPort');
+t.teardown(() => Promise.all(sidecars.map((s) => s.stop())));
+
+t.test('with its own SASL login, the coordination client coordinates through SASL listeners', async (t) => {
+  const started = Date.now();
+  await waitCoordinated(sidecars);
+  const states = await Promise.all(sidecars.map(coordination));
+  t.ok(states.every((c) => c?.mode === 'coordinated' && c.liveSidecars === 3 && c.brokers === 3),
+    `coordinated ${Date.now() - started} ms after start: ${states.map((c) => `${c?.mode}, ${c?.liveSidecars} live, ${c?.brokers} brokers`).join('; ')}`);
+});
+
+t.test('a wrong password: refused by the broker, said in the log, not coordinated', async (t) => {
+  const [wrong] = await startSidecarProcesses(cluster.nodes.slice(0, 1), { ...good, coordination: { ...good.coordination, sasl: { ...good.coordination.sasl, passwordFile: secret('wrong', 'not-bob-secret') } } }, 'saslPort');
+  t.teardown(() => wrong!.stop());
+  const deadline = Date.now() + 30_000;
+  let log = '';
+  while (!/coordination-start[^\n]*[Aa]uthentication failed/.test(log) && Date.now() < deadline) {
+    await sleep(250);
+    log = readFileSync(wrong!.logFile, 'utf8');
+  }
+  const line = log.split('\n').find((l) => l.includes('coordination-start'));
+  t.match(line, /[Aa]uthentication failed/, `its log: ${line}`);
+  const state = await coordination(wrong!);
+  t.not(state?.mode, 'coordinated', `its coordination: ${JSON.stringify(state)}`);
+  t.equal(state?.brokers, 16, 'without the metadata, the static share divides by maxSidecars');
+});
