@@ -31,6 +31,9 @@ const endpoint = <T extends object>(description: string, tls: { description: str
   anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls } } }],
 }) as const;
 
+/** Node's timers take at most 2^31-1 ms (a longer delay fires after 1 ms): the most any *Ms setting can be. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -42,7 +45,7 @@ export const CONFIG_SCHEMA = {
         ...keystore,
         clientAuth: { enum: ['none', 'requested', 'required'], description: 'ssl.client.auth (default none)' },
         principalMappingRules: { type: 'string', description: 'ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)' },
-        handshakeTimeoutMs: { type: 'integer', minimum: 100, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
+        handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: MAX_TIMER_MS, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
       },
     }),
     upstream: endpoint("host:port of this sidecar's broker; or {address, tls} when the broker only offers TLS", {
@@ -70,10 +73,10 @@ export const CONFIG_SCHEMA = {
       properties: {
         maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 2147483647, default: 104857600 },
         maxConnections: { type: 'integer', minimum: 1, default: 10000 },
-        idleTimeoutMs: { type: 'integer', minimum: 1000, default: 600000 },
+        idleTimeoutMs: { type: 'integer', minimum: 1000, maximum: MAX_TIMER_MS, default: 600000 },
         maxInFlightPerConnection: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxRewriteFrameBytes: { type: 'integer', minimum: 65536, default: 16777216 },
-        shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000 },
+        shutdownGraceMs: { type: 'integer', minimum: 0, maximum: MAX_TIMER_MS, default: 10000 },
       },
     },
     connections: {
@@ -156,7 +159,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         maxInFlight: { type: 'integer', minimum: 1, default: 5, description: 'of them at the broker at once, all tenants; the rest wait, their clients not read, served fairly across tenants' },
         maxWaitMs: {
-          type: 'integer', minimum: 100, default: 20000,
+          type: 'integer', minimum: 100, maximum: MAX_TIMER_MS, default: 20000,
           description: 'longest wait for the gate; then the proxy answers REQUEST_TIMED_OUT (below the clients\' request.timeout.ms, 30 s by default)',
         },
         defaultPartitions: {
@@ -188,10 +191,10 @@ export const CONFIG_SCHEMA = {
         topic: { type: 'string', pattern: '^[a-zA-Z0-9._-]{1,249}$', default: 'kqp-quota-coordination', description: 'compacted topic the sidecars publish their demands to (created if missing)' },
         intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000, description: 'how often each sidecar publishes and recomputes its shares' },
         staleAfterMs: {
-          type: 'integer', minimum: 200, default: 5000,
+          type: 'integer', minimum: 200, maximum: MAX_TIMER_MS, default: 5000,
           description: 'without its own report read back for this long, a sidecar serves the static share (quota ÷ brokers in the metadata); a sidecar silent this long is reserved that static share',
         },
-        forgetAfterMs: { type: 'integer', minimum: 1000, default: 60000, description: "a sidecar silent this long is forgotten (its state dropped; its broker's static share stays reserved while the broker is in the metadata)" },
+        forgetAfterMs: { type: 'integer', minimum: 1000, maximum: MAX_TIMER_MS, default: 60000, description: "a sidecar silent this long is forgotten (its state dropped; its broker's static share stays reserved while the broker is in the metadata)" },
         maxSidecars: { type: 'integer', minimum: 1, maximum: 1000, default: 16, description: "sidecars whose reports are kept (each up to quotaTable.capacity entries); more are ignored" },
         floorShare: {
           type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.02,

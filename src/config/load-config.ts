@@ -9,7 +9,7 @@ import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 import type { CoordinationSasl, CoordinationSettings } from '../quota/cluster-shares.js';
 import { MAX_SIDECAR_ID_LENGTH } from '../quota/coordination-records.js';
 import { isIP } from 'node:net';
-import { cidrError } from '../quota/addresses.js';
+import { cidrError, cidrKey } from '../quota/addresses.js';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
@@ -104,6 +104,8 @@ export interface ProxyConfig {
   coordination: CoordinationSettings;
 }
 
+/** The largest config file read (100,000 quota entries of some 60 bytes fit): a wrong path to a big file is refused, not read. */
+const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 /** A burst defaults to one second of the rate. */
 const DEFAULT_BURST_SECONDS = 1;
 
@@ -124,7 +126,8 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUni
 const validate = ajv.compile(CONFIG_SCHEMA);
 
 function describe(e: ErrorObject): string {
-  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+  // a JSON pointer: / between keys, ~1 and ~0 for / and ~ within one (a CIDR key's /16)
+  const path = e.instancePath.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') || '(top level)';
   if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`;
   if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty}: is required`;
   if (/^\/(listen|upstream)(\/address)?$/.test(e.instancePath) && ['pattern', 'type', 'anyOf'].includes(e.keyword)) return `${path.replace(/\.address$/, '')}: must be host:port, or {address: host:port, tls: {...}}`;
@@ -163,9 +166,10 @@ export function configFromObject(raw: unknown): ProxyConfig {
   if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
   if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
   const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
+  checkEntities(quotas);
   const { sasl: saslWritten, ...coordinationRest } = c.coordination;
-  checkCidrs('connections.maxPerIpOverrides', Object.keys(c.connections.maxPerIpOverrides));
-  for (const [user, cidrs] of Object.entries(c.tenants.addresses ?? {})) checkCidrs(`tenants.addresses.${user}`, cidrs);
+  checkCidrs(Object.keys(c.connections.maxPerIpOverrides).map((cidr) => ['connections.maxPerIpOverrides', cidr]));
+  checkCidrs(Object.entries(c.tenants.addresses ?? {}).flatMap(([user, cidrs]) => cidrs.map((cidr) => [`tenants.addresses.${user}`, cidr] as const)));
   return {
     listen: endpoint('listen', c.listen, (tls) => listenerTls(tls)),
     upstream: upstreamAt,
@@ -260,10 +264,35 @@ function endpoint<T>(name: string, e: Endpoint, tls: (settings: TlsFileSettings,
   }
 }
 
-/** A CIDR the schema's pattern lets through but an address list would refuse (at start, or at a reload). */
-function checkCidrs(path: string, cidrs: readonly string[]): void {
-  const errors = cidrs.map(cidrError).filter((e) => e !== undefined);
-  if (errors.length > 0) throw new ConfigError(`invalid config:\n  ${path}: ${errors.join('; ')}`);
+/**
+ * CIDRs the schema's pattern lets through but an address list would refuse or misread (at start, or at a reload), and
+ * a network named twice (which of two tenants, or of two overrides, would win is not what the file says).
+ */
+function checkCidrs(cidrs: readonly (readonly [path: string, cidr: string])[]): void {
+  const errors: string[] = [];
+  const seen = new Map<string, string>();
+  for (const [path, cidr] of cidrs) {
+    const error = cidrError(cidr);
+    if (error !== undefined) {
+      errors.push(`${path}: ${error}`);
+      continue;
+    }
+    const first = seen.get(cidrKey(cidr));
+    if (first !== undefined) errors.push(`${path}: ${cidr} is named in ${first} too`);
+    else seen.set(cidrKey(cidr), path);
+  }
+  if (errors.length > 0) throw new ConfigError(`invalid config:\n  ${errors.join('\n  ')}`);
+}
+
+/** Kafka keeps one quota config per entity: two entries for one (user, client id) would be merged kind by kind, silently. */
+function checkEntities(quotas: readonly QuotaEntry[]): void {
+  const seen = new Map<string, number>();
+  quotas.forEach((q, i) => {
+    const key = `${q.user === undefined ? '' : `user=${q.user}`}${q.user !== undefined && q.clientId !== undefined ? ', ' : ''}${q.clientId === undefined ? '' : `clientId=${q.clientId}`}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: the same entity as quotas.${first} (${key}): give each entity one entry`);
+    seen.set(key, i);
+  });
 }
 
 function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string }): TenantsConfig {
@@ -274,9 +303,14 @@ function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<stri
     } catch (err) {
       throw new ConfigError(`invalid config:\n  tenants.clientIdPattern: ${(err as Error).message}`);
     }
-    if (!/\(\?<tenant>/.test(t.clientIdPattern)) throw new ConfigError('invalid config:\n  tenants.clientIdPattern: must have a named group (?<tenant>...)');
+    // a pattern that matches the empty string or not, with its alternative that does: groups names every group
+    if (!('tenant' in (new RegExp(`(?:${t.clientIdPattern})|`).exec('')?.groups ?? {}))) {
+      throw new ConfigError('invalid config:\n  tenants.clientIdPattern: must have a named group (?<tenant>...)');
+    }
   }
-  if (t.user === 'address' && !t.addresses) throw new ConfigError('invalid config:\n  tenants.addresses: is required when tenants.user is address');
+  const networks = Object.values(t.addresses ?? {}).flat().length;
+  if (t.user === 'address' && networks === 0) throw new ConfigError('invalid config:\n  tenants.addresses: is required (at least one network) when tenants.user is address');
+  if (t.user !== 'address' && t.addresses !== undefined) throw new ConfigError(`invalid config:\n  tenants.addresses: applies only when tenants.user is address (it is ${t.user})`);
   return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern };
 }
 
@@ -319,6 +353,8 @@ function quotaEntry(q: Record<string, string | number | undefined>, i: number, e
 export function loadConfig(file: string): ProxyConfig {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_FILE_BYTES) throw new Error(`it holds ${size} bytes, more than a config file may (${MAX_CONFIG_FILE_BYTES})`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);

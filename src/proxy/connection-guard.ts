@@ -10,7 +10,7 @@
 import type { BlockList } from 'node:net';
 import type { ConnectionLimits } from '../config/load-config.js';
 import { BucketTable } from '../quota/bucket-table.js';
-import { contains, networks } from '../quota/addresses.js';
+import { contains, networks, prefixBits } from '../quota/addresses.js';
 
 export type Admission = { verdict: 'open' } | { verdict: 'wait'; ms: number } | { verdict: 'refuse'; reason: RefusalReason; limit: number };
 export type RefusalReason = 'per_ip_limit' | 'creation_rate_queue_full' | 'per_principal_limit';
@@ -26,7 +26,9 @@ export class ConnectionGuard {
   waiting = 0;
 
   constructor(private readonly limits: ConnectionLimits, now: () => number) {
-    for (const [cidr, max] of limits.maxPerIpOverrides) this.overrides.push({ list: networks([cidr]), max });
+    // the most specific network first (as tenants.addresses): 10.20.0.0/16's override wins over 10.0.0.0/8's
+    const specific = [...limits.maxPerIpOverrides].map(([cidr, max]) => ({ cidr, max, bits: prefixBits(cidr) }));
+    for (const { cidr, max } of specific.sort((a, b) => b.bits - a.bits)) this.overrides.push({ list: networks([cidr]), max });
     this.rates = new BucketTable(limits.rateTableCapacity, 64, now);
   }
 
@@ -34,7 +36,7 @@ export class ConnectionGuard {
     return this.limits.maxPerPrincipal;
   }
 
-  /** The most connections `ip` may have open: the first override whose network holds it, else maxPerIp. */
+  /** The most connections `ip` may have open: the most specific override whose network holds it, else maxPerIp. */
   maxFor(ip: string): number {
     for (const o of this.overrides) if (contains(o.list, ip)) return o.max;
     return this.limits.maxPerIp;

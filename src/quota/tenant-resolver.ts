@@ -1,8 +1,8 @@
 // A request's quota entity in Kafka's terms: the user (SASL principal or client certificate's mapped name, or a name
 // for the client's source address) and the client id (the request header's, or the named group "tenant" of a
 // configured pattern).
-import { isIPv6, type BlockList } from 'node:net';
-import { contains, networks, sourceAddress } from './addresses.js';
+import type { BlockList } from 'node:net';
+import { contains, networks, prefixBits, sourceAddress } from './addresses.js';
 import type { TenantsConfig } from '../config/load-config.js';
 
 /** Kafka's principal name for connections that did not authenticate. */
@@ -15,8 +15,7 @@ export class TenantResolver {
   constructor(private readonly config: TenantsConfig) {
     for (const [user, cidrs] of config.addresses) {
       for (const cidr of cidrs) {
-        const [net, bits] = cidr.split('/');
-        this.blocks.push({ user, list: networks([cidr]), bits: Number(bits) + (isIPv6(net!) ? 0 : 96) });
+        this.blocks.push({ user, list: networks([cidr]), bits: prefixBits(cidr) });
       }
     }
     this.blocks.sort((a, b) => b.bits - a.bits);

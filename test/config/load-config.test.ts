@@ -50,7 +50,7 @@ t.test('errors name the field and what is wrong', async (t) => {
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.1/16': 5 } } }),
     /connections\.maxPerIpOverrides: 10\.1\/16: not an IPv4 or IPv6 address/);
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', tenants: { user: 'address', addresses: { a: ['10.0.0.0/8', '10.0.0.0/33', 'fd00::/129'] } } }),
-    /tenants\.addresses\.a: 10\.0\.0\.0\/33: prefix length must be 0-32; fd00::\/129: prefix length must be 0-128/);
+    /tenants\.addresses\.a: 10\.0\.0\.0\/33: prefix length must be 0-32\n {2}tenants\.addresses\.a: fd00::\/129: prefix length must be 0-128/);
   t.same([...configFromObject({ listen: 'a:1', upstream: 'b:1', connections: { maxPerIpOverrides: { '10.0.0.0/8': 5, 'fd00::/8': 6, '0.0.0.0/0': 7 } } })
     .connections.maxPerIpOverrides.keys()], ['10.0.0.0/8', 'fd00::/8', '0.0.0.0/0'], 'good ones pass');
   t.match(errorOf({ listen: 'a:1', upstream: 'b:1', quotaTable: { maxKeyLength: 16 } }), /quotaTable\.maxKeyLength: must be >= 32/);
@@ -105,4 +105,42 @@ t.test("coordination.sasl: the coordination client's login, its password read fr
   t.match(sasl({ passwordFile: file }), /holds 5000 bytes, more than a password \(4096 at most\)/);
   t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'GSSAPI', username: 'a', passwordFile: file } } }), /coordination\.sasl\.mechanism: must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
   t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'a', password: 'inline' } } }), /coordination\.sasl\.password: unknown setting/);
+});
+
+t.test('mistakes a file can hold that would be read other than as written', async (t) => {
+  const base = { listen: 'a:1', upstream: 'b:1' };
+  // two entries for one entity: Kafka keeps one config per entity; merged kind by kind, one would win silently
+  t.match(errorOf({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 100, fetchBytesPerSec: 200 }, { clientId: 'c', requestsPerSec: 5 }, { user: 'a', produceBytesPerSec: 1e6, mode: 'shadow' }] }),
+    /quotas\.2: the same entity as quotas\.0 \(user=a\): give each entity one entry/);
+  t.match(errorOf({ ...base, quotas: [{ user: 'a', clientId: '<default>', requestsPerSec: 1 }, { user: 'a', clientId: '<default>', requestsPerSec: 2 }] }),
+    /quotas\.1: the same entity as quotas\.0 \(user=a, clientId=<default>\)/);
+  t.equal(configFromObject({ ...base, quotas: [{ user: 'a', requestsPerSec: 1 }, { user: 'a', clientId: 'a', requestsPerSec: 1 }, { clientId: 'a', requestsPerSec: 1 }] }).quotas.length, 3,
+    'user a, (user a, client a) and client a are three entities');
+  // host bits set: 10.1.2.0/8 (a typo for /24) would mean all of 10/8
+  t.match(errorOf({ ...base, tenants: { user: 'address', addresses: { a: ['10.1.2.0/8'] } } }),
+    /tenants\.addresses\.a: 10\.1\.2\.0\/8: host bits set \(the network of \/8 is 10\.0\.0\.0\/8\)/);
+  t.match(errorOf({ ...base, connections: { maxPerIpOverrides: { 'fd01::/8': 5 } } }), /connections\.maxPerIpOverrides: fd01::\/8: host bits set/);
+  // one network under two tenants (or twice among the overrides, however written): which wins is not what the file says
+  t.match(errorOf({ ...base, tenants: { user: 'address', addresses: { a: ['10.0.0.0/8'], b: ['192.168.0.0/16', '10.0.0.0/8'] } } }),
+    /tenants\.addresses\.b: 10\.0\.0\.0\/8 is named in tenants\.addresses\.a too/);
+  t.match(errorOf({ ...base, connections: { maxPerIpOverrides: { 'fd00::/8': 5, 'FD00:0::/8': 6 } } }), /FD00:0::\/8 is named in connections\.maxPerIpOverrides too/);
+  // addresses that would do nothing
+  t.match(errorOf({ ...base, tenants: { addresses: { a: ['10.0.0.0/8'] } } }), /tenants\.addresses: applies only when tenants\.user is address \(it is sasl\)/);
+  t.match(errorOf({ ...base, tenants: { user: 'address', addresses: {} } }), /tenants\.addresses: is required \(at least one network\)/);
+  // a (?<tenant> that is no group (escaped) is refused; a real one inside other syntax is taken
+  t.match(errorOf({ ...base, tenants: { clientIdPattern: '\\(?<tenant>x\\)' } }), /tenants\.clientIdPattern: must have a named group/);
+  t.ok(configFromObject({ ...base, tenants: { clientIdPattern: '^(?:svc-)?(?<tenant>[a-z]+)-' } }).tenants.clientIdPattern);
+  // Node's timers fire after 1 ms for a delay past 2^31-1 ms
+  t.match(errorOf({ ...base, admin: { maxWaitMs: 3e9 } }), /admin\.maxWaitMs: must be <= 2147483647/);
+  t.match(errorOf({ ...base, limits: { idleTimeoutMs: 2 ** 31 } }), /limits\.idleTimeoutMs: must be <= 2147483647/);
+  // a key holding / is named as written (JSON pointers write it ~1)
+  t.match(errorOf({ ...base, connections: { maxPerIpOverrides: { '10.20.0.0/16': 'many' } } }), /connections\.maxPerIpOverrides\.10\.20\.0\.0\/16: must be integer/);
+});
+
+t.test('a config file larger than any config is refused, not read', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-big-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(file, `listen: a:1\nupstream: b:1\n#${'x'.repeat(16 * 1024 * 1024)}\n`);
+  t.throws(() => loadConfig(file), /cannot read config file .*: it holds 16777244 bytes, more than a config file may \(16777216\)/);
 });

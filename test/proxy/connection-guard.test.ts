@@ -15,6 +15,8 @@ import { RawClient, served, API_VERSIONS_V3, encodeRequest } from '../support/ra
 import type { Socket } from 'node:net';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { ConnectionGuard } from '../../src/proxy/connection-guard.js';
+import { configFromObject } from '../../src/config/load-config.js';
 
 const encode = (f: (w: Writer) => void) => {
   const w = new Writer();
@@ -73,6 +75,14 @@ t.test('per address: connections beyond maxPerIp are refused; other addresses an
   await a.closedWithin(5_000);
   for (let i = 0; i < 100 && proxy.guard.stats.ips > 3; i++) await new Promise((r) => setTimeout(r, 20));
   t.ok(await served(await open()), 'once one closes, a new one from 127.0.0.1 is served');
+});
+
+t.test('per address overrides: the most specific network holding the address decides, whatever the order written', async (t) => {
+  const limits = (overrides: [string, number][]) => ({ ...configFromObject({ listen: 'a:1', upstream: 'b:1' }).connections, maxPerIpOverrides: new Map(overrides) });
+  for (const order of [[['10.0.0.0/8', 10], ['10.20.0.0/16', 10000], ['10.20.3.4/32', 1]], [['10.20.3.4/32', 1], ['10.20.0.0/16', 10000], ['10.0.0.0/8', 10]]] as [string, number][][]) {
+    const guard = new ConnectionGuard(limits(order), () => 0);
+    t.same(['10.1.1.1', '10.20.9.9', '10.20.3.4', '192.168.0.1'].map((ip) => guard.maxFor(ip)), [10, 10000, 1, 2000], `written ${order.map(([c]) => c).join(', ')}`);
+  }
 });
 
 t.test('per address creation rate: over it, a connection waits unread and reaches no broker; a bounded number wait', async (t) => {
