@@ -667,8 +667,11 @@ export class Connection {
   /** A response went to the client; so do the proxy's own answers that were waiting for it. */
   private responseDone(): void {
     if (this.done) return; // closed meanwhile: close() released its gate places
-    if ((this.inflight.firstFlags() & GATED) !== 0) this.ctx.gate.release();
+    // shifted before the place is given back: release() may admit this connection's own waiting request at once and
+    // read on, and a close() meanwhile must not find this entry still GATED and release its place a second time
+    const gated = (this.inflight.firstFlags() & GATED) !== 0;
     this.inflight.shift();
+    if (gated) this.ctx.gate.release();
     while (this.inflight.size > 0 && (this.inflight.firstFlags() & LOCAL_ANSWER) !== 0) {
       this.toClient(this.inflight.firstAttachment() as Buffer);
       this.inflight.shift();

@@ -275,6 +275,34 @@ t.test('a waiting request whose client goes away frees its place; one that waits
   t.same(received.filter((r) => r.key === ApiKey.CreateTopics).map((r) => (r.body as CreateReq.CreateTopicsRequest).topics[0]!.name), ['a'], 'only a reached the broker');
 });
 
+t.test("a place freed by a response is given back once, even when the connection it admits closes on what follows", async (t) => {
+  const { proxy, open, received, held, release } = await setup(t, { admin: { maxInFlight: 1 } }, true);
+  const [a, b, c] = [await open(), await open(), await open()];
+  a.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 1, create([topic('a1', 1)]), 'a'));
+  await waitFor(() => held.length === 1);
+  // a's second request waits for the gate, a bad frame (a negative size) behind it in the same write
+  a.socket.write(Buffer.concat([encodeRequest(ApiKey.CreateTopics, 7, 2, create([topic('a2', 1)]), 'a'), Buffer.from([0xff, 0xff, 0xff, 0xfe])]));
+  await waitFor(() => proxy.gate.stats.waiting === 1);
+  b.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 1, create([topic('b', 1)]), 'b'));
+  await waitFor(() => proxy.gate.stats.waiting === 2);
+  // a1's answer frees the place: a2 (a's turn comes first) is admitted and forwarded, then the bad frame closes a,
+  // which gives a2's place back (its client is gone), and b is admitted
+  release();
+  await a.closedWithin(5_000);
+  await waitFor(() => held.length === 2 && proxy.gate.stats.waiting === 0);
+  c.socket.write(encodeRequest(ApiKey.CreateTopics, 7, 1, create([topic('c', 1)]), 'c'));
+  await waitFor(() => proxy.gate.stats.waiting === 1);
+  t.same(proxy.gate.stats, { inFlight: 1, waiting: 1, waitingTenants: 1, maxInFlight: 1 }, 'b holds the place, c waits (before: a1\'s place was given back twice and c went to the broker at once)');
+  await sleep(200);
+  t.same(received.filter((r) => r.key === ApiKey.CreateTopics).map((r) => (r.body as CreateReq.CreateTopicsRequest).topics[0]!.name), ['a1', 'a2', 'b'], 'c has not reached the broker');
+  held.shift(); // a2's answer has no client to go to
+  release();
+  await waitFor(() => held.length === 1);
+  release();
+  await waitFor(() => proxy.gate.stats.inFlight === 0);
+  t.equal(received.filter((r) => r.key === ApiKey.CreateTopics).length, 4, 'c reached the broker once b was answered');
+});
+
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
