@@ -503,7 +503,7 @@ export class Connection {
       this.ctx.stages.of(h.apiKey)(view, d);
     } catch (err) {
       const payload = head.length - 4;
-      if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, payload * 8);
+      if (err instanceof ProtocolError && payload < size && payload < MAX_REQUEST_HEAD) return Math.min(size, MAX_REQUEST_HEAD, payload * 8);
       throw err;
     }
     const partial = head.length < size + 4;

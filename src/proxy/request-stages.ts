@@ -11,6 +11,7 @@
 // the frame and the stage is called again. (A connection closes on a ProtocolError from a whole frame.)
 import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import type { RequestHeader } from '../protocol/headers.js';
+import { TruncatedError } from '../protocol/errors.js';
 import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { GateTicket } from './admin-gate.js';
@@ -181,11 +182,15 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
 function fetch(quotas: QuotaEnforcer): Stage {
   return (req, d) => {
     if (req.bodyAt >= 0) {
+      const offset = fetchMaxBytesOffset(req.header.apiVersion);
+      const at = req.bodyAt + offset;
+      // max_bytes beyond the head (a client id of hundreds of bytes): the relay reads more and asks again
+      if (offset >= 0 && at + 4 > req.head.length && req.head.length < req.size + 4) {
+        throw new TruncatedError('FetchRequest', req.header.apiVersion, 'MaxBytes', `at byte ${at}, beyond the ${req.head.length} read`);
+      }
       const allowance = quotas.fetchAllowance(req.tenant, req.header.clientId);
       let capped = false;
-      const offset = fetchMaxBytesOffset(req.header.apiVersion);
       if (allowance.maxBytes !== Infinity && offset >= 0) {
-        const at = req.bodyAt + offset;
         if (at + 4 <= req.head.length && req.head.readInt32BE(at) > allowance.maxBytes) {
           req.head.writeInt32BE(allowance.maxBytes, at);
           capped = true;

@@ -180,6 +180,16 @@ t.test('a produce that would take its tenant more than a quarter of the burst in
   t.ok(throttledMs <= owedMs + 2 && throttledMs > body.throttleTimeMs, `throttled for the hold and the debt after it (${throttledMs.toFixed(0)} ms of ${owedMs.toFixed(0)} owed)`);
 });
 
+t.test('fetch: max_bytes is capped when it lies beyond the first 512 bytes read (a client id of hundreds of bytes)', async (t) => {
+  const { client, arrivals } = await setup(t, [{ clientId: '<default>', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 1000 }));
+  for (const length of [486, 487, 600, 4000]) {
+    client.clientId = 'c'.repeat(length);
+    await client.response(client.send(1, 12, fetchRequest('t', { maxBytes: 50_000_000 })), 20_000);
+    const asked = maxBytesAsked(arrivals.at(-1)!.frame);
+    t.ok(asked <= 102_400, `a client id of ${length} bytes: the broker was asked for ${asked} bytes (before: 50000000 for ids of 486-502 bytes, whose max_bytes lay just past the head)`);
+  }
+});
+
 t.test('fetch: max_bytes is capped; the response that takes the tenant into debt carries throttle_time_ms', async (t) => {
   // 100 KB/s, burst 100 KB; the broker answers each fetch with 600 KB (seconds of throttle)
   const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 600_000 }));
