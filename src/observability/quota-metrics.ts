@@ -59,7 +59,7 @@ export class QuotaMetrics {
     const counter = (name: string, help: string, value: () => number) => registerScrapedMetric(this.registry, name, help, 'counter', () => [{ labels: {}, value: value() }]);
     counter('kqp_quota_evictions_total', 'Slots reused for another key', () => s.evictions);
     counter('kqp_quota_evictions_lost_debt_total', 'Evictions of buckets that had not refilled (the table is too small)', () => s.evictionsLostDebt);
-    counter('kqp_quota_overflow_total', 'Keys charged to the shared overflow bucket because every candidate slot was throttled', () => s.overflowed);
+    counter('kqp_quota_overflow_total', 'Keys charged to the overflow slot (throttled as from an empty bucket) because every candidate slot was throttled', () => s.overflowed);
   }
 
   /**

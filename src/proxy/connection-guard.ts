@@ -29,7 +29,8 @@ export class ConnectionGuard {
     // the most specific network first (as tenants.addresses): 10.20.0.0/16's override wins over 10.0.0.0/8's
     const specific = [...limits.maxPerIpOverrides].map(([cidr, max]) => ({ cidr, max, bits: prefixBits(cidr) }));
     for (const { cidr, max } of specific.sort((a, b) => b.bits - a.bits)) this.overrides.push({ list: networks([cidr]), max });
-    this.rates = new BucketTable(limits.rateTableCapacity, 64, now);
+    // addresses beyond the table share one creation rate (the overflow bucket)
+    this.rates = new BucketTable(limits.rateTableCapacity, 64, now, 1, 1, true);
   }
 
   get maxPerPrincipal(): number {

@@ -11,9 +11,14 @@
 //   1. a slot whose buckets are all full again (idle long enough to refill) is reused: nothing is lost;
 //   2. else a slot none of whose buckets is below zero is reused, forgiving what it had used (counted as an eviction
 //      that lost debt: the table is too small for the traffic);
-//   3. else (every candidate is throttled) no slot is taken from anyone: the new key is charged to one shared
-//      overflow slot. A tenant in debt therefore keeps its debt however many new keys (client ids) appear, and keys
-//      that find no slot share a single bucket, so inventing client ids buys nothing.
+//   3. else (every candidate is throttled) no slot is taken from anyone: the new key gets the overflow slot, so a
+//      tenant in debt keeps its debt however many new keys (client ids) appear. What the overflow slot is depends on
+//      the table: in the quota table (`sharedOverflow` false) it keeps no balance: each charge to it is throttled as
+//      if from an empty bucket of that rate (cost ÷ rate), so keys that found no slot cannot throttle one another (a
+//      shared balance let one tenant inventing client ids and declaring huge produce frames throttle every newcomer
+//      for minutes), and an invented key gets no more than a new one (Kafka gives every client id of a <default>
+//      client-id quota a full quota of its own); in the connection guard's table (`sharedOverflow` true) it is one
+//      shared bucket: addresses beyond the table share one creation rate.
 import { createHash } from 'node:crypto';
 import { SlidingCounts } from './sliding-counts.js';
 
@@ -72,6 +77,8 @@ export class BucketTable {
     private readonly startShare = 1,
     /** Buckets per slot (the quota kinds; 1 for a table of a single rate). */
     readonly kinds = 1,
+    /** The overflow slot is one shared bucket (true), or keeps no balance (see above). */
+    private readonly sharedOverflow = false,
   ) {
     this.capacity = capacity;
     this.overflowSlot = capacity;
@@ -140,6 +147,7 @@ export class BucketTable {
 
   /** Tokens in a bucket after refilling it (its start level when never charged). */
   tokensOf(slot: number, kind: number, rate: number, burst: number): number {
+    if (slot === this.overflowSlot && !this.sharedOverflow) return 0;
     const i = slot * this.kinds + kind;
     this.refill(i, rate, burst);
     return this.tokens[i]!;
@@ -148,6 +156,10 @@ export class BucketTable {
   /** Takes `cost` tokens (the balance may go negative); returns the throttle time in ms (0 while tokens ≥ 0). */
   charge(slot: number, kind: number, cost: number, rate: number, burst: number): number {
     const i = slot * this.kinds + kind;
+    if (slot === this.overflowSlot && !this.sharedOverflow) {
+      this.use.add(i, cost, this.now());
+      return (cost / rate) * 1000;
+    }
     this.refill(i, rate, burst);
     this.use.add(i, cost, this.lastMs[i]!);
     const left = (this.tokens[i]! -= cost);
@@ -156,6 +168,7 @@ export class BucketTable {
 
   /** Gives back `cost` charged before (what it was charged for did not happen), up to the burst. */
   refund(slot: number, kind: number, cost: number, rate: number, burst: number): void {
+    if (slot === this.overflowSlot && !this.sharedOverflow) return;
     const i = slot * this.kinds + kind;
     this.refill(i, rate, burst);
     this.tokens[i] = Math.min(burst, this.tokens[i]! + cost);

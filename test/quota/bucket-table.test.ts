@@ -65,9 +65,9 @@ t.test('eviction: full buckets go first and lose nothing; partly used ones are f
   t.equal(table.find('b'), undefined);
 });
 
-t.test('when every candidate is throttled, a new key gets the shared overflow slot and nobody loses debt', async (t) => {
+t.test('when every candidate is throttled, a new key gets the overflow slot and nobody loses debt; shared, its keys are throttled together', async (t) => {
   const c = clock();
-  const table = new BucketTable(4, 256, c.now);
+  const table = new BucketTable(4, 256, c.now, 1, 1, true);
   for (const k of ['t1', 't2', 't3', 't4']) table.charge(table.slotFor(k), 0, 5000, 1000, 1000); // 4 s of debt each
   const throttled = ['t1', 't2', 't3', 't4'].map((k) => table.find(k));
   let overflowed = 0;
@@ -123,4 +123,19 @@ t.test('memory depends on the capacity alone: a million keys through a 10,000-sl
   t.ok(table.stats.evictions >= 1_010_000, `${table.stats.evictions} evictions`);
   const growthMB = (after1m - after20k) / 1048576;
   t.ok(growthMB < 8, `heap after 1,000,000 keys is within 8 MB of the heap after 20,000 (${growthMB.toFixed(1)} MB)`);
+});
+
+t.test("the quota table's overflow slot keeps no balance: each charge is throttled as from an empty bucket, nobody's debt is another's", async (t) => {
+  const c = clock();
+  const table = new BucketTable(4, 256, c.now);
+  for (const k of ['t1', 't2', 't3', 't4']) table.charge(table.slotFor(k), 0, 5000, 1000, 1000);
+  // a key that found no slot takes the overflow slot deep into "debt"...
+  t.equal(table.charge(table.slotFor('mallory-1'), 0, 100_000_000, 1000, 1000), 100_000_000, 'a charge of 100,000,000 at 1,000/s: 100,000 s for it alone');
+  // ...which is no one else's
+  const newcomer = table.slotFor('alice');
+  t.equal(newcomer, table.overflowSlot);
+  t.equal(table.charge(newcomer, 0, 1000, 1_000_000, 1_000_000), 1, "the next key's 1,000 at 1,000,000/s: 1 ms, its own cost");
+  t.equal(table.tokensOf(newcomer, 0, 1000, 1000), 0, 'its tokens read as an empty bucket');
+  table.refund(newcomer, 0, 1000, 1000, 1000);
+  t.equal(table.tokensOf(newcomer, 0, 1000, 1000), 0, 'a refund to it changes nothing');
 });

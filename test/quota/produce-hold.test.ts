@@ -32,3 +32,18 @@ for (const jumpMs of [0, 29]) {
     t.equal(Math.round(big.throttleMs - big.holdMs), 2000, 'three bursts\' worth: 2 s left after the hold');
   });
 }
+
+t.test("a full table: one tenant's invented client ids and huge declared produce frames do not throttle a newcomer", async (t) => {
+  const MB = 1024 * 1024;
+  const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ clientId: '<default>', produceBytesPerSec: MB }], quotaTable: { capacity: 32 } });
+  let now = 1000;
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => now);
+  const mallory = quotas.newTenant('10.6.6.6');
+  // every slot in debt (each invented id's produce head declares 100 MB), then more ids: they overflow
+  for (let i = 0; i < 40; i++) quotas.chargeProduce(mallory, `x${i}`, 100 * MB);
+  t.ok(quotas.table.stats.overflowed >= 8, `${quotas.table.stats.overflowed} charges found no slot`);
+  now += 1000;
+  const alice = { ...quotas.chargeProduce(quotas.newTenant('10.1.1.1'), 'alice-app', 1000) };
+  // 1,000 bytes at 1 MB/s from an empty bucket: about 1 ms (before: held 799 s behind mallory's overflowed debt)
+  t.ok(alice.holdMs === 0 && alice.throttleMs < 2, `alice's first 1 KB produce: held ${alice.holdMs.toFixed(0)} ms, throttled ${alice.throttleMs.toFixed(1)} ms`);
+});
