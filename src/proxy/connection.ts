@@ -23,7 +23,7 @@ import { apiName } from '../protocol/api.js';
 import type { Logger, RateLimitedLog } from '../observability/logger.js';
 import { upstreamErrorKind, type ProxyMetrics } from '../observability/metrics.js';
 import type { Limits } from '../config/load-config.js';
-import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
+import type { HoldCheck, QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { clientBacksOff } from '../quota/client-backoff.js';
 import { GATED, InflightQueue, LOCAL_ANSWER, MERGE, RAW_SASL_TOKEN, THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { AdminGate } from './admin-gate.js';
@@ -127,6 +127,8 @@ export class Connection {
   private unparkOnRoom = false;
   private readonly muteTimer: DeadlineTimer;
   private readonly heldRequests: Held;
+  /** The held request's hold was cut to one coordination interval: checked again when it ends. */
+  private holdCheck: HoldCheck | undefined;
   private readonly heldResponses: Held;
   /** A chunk from the broker is being handed over: toClient gathers adjacent pieces (outPiece, to outEnd). */
   private coalescing = false;
@@ -434,6 +436,17 @@ export class Connection {
   }
 
   private releaseRequests(): void {
+    const check = this.holdCheck;
+    if (check) {
+      // a hold cut to one coordination interval: on while the tenant still owes more than the request may leave
+      const more = this.ctx.quotas.holdLeft(check);
+      if (more > 0) {
+        this.heldRequests.until = this.ctx.now() + more;
+        this.heldRequests.timer.set(this.heldRequests.until, () => this.releaseRequests());
+        return;
+      }
+      this.holdCheck = undefined;
+    }
     const pieces = this.heldRequests.pieces.splice(0);
     this.heldRequests.until = 0;
     this.upstream.cork();
@@ -520,7 +533,10 @@ export class Connection {
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
-    if (d.holdMs > 0) this.holdRequests(now + d.holdMs);
+    if (d.holdMs > 0) {
+      this.holdRequests(now + d.holdMs);
+      if (d.holdCheck) this.holdCheck = d.holdCheck;
+    }
     if (d.muteMs > 0) this.mute(d.muteMs, partial);
     if (d.answer) {
       this.discarding = partial;

@@ -12,7 +12,7 @@
 import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import type { RequestHeader } from '../protocol/headers.js';
 import { TruncatedError } from '../protocol/errors.js';
-import type { QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
+import type { HoldCheck, QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { GateTicket } from './admin-gate.js';
 import { adminStage, CONTROLLER_BOUND, type AdminDeps } from './admin-stages.js';
@@ -43,6 +43,8 @@ export interface RequestView {
 export interface Decision {
   /** Hold the request, unforwarded, with the client not read, for this long (ms). */
   holdMs: number;
+  /** The hold was cut to one coordination interval: ask the enforcer again when it ends (QuotaEnforcer.holdLeft). */
+  holdCheck: HoldCheck | undefined;
   /** Mute the client (do not read it) for this long from now (ms): its throttle. */
   muteMs: number;
   /** The throttle_time_ms its response must carry at least (ms). */
@@ -67,6 +69,7 @@ export type Stage = (req: RequestView, d: Decision) => void;
 
 export function resetDecision(d: Decision): void {
   d.holdMs = 0;
+  d.holdCheck = undefined;
   d.muteMs = 0;
   d.responseThrottleMs = 0;
   d.flags = 0;
@@ -79,7 +82,7 @@ export function resetDecision(d: Decision): void {
 }
 
 export function emptyDecision(): Decision {
-  return { holdMs: 0, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined, park: false, forward: undefined, merge: undefined };
+  return { holdMs: 0, holdCheck: undefined, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined, park: false, forward: undefined, merge: undefined };
 }
 
 const forward: Stage = () => undefined;
@@ -169,6 +172,7 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
     const charged = quotas.chargeProduce(req.tenant, h.clientId, req.size);
     throttle(quotas, req, d, charged.throttleMs);
     d.holdMs = charged.holdMs;
+    d.holdCheck = charged.check;
     d.responseThrottleMs -= charged.holdMs;
   };
 }
@@ -199,6 +203,7 @@ function fetch(quotas: QuotaEnforcer): Stage {
       if (capped || allowance.waitMs > 0) {
         quotas.throttled(req.tenant, allowance.waitMs);
         d.holdMs = allowance.waitMs;
+        d.holdCheck = allowance.check;
         d.flags = THROTTLE_COUNTED;
       }
     }

@@ -39,11 +39,34 @@ export interface FetchAllowance {
   waitMs: number;
   /** The most the tenant may take now (Infinity when no fetch quota applies). */
   maxBytes: number;
+  /** The wait was cut to one coordination interval: what to check again when it ends (holdLeft). */
+  check: HoldCheck | undefined;
 }
 
 export interface ProduceCharge {
   throttleMs: number;
   holdMs: number;
+  /** The hold was cut to one coordination interval: what to check again when it ends (holdLeft). */
+  check: HoldCheck | undefined;
+}
+
+/**
+ * A hold for a cluster-scoped quota lasts at most one coordination interval, its rate being this sidecar's share of
+ * the moment (see capped()); when it ends, the relay asks holdLeft() whether the bucket, at the share then, is still
+ * owed more than the request may leave, and holds on if so. (Forwarded at the end of every interval whatever was owed,
+ * one connection sent 1 MB batches at 1 MB/s against a cluster quota of 100 KB/s.)
+ */
+export interface HoldCheck {
+  kind: QuotaKind;
+  slot: number;
+  /** The slot's generation (a slot reused meanwhile holds another key's bucket) and the config's (a reload). */
+  slotGeneration: number;
+  configGeneration: number;
+  /** The quota's whole rate and burst, before the share. */
+  rate: number;
+  burst: number;
+  /** The held request's bytes (a produce's), for the debt it may leave. */
+  bytes: number;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -51,7 +74,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 /** How far ahead a simulated mute (shadow mode) may run: Kafka clients time a request out after 30 s by default. */
 const SHADOW_MAX_LEAD_MS = 30_000;
 
-const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
+const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity, check: undefined };
 
 /**
  * The most one request may take its bucket below zero, as a share of the burst (a quarter of a second of the rate with
@@ -85,8 +108,8 @@ export class QuotaEnforcer {
   /** Users and client-id entities the config names: each matched as what it is (a client id "alice" is not user alice). */
   private named!: { users: Set<string>; clients: Set<string> };
   private generation = 0;
-  private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity };
-  private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0 };
+  private readonly allowance: FetchAllowance = { waitMs: 0, maxBytes: Infinity, check: undefined };
+  private readonly produceCharge: ProduceCharge = { throttleMs: 0, holdMs: 0, check: undefined };
   /** This sidecar's shares of cluster-scoped quotas (set when some quota has scope: cluster; else each is served whole). */
   cluster: ClusterShares | undefined;
 
@@ -171,6 +194,7 @@ export class QuotaEnforcer {
     this.metrics.bytes(state.label, PRODUCE, bytes);
     const c = this.produceCharge;
     c.holdMs = 0;
+    c.check = undefined;
     c.throttleMs = this.charge(state, REQUESTS, 1);
     const q = state.quotas[PRODUCE];
     if (!q) return c;
@@ -189,7 +213,10 @@ export class QuotaEnforcer {
     const ms = this.table.charge(slot, PRODUCE, bytes, rate, burst);
     if (ms > 0) this.table.recordThrottle(slot, ms);
     const allowedDebtMs = (Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst) / rate) * 1000;
-    if (ms > allowedDebtMs) c.holdMs = this.capped(q, ms - allowedDebtMs);
+    if (ms > allowedDebtMs) {
+      c.holdMs = this.capped(q, ms - allowedDebtMs);
+      if (c.holdMs < ms - allowedDebtMs) c.check = this.holdCheck(PRODUCE, slot, q, bytes);
+    }
     if (q.cluster) this.cluster?.charged(slot, PRODUCE, bytes, ms > 0 || c.holdMs > 0, q.rate);
     c.throttleMs = Math.max(c.throttleMs, this.capped(q, ms));
     return c;
@@ -245,10 +272,30 @@ export class QuotaEnforcer {
     const slot = this.table.slotFor(state.keys[FETCH]!);
     const share = this.shareOf(q, slot);
     const tokens = this.table.tokensOf(slot, FETCH, q.rate * share, q.burst * share);
-    const debtMs = tokens >= 0 ? 0 : this.capped(q, (-tokens / (q.rate * share)) * 1000);
+    const owedMs = tokens >= 0 ? 0 : (-tokens / (q.rate * share)) * 1000;
+    const debtMs = this.capped(q, owedMs);
     this.allowance.waitMs = debtMs > FETCH_HOLD_TOLERANCE_MS ? debtMs : 0;
+    this.allowance.check = debtMs < owedMs ? this.holdCheck(FETCH, slot, q, 0) : undefined;
     this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, q.burst * share * MAX_DEBT_OF_BURST)));
     return this.allowance;
+  }
+
+  /**
+   * A cut hold (HoldCheck) has ended: how much longer to hold, at most one more interval (0: forward now; also when the
+   * slot went to another key or a reload came, which start afresh).
+   */
+  holdLeft(c: HoldCheck): number {
+    if (this.table.generation[c.slot] !== c.slotGeneration || this.generation !== c.configGeneration || !this.cluster) return 0;
+    const share = this.cluster.shareOf(c.slot, c.kind);
+    const rate = c.rate * share;
+    const burst = c.burst * share;
+    const tokens = this.table.tokensOf(c.slot, c.kind, rate, burst);
+    const allowed = c.kind === PRODUCE ? Math.max(burst * MAX_DEBT_OF_BURST, c.bytes - burst) : (rate * FETCH_HOLD_TOLERANCE_MS) / 1000;
+    return tokens >= -allowed ? 0 : Math.min(((-allowed - tokens) / rate) * 1000, this.cluster.settings.intervalMs);
+  }
+
+  private holdCheck(kind: QuotaKind, slot: number, q: ResolvedQuota, bytes: number): HoldCheck {
+    return { kind, slot, slotGeneration: this.table.generation[slot]!, configGeneration: this.generation, rate: q.rate, burst: q.burst, bytes };
   }
 
   /** Charges a fetch response's size to the tenant of the connection's last request; returns the throttle in ms. */

@@ -4,7 +4,8 @@
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { configFromObject } from '../../src/config/load-config.js';
-import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
+import { QuotaEnforcer, type HoldCheck } from '../../src/quota/quota-enforcer.js';
+import type { ClusterShares } from '../../src/quota/cluster-shares.js';
 import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
 
 const RATE = 102_400; // bytes/s; the burst is one second of it
@@ -46,4 +47,43 @@ t.test("a full table: one tenant's invented client ids and huge declared produce
   const alice = { ...quotas.chargeProduce(quotas.newTenant('10.1.1.1'), 'alice-app', 1000) };
   // 1,000 bytes at 1 MB/s from an empty bucket: about 1 ms (before: held 799 s behind mallory's overflowed debt)
   t.ok(alice.holdMs === 0 && alice.throttleMs < 2, `alice's first 1 KB produce: held ${alice.holdMs.toFixed(0)} ms, throttled ${alice.throttleMs.toFixed(1)} ms`);
+});
+
+t.test('a cluster-scoped quota: a wait cut to one coordination interval is checked again, so one connection gets the quota, not a request an interval', async (t) => {
+  const KB = 1024;
+  const config = configFromObject({
+    listen: '127.0.0.1:1', upstream: '127.0.0.1:2',
+    quotas: [{ user: 'carol', produceBytesPerSec: 100 * KB, fetchBytesPerSec: 100 * KB, scope: 'cluster' }],
+  });
+  let now = 0;
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => now);
+  // this sidecar serves the whole quota; waits are cut to its 1 s interval
+  quotas.cluster = { settings: { intervalMs: 1000 }, shareOf: () => 1, charged: () => undefined } as unknown as ClusterShares;
+  const carol = quotas.newTenant('10.0.0.1', 'carol');
+  const waitOut = (holdMs: number, check: HoldCheck | undefined) => {
+    now += holdMs;
+    for (let more = check ? quotas.holdLeft(check) : 0; more > 0; more = quotas.holdLeft(check!)) now += more;
+  };
+  // one connection pushing 1 MB batches back to back for 60 s: each is held, then its response's throttle mutes it
+  let produced = 0;
+  while (now < 60_000) {
+    const c = { ...quotas.chargeProduce(carol, 'p', 1024 * KB) };
+    waitOut(c.holdMs, c.check);
+    produced += 1024 * KB;
+    now += Math.max(0, c.throttleMs - c.holdMs);
+  }
+  const produceRate = produced / (now / 1000);
+  t.ok(produceRate <= 100 * KB * 1.05 + (2 * 1024 * KB) / 60, `produced ${(produceRate / KB).toFixed(0)} KB/s against 100 (before: 1,024)`);
+  // a consumer fetching 1 MB batches (KIP-74: a batch comes whole however little is asked)
+  now = 0;
+  let fetched = 0;
+  const started = now;
+  while (now - started < 60_000) {
+    const a = quotas.fetchAllowance(carol, 'c');
+    waitOut(a.waitMs, a.check);
+    fetched += 1024 * KB;
+    now += quotas.chargeFetchResponse(carol, 1024 * KB);
+  }
+  const fetchRate = fetched / ((now - started) / 1000);
+  t.ok(fetchRate <= 100 * KB * 1.05 + (2 * 1024 * KB) / 60, `fetched ${(fetchRate / KB).toFixed(0)} KB/s against 100`);
 });
