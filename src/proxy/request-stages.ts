@@ -169,7 +169,7 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
     const h = req.header;
     d.noResponse = req.bodyAt >= 0 && produceAcks(req.head, req.bodyAt, h.apiVersion) === 0;
     if (!quotas) return;
-    const charged = quotas.chargeProduce(req.tenant, h.clientId, req.size);
+    const charged = quotas.chargeProduce(req.tenant, h.clientId, req.size, d.noResponse);
     throttle(quotas, req, d, charged.throttleMs);
     d.holdMs = charged.holdMs;
     d.holdCheck = charged.check;

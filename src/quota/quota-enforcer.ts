@@ -4,7 +4,7 @@
 import type { ProxyConfig } from '../config/load-config.js';
 import { BucketTable } from './bucket-table.js';
 import { QuotaRules, type ResolvedQuota } from './quota-rules.js';
-import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind } from './quota-kinds.js';
+import { FETCH, KINDS, PRODUCE, QUOTA_KINDS, REQUESTS, type QuotaKind, type QuotaKindSpec } from './quota-kinds.js';
 import { ANONYMOUS, TenantResolver } from './tenant-resolver.js';
 import { OTHER, type QuotaMetrics } from '../observability/quota-metrics.js';
 import type { ClusterShares } from './cluster-shares.js';
@@ -98,6 +98,8 @@ const MAX_DEBT_OF_BURST = 0.25;
  * little early leaves behind: it is charged with the response rather than held.
  */
 const FETCH_HOLD_TOLERANCE_MS = 10;
+/** Per kind, the longest throttle one charge gives (QuotaKindSpec.maxThrottleMs). */
+const MAX_THROTTLE_MS = (QUOTA_KINDS as readonly QuotaKindSpec[]).map((k) => k.maxThrottleMs ?? Infinity);
 
 export class QuotaEnforcer {
   readonly table: BucketTable;
@@ -185,17 +187,19 @@ export class QuotaEnforcer {
   }
 
   /**
-   * Charges a produce request (its bytes, and one request). Reused object: the longer throttle in ms (0: none), and how
+   * Charges a produce request (its bytes, and one request unless acks=0). Reused object: the longer throttle in ms (0: none), and how
    * long to hold the request first so that it takes its bucket no further below zero than MAX_DEBT_OF_BURST allows
    * (0: forward it now).
    */
-  chargeProduce(state: TenantState, clientId: string | null, bytes: number): ProduceCharge {
+  chargeProduce(state: TenantState, clientId: string | null, bytes: number, acks0 = false): ProduceCharge {
     this.resolve(state, clientId);
     this.metrics.bytes(state.label, PRODUCE, bytes);
     const c = this.produceCharge;
     c.holdMs = 0;
     c.check = undefined;
-    c.throttleMs = this.charge(state, REQUESTS, 1);
+    // acks=0 is exempt from the request quota, as in Kafka (KafkaApis.handleProduceRequest: "the request quota is not
+    // enforced if acks == 0"); its bytes are charged
+    c.throttleMs = acks0 ? 0 : this.charge(state, REQUESTS, 1);
     const q = state.quotas[PRODUCE];
     if (!q) return c;
     if (q.shadow) {
@@ -318,7 +322,7 @@ export class QuotaEnforcer {
     if (q.shadow) return this.shadowCharge(state, kind, cost, q);
     const slot = this.table.slotFor(state.keys[kind]!);
     const share = this.shareOf(q, slot);
-    const ms = this.table.charge(slot, kind, cost, q.rate * share, q.burst * share);
+    const ms = Math.min(this.table.charge(slot, kind, cost, q.rate * share, q.burst * share), MAX_THROTTLE_MS[kind]!);
     if (ms > 0) this.table.recordThrottle(slot, ms);
     if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
     return this.capped(q, ms);
@@ -377,7 +381,7 @@ export class QuotaEnforcer {
     }
     const slot = this.table.slotFor(state.keys[kind]!);
     const share = this.shareOf(q, slot);
-    const ms = this.table.charge(slot, kind, cost, q.rate * share, q.burst * share);
+    const ms = Math.min(this.table.charge(slot, kind, cost, q.rate * share, q.burst * share), MAX_THROTTLE_MS[kind]!);
     if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
     if (ms > 0) {
       state.shadowUntil[kind] = now + ms;

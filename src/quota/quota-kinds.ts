@@ -12,12 +12,17 @@ export interface QuotaKindSpec {
   readonly unit: 'bytes' | 'requests' | 'joins' | 'partitions';
   /** What is charged (for the config schema's descriptions). */
   readonly charged: string;
+  /** The longest throttle one charge gives (the debt stays in the bucket: the next request is throttled again). */
+  readonly maxThrottleMs?: number;
 }
 
 export const QUOTA_KINDS = [
   { name: 'produce', rateSetting: 'produceBytesPerSec', burstSetting: 'produceBurstBytes', unit: 'bytes', charged: 'produce request bytes (header and body, as Kafka counts them)' },
   { name: 'fetch', rateSetting: 'fetchBytesPerSec', burstSetting: 'fetchBurstBytes', unit: 'bytes', charged: 'fetch response bytes' },
-  { name: 'requests', rateSetting: 'requestsPerSec', burstSetting: 'requestBurst', unit: 'requests', charged: 'requests (every API but the SASL exchange)' },
+  // a request throttle is at most one quota window, 1 s (Kafka's ClientRequestQuotaManager.maxThrottleTimeMs,
+  // applied through QuotaUtils.boundedThrottleTime): one request more per connection of a tenant in debt must not mute
+  // them all for N ÷ rate seconds (200 connections at 10 requests/s: 20 s, past their session timeouts)
+  { name: 'requests', rateSetting: 'requestsPerSec', burstSetting: 'requestBurst', unit: 'requests', charged: 'requests (every API but the SASL exchange)', maxThrottleMs: 1000 },
   {
     name: 'groupJoins', rateSetting: 'groupJoinsPerSec', burstSetting: 'groupJoinBurst', unit: 'joins',
     charged: 'consumer-group churn: members joining (JoinGroup with no member id; a group heartbeat with member epoch 0) and groups deleted',

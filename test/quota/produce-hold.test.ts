@@ -87,3 +87,20 @@ t.test('a cluster-scoped quota: a wait cut to one coordination interval is check
   const fetchRate = fetched / ((now - started) / 1000);
   t.ok(fetchRate <= 100 * KB * 1.05 + (2 * 1024 * KB) / 60, `fetched ${(fetchRate / KB).toFixed(0)} KB/s against 100`);
 });
+
+t.test("the request quota as Kafka's: one throttle is at most 1 s (its quota window), and acks=0 produce is exempt", async (t) => {
+  const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ user: 'bob', requestsPerSec: 10 }] });
+  let now = 0;
+  const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => now);
+  // 200 connections of bob, one request each at once: 190 requests of debt at 10/s is 19 s
+  let worst = 0;
+  for (let i = 0; i < 200; i++) worst = Math.max(worst, quotas.chargeRequest(quotas.newTenant('10.0.0.1', 'bob'), 'c'));
+  t.equal(worst, 1000, 'the longest throttle is 1,000 ms (before: 19,900)');
+  const next = quotas.newTenant('10.0.0.1', 'bob');
+  t.equal(quotas.chargeRequest(next, 'c'), 1000, 'the debt stays: the next request is throttled again');
+  // acks=0 produce: not charged to the request quota (its bucket keeps its debt, the produce is not throttled for it)
+  const owed = (quotas.inspect('bob', 'c') as { requests: { bucket: { tokens: number } } }).requests.bucket.tokens;
+  t.equal(quotas.chargeProduce(next, 'c', 100, true).throttleMs, 0, 'an acks=0 produce is not throttled by the request quota');
+  t.equal((quotas.inspect('bob', 'c') as { requests: { bucket: { tokens: number } } }).requests.bucket.tokens, owed, 'nor charged to it');
+  t.equal(quotas.chargeProduce(next, 'c', 100).throttleMs, 1000, 'an acks=1 produce is');
+});
