@@ -5,7 +5,8 @@
 // (what they see while the broker catches up). The storm and the two tenants run in two JVMs (test/support/
 // admin-storm.ts), so the storm's garbage collections are not the producer's latency. The broker is watched every
 // second from outside (test/support/broker-health.ts): open files, RSS, partition directories and those awaiting
-// deletion, the logs it created and deleted per second, whether it is alive.
+// deletion, the logs it created and deleted per second, whether it is alive (brokerMutationsPerSec10sMax: the logs
+// created plus those deleted per second over the busiest 10 s; null for a phase shorter than 10 s).
 //
 // Phases: `baseline` (the two tenants alone, straight to the broker), `baseline-sidecar` (the same through a sidecar
 // with the default config), then the storm `direct`, through a `sidecar` with the default config (every role through
@@ -43,6 +44,7 @@ import { compileAdminStorm, runAdminStorm, GUARD, PRODUCER, QUIET_INTERVAL_MS, S
 import { brokerHealthNow, watchBrokerHealth, type HealthSummary } from '../test/support/broker-health.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { buildProxy, cpuSeconds, pinProcess } from './support/processes.js';
+import { median } from './support/stats.js';
 
 // ------------------------------------------------------------------------------------------------ Kafka's own quota (KIP-599)
 /** As issue 11 measured it: the storm's one client id (sharedAdminClientId) at 100 partitions/s (<default> client id). */
@@ -93,8 +95,7 @@ function watchLoopLag(sidecar: ProxyProcess): { stop(): { median: number; max: n
     stop() {
       clearInterval(timer);
       if (maxima.length === 0) return null;
-      const sorted = [...maxima].sort((x, y) => x - y);
-      return { median: round(sorted[Math.floor(sorted.length / 2)]!, 1), max: round(sorted.at(-1)!, 1) };
+      return { median: round(median(maxima), 1), max: round(Math.max(...maxima), 1) };
     },
   };
 }

@@ -4,11 +4,14 @@
 // For contrast, the same noisy tenant without a quota; and, as the floor no proxy can go under, a neighbour that
 // sends exactly its quota by itself, in requests of the size kcat sends (librdkafka's batch.size, ~1 MB), unthrottled:
 // the broker's own cost of the bytes the quota lets through. The sidecar runs as deployed (the build, with the
-// Dockerfile's node flags): its own pauses are in the quiet tenant's p99.
+// Dockerfile's node flags): its own pauses are in the quiet tenant's p99. Round trips run from each request's write, or
+// one timer tick after it was due when the sender fell behind (test/support/fixed-rate.ts); the quiet tenant's
+// requests left unanswered are counted beside the p99s (quietUnanswered*), not in them.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
-import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
+import { fixedRateProduce } from '../test/support/fixed-rate.js';
+import { percentile } from './support/stats.js';
 import { push, type ClientKind } from '../test/support/load.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
@@ -54,6 +57,7 @@ export async function run(args: string[]): Promise<Record<string, number>> {
     const noisy: number[] = [];
     const atQuota: number[] = [];
     const unthrottled: number[] = [];
+    const unanswered = { alone: 0, noisy: 0, atQuota: 0, unthrottled: 0 };
     for (let i = 0; i < ROUNDS; i++) {
       const a = await quiet();
       const n = await withNoisy('noisy');
@@ -61,11 +65,15 @@ export async function run(args: string[]): Promise<Record<string, number>> {
       alone.push(...a.latencies);
       noisy.push(...n.latencies);
       atQuota.push(...q.latencies);
+      unanswered.alone += a.unanswered;
+      unanswered.noisy += n.unanswered;
+      unanswered.atQuota += q.unanswered;
       console.error(`round ${i + 1}: alone p99 ${a.p99.toFixed(2)} ms, noisy at 10× its quota p99 ${n.p99.toFixed(2)} ms, ` +
-        `neighbour at its quota unthrottled p99 ${q.p99.toFixed(2)} ms`);
+        `neighbour at its quota unthrottled p99 ${q.p99.toFixed(2)} ms; unanswered ${a.unanswered} / ${n.unanswered} / ${q.unanswered}`);
     }
     const u = await withNoisy('unlimited'); // a client id no quota applies to
     unthrottled.push(...u.latencies);
+    unanswered.unthrottled = u.unanswered;
     await proxy!.stop();
     const figures = {
       quietP99Ratio: Number((percentile(noisy, 99) / percentile(alone, 99)).toFixed(3)),
@@ -76,6 +84,10 @@ export async function run(args: string[]): Promise<Record<string, number>> {
       quietP99AtQuotaNeighbourMs: Number(percentile(atQuota, 99).toFixed(3)),
       quietP99RatioToAtQuota: Number((percentile(noisy, 99) / percentile(atQuota, 99)).toFixed(3)),
       quietP99UnthrottledNoisyMs: Number(percentile(unthrottled, 99).toFixed(3)),
+      quietUnansweredAlone: unanswered.alone,
+      quietUnansweredNoisy: unanswered.noisy,
+      quietUnansweredAtQuota: unanswered.atQuota,
+      quietUnansweredUnthrottled: unanswered.unthrottled,
       samplesPerSide: alone.length,
     };
     return figures;

@@ -6,7 +6,9 @@
 //   through the TLS sidecar ÷ direct to the broker's SSL listener; tlsUpstreamThroughputRatio: the same through the
 //   sidecar that speaks TLS to the broker too;
 // - tlsAddedP50Ms, tlsAddedP99Ms: Produce round trips (16 × 1 KB records each, one TLS connection) at a fixed rate of
-//   half the direct maximum, through the TLS sidecar minus direct;
+//   half the direct maximum, through the TLS sidecar minus direct, each timed from its write, or one timer tick
+//   after it was due when the sender fell behind (test/support/fixed-rate.ts); tlsDirectUnanswered,
+//   tlsSidecarUnanswered: requests never answered (not in them);
 // - tlsCpuSecondsPerGB: the TLS sidecar's CPU time (user + system) over its throughput runs ÷ the GB it relayed
 //   (request and response bytes, its own kqp_request_bytes_total and kqp_response_bytes_total).
 // The proxy runs compiled (dist/), as in production.
@@ -16,9 +18,10 @@ import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../src/local-kafka/ports.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 import { producerPerformance } from '../test/support/java-clients.js';
-import { fixedRateProduce, percentile } from '../test/support/fixed-rate.js';
+import { fixedRateProduce } from '../test/support/fixed-rate.js';
 import { javaSslProperties, makeCertificates } from '../test/support/tls-certificates.js';
 import { buildProxy, cpuSeconds, startProxyProcess } from './support/processes.js';
+import { median } from './support/stats.js';
 
 const PERF_RECORDS = 100_000;
 const ROUNDS = 5;
@@ -26,7 +29,6 @@ const LATENCY_ROUNDS = 3;
 const BATCH_RECORDS = 16;
 const LATENCY_SECONDS = 10;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (line: string) => console.error(line);
 
 /** The bytes a proxy relayed so far (requests and responses), from its /metrics. */
@@ -66,7 +68,7 @@ export async function run(): Promise<Record<string, number>> {
     const ssl = javaSslProperties(certs);
     const perf = (bootstrap: string) =>
       producerPerformance(cluster.info.classpath, { bootstrap, topic: 'perf', numRecords: PERF_RECORDS, recordSize: 1024, props: { acks: 1, 'linger.ms': 5, ...ssl } });
-    await perf(direct); // warm-up (JIT, page cache)
+    for (const bootstrap of [direct, `127.0.0.1:${port}`, `127.0.0.1:${upPort}`]) await perf(bootstrap); // warm-up, every side (JIT, page cache)
     const runs: Record<'direct' | 'sidecar' | 'upstream', { mbPerSec: number; recordsPerSec: number }[]> = { direct: [], sidecar: [], upstream: [] };
     let cpu = 0;
     let relayed = 0;
@@ -93,18 +95,22 @@ export async function run(): Promise<Record<string, number>> {
     const tls = { ca: readFileSync(certs.ca) };
     const p50: Record<'direct' | 'sidecar', number[]> = { direct: [], sidecar: [] };
     const p99: Record<'direct' | 'sidecar', number[]> = { direct: [], sidecar: [] };
+    const unanswered: Record<'direct' | 'sidecar', number> = { direct: 0, sidecar: 0 };
     for (let i = 0; i < LATENCY_ROUNDS; i++) {
       for (const [side, p] of [['direct', node.sslPort!], ['sidecar', port]] as const) {
-        const l = (await fixedRateProduce(p, 'latency', { requestsPerSec, seconds: LATENCY_SECONDS, records: BATCH_RECORDS, tls })).latencies;
-        p50[side].push(percentile(l, 50));
-        p99[side].push(percentile(l, 99));
-        log(`  ${side}: p50 ${percentile(l, 50).toFixed(3)} ms, p99 ${percentile(l, 99).toFixed(3)} ms (${l.length} requests)`);
+        const r = await fixedRateProduce(p, 'latency', { requestsPerSec, seconds: LATENCY_SECONDS, records: BATCH_RECORDS, tls });
+        p50[side].push(r.p50);
+        p99[side].push(r.p99);
+        unanswered[side] += r.unanswered;
+        log(`  ${side}: p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms (${r.latencies.length} requests timed, ${r.unanswered} of ${r.requests} unanswered)`);
       }
     }
     figures.tlsDirectP50Ms = Number(median(p50.direct).toFixed(3));
     figures.tlsDirectP99Ms = Number(median(p99.direct).toFixed(3));
     figures.tlsAddedP50Ms = Number((median(p50.sidecar) - median(p50.direct)).toFixed(3));
     figures.tlsAddedP99Ms = Number((median(p99.sidecar) - median(p99.direct)).toFixed(3));
+    figures.tlsDirectUnanswered = unanswered.direct;
+    figures.tlsSidecarUnanswered = unanswered.sidecar;
   } finally {
     for (const stop of stops) await stop();
     await cluster.stop();

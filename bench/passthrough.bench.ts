@@ -8,7 +8,9 @@
 // - pipeRatio: 1 MB Kafka frames streamed through the proxy ÷ through a plain Node socket pipe;
 // - cpuSecondsPerGB: the proxy's CPU time per GB it relayed in that stream;
 // - rssIdle1000MB, rssIdle5000MB, rssBusy100MB: proxy RSS with 1,000 and 5,000 idle connections and with 100 busy ones;
-//   rssPerIdleConnKB: what each of the last 4,000 idle connections added.
+//   rssPerIdleConnKB: what each of the last 4,000 idle connections added (null when that comes out ≤ 0).
+// Latencies run from each request's write, or one timer tick after it was due when the sender fell behind
+// (test/support/fixed-rate.ts); requests left unanswered are counted beside them (directUnanswered, unanswered: the proxy's, pipeUnanswered), not in the percentiles.
 // The proxy runs compiled (dist/), as in production.
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
@@ -17,8 +19,9 @@ import { buildProxy, cpuSeconds, pinSelf, startPlainPipe, startProxyProcess } fr
 import { Sink } from './support/sink.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 import {
-  BATCH_RECORDS, latencyRounds, median, proxyYaml, relayMemory, roundRatios, streamFrames, throughputRounds,
+  BATCH_RECORDS, latencyRounds, proxyYaml, relayMemory, roundRatios, streamFrames, throughputRounds, unansweredBySide,
 } from './support/relay-workloads.js';
+import { median } from './support/stats.js';
 
 const PERF_RECORDS = 300_000;
 const THROUGHPUT_ROUNDS = 5;
@@ -29,15 +32,17 @@ const PIPE_RUNS = 5;
 const log = (line: string) => console.error(line);
 
 /** `npm run bench -- passthrough [synthetic]`: with `synthetic`, only the pipe and memory parts (no Kafka). */
-export async function run(args: string[]): Promise<Record<string, number>> {
+type Figures = Record<string, number | null>;
+
+export async function run(args: string[]): Promise<Figures> {
   buildProxy();
-  const figures: Record<string, number> = {};
+  const figures: Figures = {};
   if (!args.includes('synthetic')) await againstKafka(figures);
   await synthetic(figures);
   return figures;
 }
 
-async function againstKafka(figures: Record<string, number>): Promise<void> {
+async function againstKafka(figures: Figures): Promise<void> {
   // Direct and the proxy use the broker's INTERNAL listener (it advertises itself); the plain pipe relays to the CLIENT
   // listener, which advertises the pipe, so a client bootstrapped through the pipe stays on it.
   const [proxyPort, metricsPort, pipePort, clientPort] = await freePorts(4);
@@ -82,6 +87,10 @@ async function againstKafka(figures: Record<string, number>): Promise<void> {
     figures.addedP99Ms = added('proxy', 'p99');
     figures.pipeAddedP50Ms = added('pipe', 'p50');
     figures.pipeAddedP99Ms = added('pipe', 'p99');
+    const unanswered = unansweredBySide(lat);
+    figures.directUnanswered = unanswered.direct!;
+    figures.unanswered = unanswered.proxy!;
+    figures.pipeUnanswered = unanswered.pipe!;
     await proxy.stop();
   } finally {
     await pipe.stop();
@@ -89,7 +98,7 @@ async function againstKafka(figures: Record<string, number>): Promise<void> {
   }
 }
 
-async function synthetic(figures: Record<string, number>): Promise<void> {
+async function synthetic(figures: Figures): Promise<void> {
   log('pipe: 1 MB frames through the proxy and through a plain Node pipe, alternating');
   const sink = new Sink();
   const sinkPort = await sink.listen();
@@ -125,7 +134,7 @@ async function synthetic(figures: Record<string, number>): Promise<void> {
     figures.rssStartMB = Math.round(mem.rssStartMB);
     figures.rssIdle1000MB = Math.round(mem.rssIdle1000MB);
     figures.rssIdle5000MB = Math.round(mem.rssIdle5000MB);
-    figures.rssPerIdleConnKB = Number(mem.rssPerIdleConnKB.toFixed(2));
+    figures.rssPerIdleConnKB = mem.rssPerIdleConnKB === null ? null : Number(mem.rssPerIdleConnKB.toFixed(2));
     figures.rssBusy100MB = Math.round(mem.rssBusy100MB);
   } finally {
     await proxy.stop();

@@ -15,17 +15,24 @@
 //     relay's CPU per request meanwhile, and the latency at half direct's one-client rate.
 // Ours ÷ Kroxylicious: vsKroxyThroughput (higher is better), vsKroxyAddedP99, vsKroxyCpuPerGB, vsKroxyRssPerConn
 // (lower is better), vsKroxySmallRequestsPerSec (higher is better), vsKroxySmallRequestCpu (lower is better).
+// vsKroxyAddedP50, vsKroxyAddedP99 and vsKroxyRssPerConn are null unless both figures are > 0: an added latency or an
+// RSS per connection can come out 0 or negative (a round that fell on a calmer moment of the broker than direct's, a
+// garbage collection), and the ratio of two such figures means nothing (-89 ÷ -96 ms is not "7 % better"); compare
+// proxyMinusKroxyP50Ms, proxyMinusKroxyP99Ms and the figures themselves instead. Latencies run from each request's
+// write, or one timer tick after it was due when the sender fell behind (test/support/fixed-rate.ts); the requests a
+// side left unanswered are reported beside them (latencyUnanswered, instant.unanswered, small.KIND.latency.unanswered), not in the percentiles.
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaCluster } from '../src/local-kafka/kafka-cluster.js';
 import { freePorts } from '../src/local-kafka/ports.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
-import { fixedRateProduce, fixedRateRequests, percentile } from '../test/support/fixed-rate.js';
+import { fixedRateProduce, fixedRateRequests } from '../test/support/fixed-rate.js';
 import { buildProxy, cpuSeconds, pinSelf, startInstantBroker, startPlainPipe, startProxyProcess, type Child } from './support/processes.js';
 import { Sink } from './support/sink.js';
 import { kroxyliciousClasspath, startKroxylicious } from './support/kroxylicious/kroxylicious.js';
 import {
-  BATCH_RECORDS, inTurn, latencyRounds, median, proxyYaml, relayMemory, round3, roundRatios, streamFrames, throughputRounds,
+  BATCH_RECORDS, inTurn, latencyRounds, proxyYaml, relayMemory, round3, roundRatios, streamFrames, throughputRounds, unansweredBySide,
 } from './support/relay-workloads.js';
+import { median, positiveRatio } from './support/stats.js';
 import { maxRequestRate, SMALL_REQUESTS, smallRequestFrame } from './support/small-requests.js';
 
 const ROUNDS = 3;
@@ -48,7 +55,13 @@ const RELAYS = ['pipe', 'proxy', 'quotas', 'kroxy'] as const;
 const SMALL_MODES = { oneClient: { clients: 1, window: 64 }, clients100: { clients: 100, window: 4 } } as const;
 
 const log = (line: string) => console.error(line);
-type Figures = Record<string, number | Record<string, unknown>>;
+type Figures = Record<string, number | null | Record<string, unknown>>;
+
+/** Ours ÷ Kroxylicious' for figures that can be ≤ 0 (added latencies, RSS per connection): null unless both are > 0. */
+const oursOverKroxy = (ours: number | null, theirs: number | null): number | null => {
+  const r = positiveRatio(ours, theirs);
+  return r === null ? null : round3(r);
+};
 
 /** Median of a per-round series, and its spread ([min, max]) recorded under `name`. */
 function withSpread(spread: Record<string, [number, number]>, name: string, xs: readonly number[]): number {
@@ -116,8 +129,9 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
       figures[`${side}AddedP50Ms`] = withSpread(spread, `${side}AddedP50Ms`, added(side, 'p50'));
       figures[`${side}AddedP99Ms`] = withSpread(spread, `${side}AddedP99Ms`, added(side, 'p99'));
     }
-    figures.vsKroxyAddedP99 = round3((figures.proxyAddedP99Ms as number) / (figures.kroxyAddedP99Ms as number));
-    figures.vsKroxyAddedP50 = round3((figures.proxyAddedP50Ms as number) / (figures.kroxyAddedP50Ms as number));
+    figures.vsKroxyAddedP99 = oursOverKroxy(figures.proxyAddedP99Ms as number, figures.kroxyAddedP99Ms as number);
+    figures.vsKroxyAddedP50 = oursOverKroxy(figures.proxyAddedP50Ms as number, figures.kroxyAddedP50Ms as number);
+    figures.latencyUnanswered = unansweredBySide(lat);
     // each round's difference, ours - Kroxylicious' (the rounds' broker moves both alike)
     const minusKroxy = (p: 'p50' | 'p99') => lat.proxy![p].map((x, i) => x - lat.kroxy![p][i]!);
     figures.proxyMinusKroxyP50Ms = withSpread(spread, 'proxyMinusKroxyP50Ms', minusKroxy('p50'));
@@ -161,20 +175,24 @@ async function againstKafka(figures: Figures, spread: Record<string, [number, nu
       }
       const halfRate = (small[kind].oneClient as Record<string, number>).directPerSec! / 2;
       log(`  ${kind} latency at ${halfRate.toFixed(0)}/s (half direct's one-client maximum)`);
-      const p: Record<Side, { p50: number[]; p99: number[] }> = Object.fromEntries(SIDES.map((s) => [s, { p50: [], p99: [] }])) as never;
+      const p: Record<Side, { p50: number[]; p99: number[]; unanswered: number }> =
+        Object.fromEntries(SIDES.map((s) => [s, { p50: [], p99: [], unanswered: 0 }])) as never;
       for (let i = 0; i < SMALL_ROUNDS; i++) {
         for (const side of inTurn(SIDES, i, true)) {
-          const l = (await fixedRateRequests(ports[side], frame, { requestsPerSec: halfRate, seconds: SMALL_LATENCY_SECONDS })).latencies;
-          p[side].p50.push(percentile(l, 50));
-          p[side].p99.push(percentile(l, 99));
+          const r = await fixedRateRequests(ports[side], frame, { requestsPerSec: halfRate, seconds: SMALL_LATENCY_SECONDS });
+          p[side].p50.push(r.p50);
+          p[side].p99.push(r.p99);
+          p[side].unanswered += r.unanswered;
         }
-        log(`    ${SIDES.map((s) => `${s} p50 ${p[s].p50[i]!.toFixed(3)} p99 ${p[s].p99[i]!.toFixed(3)} ms`).join(', ')}`);
+        log(`    ${SIDES.map((s) => `${s} p50 ${p[s].p50[i]!.toFixed(3)} p99 ${p[s].p99[i]!.toFixed(3)} ms`).join(', ')}; ` +
+          `unanswered so far: ${SIDES.map((s) => `${s} ${p[s].unanswered}`).join(', ')}`);
       }
-      const latency: Record<string, number> = { atPerSec: Math.round(halfRate), directP50Ms: round3(median(p.direct.p50)), directP99Ms: round3(median(p.direct.p99)) };
+      const latency: Record<string, unknown> = { atPerSec: Math.round(halfRate), directP50Ms: round3(median(p.direct.p50)), directP99Ms: round3(median(p.direct.p99)) };
       for (const side of RELAYS) {
         latency[`${side}AddedP50Ms`] = round3(median(p[side].p50.map((x, i) => x - p.direct.p50[i]!)));
         latency[`${side}AddedP99Ms`] = round3(median(p[side].p99.map((x, i) => x - p.direct.p99[i]!)));
       }
+      latency.unanswered = Object.fromEntries(SIDES.map((s) => [s, p[s].unanswered]));
       small[kind].latency = latency;
     }
     figures.small = small;
@@ -211,16 +229,18 @@ async function instantBroker(figures: Figures, spread: Record<string, [number, n
     for (const side of SIDES) await fixedRateProduce(ports[side], 'instant', { requestsPerSec: INSTANT_PER_SEC, seconds: 1, records: BATCH_RECORDS }); // warm-up (JIT)
     const lat = await latencyRounds(SIDES.map((name) => ({ name, port: ports[name] })),
       { rounds: INSTANT_ROUNDS, requestsPerSec: INSTANT_PER_SEC, seconds: INSTANT_SECONDS, topic: 'instant', log, rotate: true });
-    const instant: Record<string, number> = { directP50Ms: round3(median(lat.direct!.p50)), directP99Ms: round3(median(lat.direct!.p99)) };
+    const instant: Record<string, number | null | Record<string, number>> = { directP50Ms: round3(median(lat.direct!.p50)), directP99Ms: round3(median(lat.direct!.p99)) };
     const added = (side: Side, p: 'p50' | 'p99') => lat[side]![p].map((x, i) => x - lat.direct![p][i]!);
     for (const side of RELAYS) {
       instant[`${side}AddedP50Ms`] = withSpread(spread, `instant.${side}AddedP50Ms`, added(side, 'p50'));
       instant[`${side}AddedP99Ms`] = withSpread(spread, `instant.${side}AddedP99Ms`, added(side, 'p99'));
     }
-    instant.vsKroxyAddedP50 = round3(instant.proxyAddedP50Ms! / instant.kroxyAddedP50Ms!);
-    instant.vsKroxyAddedP99 = round3(instant.proxyAddedP99Ms! / instant.kroxyAddedP99Ms!);
-    instant.quotasCostP50Ms = round3(instant.quotasAddedP50Ms! - instant.proxyAddedP50Ms!);
-    instant.quotasCostP99Ms = round3(instant.quotasAddedP99Ms! - instant.proxyAddedP99Ms!);
+    const n = (key: string) => instant[key] as number;
+    instant.vsKroxyAddedP50 = oursOverKroxy(n('proxyAddedP50Ms'), n('kroxyAddedP50Ms'));
+    instant.vsKroxyAddedP99 = oursOverKroxy(n('proxyAddedP99Ms'), n('kroxyAddedP99Ms'));
+    instant.quotasCostP50Ms = round3(n('quotasAddedP50Ms') - n('proxyAddedP50Ms'));
+    instant.quotasCostP99Ms = round3(n('quotasAddedP99Ms') - n('proxyAddedP99Ms'));
+    instant.unanswered = unansweredBySide(lat);
     figures.instant = instant;
   } finally {
     for (const c of children.reverse()) await c.stop();
@@ -264,7 +284,7 @@ async function synthetic(figures: Figures, spread: Record<string, [number, numbe
     relays.proxy = { ...(await startProxyProcess(proxyYaml(memProxyPort!, memMetricsPort!, upstream), memProxyPort!, 1)), port: memProxyPort! };
     relays.kroxy = await startKroxylicious({ upstream, nodeId: 1, cpu: 1, log });
     const hello = smallRequestFrame('apiVersions', 'small');
-    const perConn: Record<string, number> = {};
+    const perConn: Record<string, number | null> = {};
     for (const side of ['proxy', 'kroxy'] as const) {
       const m = await relayMemory(relays[side]!.pid, relays[side]!.port, sink, hello);
       figures[`${side}RssStartMB`] = Math.round(m.rssStartMB);
@@ -272,10 +292,11 @@ async function synthetic(figures: Figures, spread: Record<string, [number, numbe
       figures[`${side}RssIdle5000MB`] = Math.round(m.rssIdle5000MB);
       figures[`${side}RssBusy100MB`] = Math.round(m.rssBusy100MB);
       perConn[side] = m.rssPerIdleConnKB;
-      figures[`${side}RssPerIdleConnKB`] = round3(perConn[side]);
-      log(`  ${side}: ${m.rssStartMB.toFixed(0)} MB at start, ${m.rssIdle1000MB.toFixed(0)} MB with 1,000 idle, ${m.rssIdle5000MB.toFixed(0)} MB with 5,000, ${m.rssBusy100MB.toFixed(0)} MB with 100 busy`);
+      figures[`${side}RssPerIdleConnKB`] = m.rssPerIdleConnKB === null ? null : round3(m.rssPerIdleConnKB);
+      log(`  ${side}: ${m.rssStartMB.toFixed(0)} MB at start, ${m.rssIdle1000MB.toFixed(0)} MB with 1,000 idle, ${m.rssIdle5000MB.toFixed(0)} MB with 5,000, ${m.rssBusy100MB.toFixed(0)} MB with 100 busy` +
+        (m.rssPerIdleConnKB === null ? ' (RSS per idle connection ≤ 0: not reported)' : ''));
     }
-    figures.vsKroxyRssPerConn = round3(perConn.proxy! / perConn.kroxy!);
+    figures.vsKroxyRssPerConn = oursOverKroxy(perConn.proxy!, perConn.kroxy!);
   } finally {
     for (const r of Object.values(relays)) await r.stop();
     await sink.close();

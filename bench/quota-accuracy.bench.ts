@@ -5,7 +5,9 @@
 // files for produce, BytesOutPerSec over JMX for fetch, both every 200 ms) from 5 s to 30 s. Each *ErrorPct is the
 // largest deviation over the clients, signed; each *MaxWindow10sRatio the busiest 10-second window from the start of
 // the load (Kafka's quota system test allows 1.05), over clients and produce and fetch; latency is the Java producer's
-// own p99 while throttled. The sidecar runs as deployed (the build, with the Dockerfile's node flags).
+// own p99 while throttled. The sidecar runs as deployed (the build, with the Dockerfile's node flags). A figure whose
+// samples are missing (fewer than 2 from 5 s to 30 s, or less than 10 s of them) is null, and said so on stderr:
+// missing data must not read as a perfect result.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaCluster, setClientQuota, type NodeInfo } from '../src/local-kafka/kafka-cluster.js';
 import { startSidecarProcesses } from '../test/support/proxy-process.js';
@@ -27,12 +29,32 @@ const KINDS: ClientKind[] = ['java', 'kcat'];
 const USERS = [...KINDS, 'latency'];
 const log = (line: string) => console.error(line);
 
+interface Rates {
+  /** Null when fewer than 2 samples fell between 5 s and 30 s (no slope). */
+  errorPct: number | null;
+  /** Null when the samples cover less than 10 s. */
+  window: number | null;
+}
+
 /** The steady rate's error (5 s to 30 s) and the busiest 10-second window from the first sample on. */
-const rates = (samples: Sample[]) => ({ errorPct: errorPct(slope(samples, 5, 30)), window: maxWindowRatio(samples, QUOTA, 10).ratio });
-const worst = (xs: number[]) => xs.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
+function rates(samples: Sample[], what: string): Rates {
+  const rate = slope(samples, 5, 30);
+  const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+  const r: Rates = { errorPct: Number.isFinite(rate) ? errorPct(rate) : null, window: finiteOrNull(maxWindowRatio(samples, QUOTA, 10).ratio) };
+  const span = samples.length ? `${samples.length} samples from ${samples[0]!.seconds.toFixed(1)} s to ${samples.at(-1)!.seconds.toFixed(1)} s` : 'no samples';
+  if (r.errorPct === null) log(`*** ${what}: no rate from 5 s to 30 s (${span}): its error is null`);
+  if (r.window === null) log(`*** ${what}: the samples cover less than 10 s (${span}): its 10-second window is null`);
+  return r;
+}
+/** The value farthest from 0, signed; null when there is none or any is missing. */
+const worst = (xs: (number | null)[]): number | null =>
+  xs.length === 0 || xs.some((x) => x === null) ? null : (xs as number[]).reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a));
+/** The largest, to 3 decimals; null when there is none or any is missing. */
+const largest = (xs: (number | null)[]): number | null =>
+  xs.length === 0 || xs.some((x) => x === null) ? null : Number(Math.max(...(xs as number[])).toFixed(3));
 const errorPct = (rate: number) => Number(((rate / QUOTA - 1) * 100).toFixed(2));
 
-export async function run(): Promise<Record<string, number>> {
+export async function run(): Promise<Record<string, number | null>> {
   buildProxy();
   const cluster = await KafkaCluster.start({ nodes: 1, jmx: true, log });
   try {
@@ -56,7 +78,7 @@ export async function run(): Promise<Record<string, number>> {
       const l = push(kind, { classpath: cp, bootstrap, topic, clientId });
       await sleep(SECONDS * 1000);
       await l.stop();
-      return rates(await s.stop());
+      return rates(await s.stop(), `${clientId} (${kind})`);
     };
     const source = 'fetch-source';
     await createTopicsAndWait(admin, [{ topic: source, numPartitions: 1 }]);
@@ -68,14 +90,14 @@ export async function run(): Promise<Record<string, number>> {
       const l = pull(kind, { classpath: cp, bootstrap, topic: source, group: `${clientId}-${kind}-${Date.now()}`, clientId });
       await sleep(SECONDS * 1000);
       await l.stop();
-      return rates((await s.stop()) as Sample[]);
+      return rates((await s.stop()) as Sample[], `${clientId} (${kind})`);
     };
 
-    const results: Record<string, number[]> = { proxyProduce: [], kafkaProduce: [], proxyFetch: [], kafkaFetch: [], proxyWindow: [], kafkaWindow: [] };
-    const record = (name: 'proxyProduce' | 'kafkaProduce' | 'proxyFetch' | 'kafkaFetch', r: { errorPct: number; window: number }) => {
+    const results: Record<string, (number | null)[]> = { proxyProduce: [], kafkaProduce: [], proxyFetch: [], kafkaFetch: [], proxyWindow: [], kafkaWindow: [] };
+    const record = (name: 'proxyProduce' | 'kafkaProduce' | 'proxyFetch' | 'kafkaFetch', r: Rates) => {
       results[name]!.push(r.errorPct);
       results[name.startsWith('proxy') ? 'proxyWindow' : 'kafkaWindow']!.push(r.window);
-      return `${r.errorPct}% (10-s window ${r.window.toFixed(3)}×)`;
+      return `${r.errorPct ?? 'null'}% (10-s window ${r.window === null ? 'null' : `${r.window.toFixed(3)}×`})`;
     };
     for (const kind of KINDS) {
       log(`${kind}: produce error proxy ${record('proxyProduce', await produceRate(kind, sidecar!.bootstrap, `proxy-produce-${kind}`))}, ` +
@@ -99,8 +121,8 @@ export async function run(): Promise<Record<string, number>> {
       fetchErrorPct: worst(results.proxyFetch!),
       kafkaProduceErrorPct: worst(results.kafkaProduce!),
       kafkaFetchErrorPct: worst(results.kafkaFetch!),
-      maxWindow10sRatio: Number(Math.max(...results.proxyWindow!).toFixed(3)),
-      kafkaMaxWindow10sRatio: Number(Math.max(...results.kafkaWindow!).toFixed(3)),
+      maxWindow10sRatio: largest(results.proxyWindow!),
+      kafkaMaxWindow10sRatio: largest(results.kafkaWindow!),
       proxyThrottledP50Ms: proxyLatency.p50Ms,
       proxyThrottledP99Ms: proxyLatency.p99Ms,
       kafkaThrottledP50Ms: kafkaLatency.p50Ms,

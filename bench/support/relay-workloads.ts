@@ -5,11 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { producerPerformance } from '../../test/support/java-clients.js';
 import { encodeRequest } from '../../test/support/raw-client.js';
 import { produceRequest } from '../../test/support/requests.js';
-import { fixedRateProduce, percentile } from '../../test/support/fixed-rate.js';
+import { fixedRateProduce } from '../../test/support/fixed-rate.js';
 import { rssMB } from './processes.js';
 import type { Sink } from './sink.js';
+import { median } from './stats.js';
 
-export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const round3 = (x: number): number => Number(x.toFixed(3));
 /** The sides in the order round `i` runs them: with `rotate`, each round starts one side later (no side always follows the same one). */
 export const inTurn = <T>(sides: readonly T[], i: number, rotate = false): T[] =>
@@ -33,7 +33,8 @@ export interface PerfRun {
 
 /**
  * Java ProducerPerformance at full speed (1 KB records, acks=1, linger 5 ms) through each side in turn, `rounds`
- * times, after one warm-up run on the first side. Returns each side's runs, in round order.
+ * times, after one warm-up run on every side (not counted: a side's first run pays for its JIT and connections, and
+ * the broker's page cache). Returns each side's runs, in round order.
  */
 export async function throughputRounds(
   classpath: string, sides: readonly { name: string; bootstrap: string }[],
@@ -41,7 +42,7 @@ export async function throughputRounds(
 ): Promise<Record<string, PerfRun[]>> {
   const perf = (bootstrap: string) =>
     producerPerformance(classpath, { bootstrap, topic: o.topic, numRecords: o.records, recordSize: 1024, props: { acks: 1, 'linger.ms': 5 } });
-  await perf(sides[0]!.bootstrap); // warm-up (JIT, page cache)
+  for (const s of sides) await perf(s.bootstrap); // warm-up
   const runs: Record<string, PerfRun[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
   for (let i = 0; i < o.rounds; i++) {
     for (const s of inTurn(sides, i, o.rotate)) runs[s.name]!.push(await perf(s.bootstrap));
@@ -55,24 +56,39 @@ export function roundRatios(runs: readonly number[], base: readonly number[]): n
   return runs.map((r, i) => r / base[i]!);
 }
 
+export interface LatencyRounds {
+  /** Per round, ms from each request's scheduled moment (bench/support/fixed-rate.ts). */
+  p50: number[];
+  p99: number[];
+  /** Per round, requests never answered: failures, not in the percentiles. */
+  unanswered: number[];
+}
+
 /**
  * Fixed-rate Produce round trips (BATCH_RECORDS × 1 KB, acks=1) through each side in turn, `rounds` times.
- * Returns each side's p50 and p99 per round, ms.
+ * Returns each side's p50 and p99 per round, ms, and the requests it left unanswered.
  */
 export async function latencyRounds(
   sides: readonly { name: string; port: number }[],
   o: { rounds: number; requestsPerSec: number; seconds: number; topic: string; log: (line: string) => void; rotate?: boolean },
-): Promise<Record<string, { p50: number[]; p99: number[] }>> {
-  const out: Record<string, { p50: number[]; p99: number[] }> = Object.fromEntries(sides.map((s) => [s.name, { p50: [], p99: [] }]));
+): Promise<Record<string, LatencyRounds>> {
+  const out: Record<string, LatencyRounds> = Object.fromEntries(sides.map((s) => [s.name, { p50: [], p99: [], unanswered: [] }]));
   for (let i = 0; i < o.rounds; i++) {
     for (const s of inTurn(sides, i, o.rotate)) {
-      const l = (await fixedRateProduce(s.port, o.topic, { requestsPerSec: o.requestsPerSec, seconds: o.seconds, records: BATCH_RECORDS })).latencies;
-      out[s.name]!.p50.push(percentile(l, 50));
-      out[s.name]!.p99.push(percentile(l, 99));
-      o.log(`  ${s.name}: p50 ${percentile(l, 50).toFixed(3)} ms, p99 ${percentile(l, 99).toFixed(3)} ms (${l.length} requests)`);
+      const r = await fixedRateProduce(s.port, o.topic, { requestsPerSec: o.requestsPerSec, seconds: o.seconds, records: BATCH_RECORDS });
+      out[s.name]!.p50.push(r.p50);
+      out[s.name]!.p99.push(r.p99);
+      out[s.name]!.unanswered.push(r.unanswered);
+      o.log(`  ${s.name}: p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms (${r.latencies.length} requests timed, ` +
+        `${r.unanswered} of ${r.requests} unanswered; the sender ${r.maxSendLagMs.toFixed(1)} ms behind at worst)`);
     }
   }
   return out;
+}
+
+/** Each side's unanswered requests over all its rounds. */
+export function unansweredBySide(lat: Record<string, LatencyRounds>): Record<string, number> {
+  return Object.fromEntries(Object.entries(lat).map(([side, l]) => [side, l.unanswered.reduce((a, b) => a + b, 0)]));
 }
 
 /** A 1 MB acks=0 Produce frame, for streaming into a sink. */
@@ -128,22 +144,37 @@ async function idleConnections(port: number, n: number, sink: Sink, before: numb
   return sockets;
 }
 
+const RSS_READINGS = 5;
+const RSS_PAUSE_MS = 200;
+
+/** The median of RSS_READINGS readings of a process's RSS (MB), RSS_PAUSE_MS apart: one reading can fall on either side of a garbage collection. */
+async function settledRssMB(pid: number): Promise<number> {
+  const readings: number[] = [];
+  for (let i = 0; i < RSS_READINGS; i++) {
+    if (i > 0) await sleep(RSS_PAUSE_MS);
+    readings.push(rssMB(pid));
+  }
+  return median(readings);
+}
+
 /**
- * A relay's RSS (MB) after start, with 1,000 idle connections (through to the sink), with 5,000, and at its peak over
- * 5 s with 100 connections streaming 1 MB frames at once; and the RSS each idle connection adds (KB), from the last
- * 4,000: the first thousand can land in memory the process already holds (a heap's free pages, a JVM's committed heap),
- * so that their figure is a garbage collection's noise. `hello`: a frame each idle connection sends first (a relay that
- * opens its upstream connection only on the first request then holds both sockets, as one that opens it at once).
+ * A relay's RSS (MB) after start, with 1,000 idle connections (through to the sink), with 5,000 (each the median of
+ * RSS_READINGS readings), and at its peak over 5 s with 100 connections streaming 1 MB frames at once; and the RSS each
+ * idle connection adds (KB), from the last 4,000: the first thousand can land in memory the process already holds (a
+ * heap's free pages, a JVM's committed heap), so that their figure is a garbage collection's noise. That is null when
+ * it comes out ≤ 0 (memory given back between the readings; a single reading each gave -20 KB once): no figure rather
+ * than a wrong one. `hello`: a frame each idle connection sends first (a relay that opens its upstream connection only
+ * on the first request then holds both sockets, as one that opens it at once).
  */
 export async function relayMemory(
   pid: number, port: number, sink: Sink, hello?: Buffer,
-): Promise<{ rssStartMB: number; rssIdle1000MB: number; rssIdle5000MB: number; rssPerIdleConnKB: number; rssBusy100MB: number }> {
-  const rssStartMB = rssMB(pid);
+): Promise<{ rssStartMB: number; rssIdle1000MB: number; rssIdle5000MB: number; rssPerIdleConnKB: number | null; rssBusy100MB: number }> {
+  const rssStartMB = await settledRssMB(pid);
   const before = sink.connections;
   const idle = await idleConnections(port, 1000, sink, before, hello);
-  const rssIdle1000MB = rssMB(pid);
+  const rssIdle1000MB = await settledRssMB(pid);
   idle.push(...(await idleConnections(port, 4000, sink, before + 1000, hello)));
-  const rssIdle5000MB = rssMB(pid);
+  const rssIdle5000MB = await settledRssMB(pid);
   for (const s of idle) s.destroy();
   await sleep(1000);
   const busy = await openConnections(port, 100);
@@ -161,5 +192,6 @@ export async function relayMemory(
   for (const s of busy) s.destroy();
   await Promise.allSettled(writers);
   await sleep(500);
-  return { rssStartMB, rssIdle1000MB, rssIdle5000MB, rssPerIdleConnKB: ((rssIdle5000MB - rssIdle1000MB) * 1024) / 4000, rssBusy100MB: peak };
+  const perConnKB = ((rssIdle5000MB - rssIdle1000MB) * 1024) / 4000;
+  return { rssStartMB, rssIdle1000MB, rssIdle5000MB, rssPerIdleConnKB: perConnKB > 0 ? perConnKB : null, rssBusy100MB: peak };
 }

@@ -44,7 +44,7 @@ t.test('a noisy neighbour at many times its quota does not move a quiet tenant',
   });
   t.teardown(() => Promise.all(sidecars.map((s) => s.stop())));
   const proxy = sidecars[0]!;
-  const quiet = () => fixedRateProduce(proxy.port, quietTopic!, { requestsPerSec: QUOTA / 2 / (16 * 1024), seconds: SECONDS, clientId: 'quiet' });
+  const quiet = () => fixedRateProduce(proxy.port, quietTopic!, { requestsPerSec: QUOTA / 2 / (16 * 1024), seconds: SECONDS, clientId: 'quiet', fromWrite: true });
   const withNeighbour = async (clientId: string) => {
     const base = topicLogBytes(node, noisyTopic!);
     const bytes = sampler(() => topicLogBytes(node, noisyTopic!) - base, 250);

@@ -121,18 +121,26 @@ async function sample(pid: number, logDirs: readonly string[], previous: DirStat
   return { s, dirs };
 }
 
-/** The highest rate of logs created and deleted over any `window` seconds of samples. */
+/**
+ * The highest rate (per second, rounded) of logs created plus deleted over any `window` seconds: each sample counts
+ * what happened since the one before it, so samples from+1..i cover the time from sample `from` to sample `i`; for
+ * each i, the shortest such run covering at least `window` seconds, divided by the time it does cover (a late sample
+ * makes it longer, never the rate higher). NaN when the samples span less than `window`. (It divided every run of up
+ * to `window` seconds from its first sample by `window`, counting the interval before that sample too: up to 10 %
+ * high.)
+ */
 function maxRate(samples: readonly HealthSample[], window: number): number {
-  let best = 0;
-  let sum = 0;
+  let best = NaN;
   let from = 0;
-  for (let i = 0; i < samples.length; i++) {
+  let sum = 0; // what samples from+1..i counted
+  for (let i = 1; i < samples.length; i++) {
     sum += samples[i]!.created + samples[i]!.deleted;
-    while (samples[i]!.seconds - samples[from]!.seconds > window) {
-      sum -= samples[from]!.created + samples[from]!.deleted;
+    while (from + 1 < i && samples[i]!.seconds - samples[from + 1]!.seconds >= window) {
       from++;
+      sum -= samples[from]!.created + samples[from]!.deleted;
     }
-    best = Math.max(best, sum / window);
+    const span = samples[i]!.seconds - samples[from]!.seconds;
+    if (span >= window && !(sum / span <= best)) best = sum / span;
   }
   return Math.round(best);
 }

@@ -6,10 +6,11 @@ import type { Sample } from './broker-bytes.js';
  * The busiest window of at least `seconds`: for each sample, the first later one at least `seconds` after it; the
  * largest (bytes between them − what the tenant had saved at the window's start, `saved(seconds)`) ÷ (time between
  * them) ÷ quota, and where that window starts. A tenant that paused has banked tokens (up to its burst) and may spend
- * them at once: that is the burst's purpose, not an excess, so it is taken off when `saved` is given.
+ * them at once: that is the burst's purpose, not an excess, so it is taken off when `saved` is given. A ratio of NaN
+ * when the samples span less than `seconds` (no window was measured: not a rate of 0, which would read as a pass).
  */
 export function maxWindowRatio(samples: readonly Sample[], quota: number, seconds: number, saved: (at: number) => number = () => 0): { ratio: number; from: number; saved: number } {
-  let best = { ratio: 0, from: 0, saved: 0 };
+  let best = { ratio: NaN, from: 0, saved: 0 };
   let j = 0;
   for (let i = 0; i < samples.length; i++) {
     const a = samples[i]!;
@@ -18,7 +19,7 @@ export function maxWindowRatio(samples: readonly Sample[], quota: number, second
     const b = samples[j]!;
     const s = saved(a.seconds);
     const ratio = (b.value - a.value - s) / (b.seconds - a.seconds) / quota;
-    if (ratio > best.ratio) best = { ratio, from: a.seconds, saved: s };
+    if (!(ratio <= best.ratio)) best = { ratio, from: a.seconds, saved: s };
   }
   return best;
 }
