@@ -304,6 +304,9 @@ export class QuotaEnforcer {
 
   /** Charges a fetch response's size to the tenant of the connection's last request; returns the throttle in ms. */
   chargeFetchResponse(state: TenantState, bytes: number): number {
+    // a reload since the fetch was read: charged under the quota in force now (a quota gone, or turned to shadow mode,
+    // throttles nobody)
+    if (state.generation !== this.generation) this.resolve(state, state.clientId);
     this.metrics.bytes(state.label, FETCH, bytes);
     return state.quotas[FETCH] ? this.charge(state, FETCH, bytes) : 0;
   }

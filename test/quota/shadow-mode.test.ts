@@ -101,3 +101,12 @@ t.test('the simulated mute, on a clock of its own: requests arriving during it e
   const beyond = REQUESTS - RATE + 1;
   t.equal(await metered(), beyond / RATE, `after it: the ${beyond} requests beyond the burst at ${RATE}/s`);
 });
+
+t.test('a fetch in flight across a reload to enforce: false: its response is charged in shadow, throttling nobody', async (t) => {
+  const base = { listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ clientId: 'app', fetchBytesPerSec: 1000 }] };
+  const quotas = new QuotaEnforcer(configFromObject(base), new QuotaMetrics(new Registry()), () => 0);
+  const tenant = quotas.newTenant('10.0.0.1');
+  t.equal(quotas.fetchAllowance(tenant, 'app').maxBytes, 250, 'the fetch is read under the enforced quota (capped to a quarter of the burst)');
+  quotas.configure(configFromObject({ ...base, enforce: false }));
+  t.equal(quotas.chargeFetchResponse(tenant, 100_000), 0, 'its 100 KB response throttles nobody (before: 99 s under the quota read before the reload)');
+});
