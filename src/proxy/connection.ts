@@ -44,6 +44,8 @@ export const REQUEST_HEAD = 512;
 const MAX_REQUEST_HEAD = 72 * 1024;
 /** Responses: the correlation id and the first fields of the body. */
 export const RESPONSE_HEAD = 64;
+/** The largest response frame: what its int32 size can say (streamed through; see maxRewriteFrameBytes for those taken whole). */
+const MAX_RESPONSE_BYTES = 0x7fffffff;
 /**
  * A TLS handshake record's first two bytes (type 22, major version 3): what a TLS client's ClientHello looks like when
  * read as a frame size (0x1603xxxx, about 369 MB: above limits.maxFrameBytes unless it is raised that far).
@@ -167,7 +169,9 @@ export class Connection {
     };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
-    this.responses = new FrameSplitter(this.responseHandler(), limits.maxFrameBytes, RESPONSE_HEAD);
+    // responses are not held to maxFrameBytes (a request limit, Kafka's socket.request.max.bytes: clients take responses
+    // of any size, a fetch with a raised fetch.max.bytes among them); what is taken whole is bounded by maxRewriteFrameBytes
+    this.responses = new FrameSplitter(this.responseHandler(), MAX_RESPONSE_BYTES, RESPONSE_HEAD);
 
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -194,7 +198,6 @@ export class Connection {
   /** New limits (a reload): frame size, requests in flight and idle timeout apply from now on. */
   applyLimits(limits: Limits): void {
     this.requests.maxFrameSize = limits.maxFrameBytes;
-    this.responses.maxFrameSize = limits.maxFrameBytes;
     this.inflight.capacity = limits.maxInFlightPerConnection;
     if (this.inflight.full) this.pauseAfterRequest(Pause.InflightFull, this.requests.inBody);
     else this.unpauseInflight();

@@ -247,6 +247,14 @@ t.test('a request over maxFrameBytes and a response over maxRewriteFrameBytes cl
   t.ok(lines.some((l) => l.includes('exceeds maxRewriteFrameBytes')), 'a response too large to rewrite closes its connection, with a log line');
 });
 
+t.test('a response larger than maxFrameBytes (a request limit) is streamed to the client', async (t) => {
+  const { port } = await setup(t, (frame) => (frame.readInt16BE(4) === 2 ? [responseFrame(correlationOf(frame), Buffer.alloc(150_000, 7))] : normal(frame)), { maxFrameBytes: 100_000 });
+  const client = await RawClient.open(port);
+  const response = await client.response(client.send(2, 1, { replicaId: -1, topics: [] }));
+  t.equal(response.length, 4 + 4 + 150_000, 'a 150 KB ListOffsets response came whole (before: the connection closed, "exceeds the maximum of 100000")');
+  client.close();
+});
+
 t.test('requests that came in one chunk go to the broker in one write, byte for byte', async (t) => {
   // Two 16 KB Produce requests (each handed over as its head and then the rest of its body), an ApiVersions and a
   // Metadata, written by the client at once: one write to the broker, as through a plain pipe, not six.
