@@ -43,6 +43,7 @@ export const CONFIG_SCHEMA = {
       description: "TLS termination, in Kafka's ssl.* terms (certificates re-read on reload)",
       properties: {
         ...keystore,
+        securityProtocol: { enum: ['SSL', 'SASL_SSL'], description: "security.protocol of the listener the sidecar stands for (default SSL): on SASL_SSL the principal comes from SASL only, the certificate's name is not mapped or counted" },
         clientAuth: { enum: ['none', 'requested', 'required'], description: 'ssl.client.auth (default none)' },
         principalMappingRules: { type: 'string', description: 'ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)' },
         handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: MAX_TIMER_MS, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },

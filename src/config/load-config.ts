@@ -11,7 +11,7 @@ import { MAX_SIDECAR_ID_LENGTH } from '../quota/coordination-records.js';
 import { isIP } from 'node:net';
 import { cidrError, cidrKey } from '../quota/addresses.js';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
-import { listenerTls, upstreamTls, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
+import { listenerTls, upstreamTls, untrustedBroker, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
 
 export interface HostPort {
   host: string;
@@ -214,7 +214,7 @@ function coordinationTls(upstream: UpstreamTls, s: TlsFileSettings): ConnectionO
     secureContext: upstream.options.secureContext,
     rejectUnauthorized: true,
     ...(name !== undefined && !isIP(name) ? { servername: name } : {}),
-    checkServerIdentity: (host, cert) => (verifyName ? checkServerIdentity(name ?? host, cert) : undefined),
+    checkServerIdentity: (host, cert) => untrustedBroker(upstream.trust, cert) ?? (verifyName ? checkServerIdentity(name ?? host, cert) : undefined),
   };
 }
 

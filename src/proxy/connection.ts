@@ -242,11 +242,18 @@ export class Connection {
     this.ctx.closed(this);
   }
 
-  /** The broker accepted a SASL exchange for `principal`: counted per principal (over the limit, closed), and the tenant's. */
-  private bindPrincipal(principal: string): void {
+  /**
+   * The broker accepted a SASL exchange for `principal`: counted per principal (over the limit, closed), and the
+   * tenant's; undefined (a user the proxy could not read) releases the certificate's principal, if any.
+   */
+  private bindPrincipal(principal: string | undefined): void {
     if (principal === this.principal) return;
     if (this.principal !== undefined) this.ctx.guard.principalClosed(this.principal);
     this.principal = undefined;
+    if (principal === undefined) {
+      this.ctx.quotas.bindPrincipal(this.tenant, undefined);
+      return;
+    }
     if (!this.ctx.guard.bindPrincipal(principal)) {
       this.ctx.refused('per_principal_limit', principal, this.ctx.guard.maxPerPrincipal);
       this.close('too many connections for its principal');

@@ -1,6 +1,8 @@
 // One connection's SASL exchange, followed as it passes (the proxy does not terminate SASL): the mechanism a
 // SaslHandshake names, the username in the client's first token, and the broker's verdicts. The principal is bound
-// (the callback) only once the broker has accepted every client token of the exchange. After a v0 handshake the
+// (the callback) only once the broker has accepted every client token of the exchange; an exchange whose user the
+// proxy cannot read (OAUTHBEARER, GSSAPI, a SCRAM delegation token) binds none, which releases a client certificate's
+// principal (Kafka's SASL_SSL principal comes from the SASL exchange alone: SaslServerAuthenticator.principal()). After a v0 handshake the
 // client's tokens come unframed by any request header (each still size-prefixed, each answered by one frame).
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
@@ -19,7 +21,8 @@ export class SaslTracker {
   /** The exchange under way: mechanism, the user its first token names, tokens sent and accepted so far. */
   private exchange: { mechanism: string; user: string | undefined; sent: number; accepted: number } | undefined;
 
-  constructor(private readonly bind: (principal: string) => void) {}
+  /** `bind` gets the principal an accepted exchange named, or undefined when the proxy could not read it. */
+  constructor(private readonly bind: (principal: string | undefined) => void) {}
 
   /**
    * Whether a frame (its head, size prefix included) is an unframed client token after a v0 handshake; if so it is
@@ -73,7 +76,7 @@ export class SaslTracker {
     s.sent++;
   }
 
-  /** The broker accepted (ok) or refused a token; the principal is bound once the whole exchange succeeded. */
+  /** The broker accepted (ok) or refused a token; the principal (or none) is bound once the whole exchange succeeded. */
   private serverToken(ok: boolean): void {
     const s = this.exchange;
     if (!s) return;
@@ -83,8 +86,8 @@ export class SaslTracker {
     }
     s.accepted++;
     if (s.accepted >= clientTokens(s.mechanism)) {
-      if (s.user !== undefined) this.bind(s.user);
       this.exchange = undefined;
+      this.bind(s.user);
     }
   }
 }

@@ -155,11 +155,14 @@ export class QuotaEnforcer {
     return principal !== undefined && this.tenants.userFromSasl ? principal : this.tenants.connectionUser(remoteAddress);
   }
 
-  /** A SASL exchange succeeded for `principal`: it becomes the connection's user (when users come from SASL). */
-  bindPrincipal(state: TenantState, principal: string): void {
+  /**
+   * A SASL exchange succeeded for `principal`: it becomes the connection's user (when users come from SASL); undefined
+   * (a user the proxy could not read) gives back the connection-level user (ANONYMOUS, or its address's tenant).
+   */
+  bindPrincipal(state: TenantState, principal: string | undefined): void {
     state.principal = principal;
     if (!this.tenants.userFromSasl) return;
-    state.user = principal;
+    state.user = this.userOf(state.remoteAddress, principal);
     state.clientId = undefined;
   }
 
@@ -306,7 +309,7 @@ export class QuotaEnforcer {
   chargeFetchResponse(state: TenantState, bytes: number): number {
     // a reload since the fetch was read: charged under the quota in force now (a quota gone, or turned to shadow mode,
     // throttles nobody)
-    if (state.generation !== this.generation) this.resolve(state, state.clientId);
+    if (state.generation !== this.generation) this.resolve(state, state.clientId ?? null);
     this.metrics.bytes(state.label, FETCH, bytes);
     return state.quotas[FETCH] ? this.charge(state, FETCH, bytes) : 0;
   }

@@ -5,23 +5,40 @@
 // DEFAULT gives the DN itself. No rule matching is an error (Kafka then fails the authentication).
 //
 // Patterns are JavaScript regular expressions, not Java ones: the syntax Kafka's examples and tests use (groups, lazy
-// quantifiers, classes, anchors, \w, escapes) means the same in both; Java-only constructs (possessive quantifiers
-// `*+`, `\p{Lower}`, inline flags `(?i)`, `\Q...\E`, `\Z`) are refused when the rules are read; `$` matches only at
-// the very end (Java's also before a final line break, which a DN does not have). Replacements follow
-// Java's Matcher.appendReplacement (`$n`, `${name}`, `\` escapes the next character), not JavaScript's.
+// quantifiers, classes, anchors, \w, escapes) means the same in both. What the two engines read differently, or what
+// Java's java.util.regex.Pattern refuses (Kafka then fails at start) and JavaScript reads, is refused when the rules
+// are read: an escape outside those both read alike, a `[` inside a class (Java's union) or a `]` first in one, `&&`
+// in a class (Java's intersection), a `{` that is not a quantifier, a group name that is not ASCII letters and digits,
+// a back reference to a group the pattern lacks; Java-only syntax JavaScript cannot compile (possessive `*+`, inline
+// flags `(?i)`) is refused by RegExp itself. `$` matches only at the very end (Java's also before a final line
+// break, which a DN does not have). Replacements follow Java's Matcher.appendReplacement (`$n`, `${name}`, `\`
+// escapes the next character), not JavaScript's.
 
 /** The rules' splitter and parser: Kafka's RULE_PATTERN, RULE_SPLITTER and RULE_PARSER. */
 const RULE_PATTERN = String.raw`(DEFAULT)|RULE:((\\.|[^\\/])*)/((\\.|[^\\/])*)/([LU]?).*?|(.*?)`;
 const RULE_SPLITTER = new RegExp(String.raw`\s*(` + RULE_PATTERN + String.raw`)\s*(,\s*|$)`, 'g');
 const RULE_PARSER = new RegExp(RULE_PATTERN, 'y');
 const BACK_REFERENCE = /\$(\d+)/g;
+/** Escapes both engines read alike, whatever follows them: classes, and the controls \t \n \r \f. */
+const PLAIN_ESCAPES = new Set(['d', 'D', 's', 'S', 'w', 'W', 't', 'n', 'r', 'f']);
+/** Java's group names (Pattern.groupname: an ASCII letter, then ASCII letters and digits); JavaScript's take more. */
+const GROUP_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 /**
- * Escapes Java's regular expressions know and JavaScript's (without the u flag) read otherwise (as the letter itself,
- * `\v` as a vertical tab, `\x{41}` as x repeated 41 times), and Java's class intersection `[a-z&&[^q]]` (literal `&`s
- * to JavaScript): refused rather than matched otherwise. Java-only syntax JavaScript cannot compile (possessive `*+`,
- * inline flags `(?i)`) is refused by RegExp itself.
+ * Escapes with an argument, in the forms both engines read alike (JavaScript without the u flag, Java's
+ * Pattern.escape): \cX is X ^ 64 to Java and X % 32 to JavaScript, alike for A-Z only; Java's \0mnn (three digits) is
+ * \0mn and a digit to JavaScript.
  */
-const JAVA_ONLY_ESCAPE = /(?<!\\)(?:\\\\)*\\(?:[QEpPZzAGRXhHevVa]|x\{)|\[[^\]]*&&/;
+const ARGUMENT_ESCAPE = /\\(?:c[A-Z]|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|0[0-7]{1,2}(?![0-7]))/y;
+const BACK_REFERENCE_ESCAPE = /\\([1-9][0-9]*)/y;
+const NAMED_REFERENCE = /\\k<([^>]*)>/y;
+const QUANTIFIER = /\{[0-9]+(?:,[0-9]*)?\}/y;
+const NAMED_GROUP = /\(\?<(?![=!])([^>]*)>/y;
+
+/** A sticky pattern's match at `i` in `s`. */
+function at(re: RegExp, s: string, i: number): RegExpExecArray | null {
+  re.lastIndex = i;
+  return re.exec(s);
+}
 
 export class InvalidMappingRuleError extends Error {
   readonly code = 'KQP_TLS_INVALID_MAPPING_RULE';
@@ -83,7 +100,6 @@ function parseRule(rule: string): Rule | undefined {
   if (m[1] !== undefined) return { pattern: undefined, whole: undefined, all: undefined, replacement: '', case: '' };
   if (m[2] === undefined) return undefined; // empty rules are ignored
   const pattern = m[2];
-  if (JAVA_ONLY_ESCAPE.test(pattern)) throw new InvalidMappingRuleError(`Invalid rule: ${rule}: an escape or class JavaScript reads otherwise than Java`);
   let whole: RegExp;
   let all: RegExp;
   try {
@@ -92,7 +108,57 @@ function parseRule(rule: string): Rule | undefined {
   } catch (err) {
     throw new InvalidMappingRuleError(`Invalid rule: ${rule}: ${(err as Error).message}`);
   }
+  const unlike = javaDifference(pattern, countGroups(all));
+  if (unlike !== undefined) throw new InvalidMappingRuleError(`Invalid rule: ${rule}: ${unlike}`);
   return { pattern, whole, all, replacement: m[4]!, case: m[6] as '' | 'L' | 'U' };
+}
+
+/**
+ * The first construct of a pattern (one JavaScript compiled, with `groups` groups) that Java reads otherwise, or
+ * refuses, described; undefined when there is none. Escapes are allowed, not denied: a Java escape a list forgot would
+ * otherwise pass as the letter itself.
+ */
+function javaDifference(pattern: string, groups: number): string | undefined {
+  /** Inside a class: where its first member is (after `[` or `[^`); -1 outside. */
+  let classFirst = -1;
+  for (let i = 0; i < pattern.length;) {
+    const c = pattern[i]!;
+    const inClass = classFirst >= 0;
+    let m: RegExpExecArray | null;
+    if (c === '\\') {
+      const e = pattern[i + 1] ?? '';
+      if (PLAIN_ESCAPES.has(e) || (e !== '' && !/[A-Za-z0-9]/.test(e)) || (!inClass && (e === 'b' || e === 'B'))) {
+        i += 2;
+      } else if ((m = at(ARGUMENT_ESCAPE, pattern, i))) {
+        i += m[0].length;
+      } else if (!inClass && (m = at(BACK_REFERENCE_ESCAPE, pattern, i))) {
+        if (Number(m[1]) > groups) return `\`${m[0]}\`: a back reference to a group the pattern lacks (Java and JavaScript read it otherwise)`;
+        i += m[0].length;
+      } else if (!inClass && (m = at(NAMED_REFERENCE, pattern, i))) {
+        if (!GROUP_NAME.test(m[1]!)) return `\`${m[0]}\`: Java's group names are ASCII letters and digits, a letter first`;
+        i += m[0].length;
+      } else {
+        return `\`${pattern.slice(i, i + 2)}\`: an escape Java refuses or reads otherwise than JavaScript (both read \\d \\D \\s \\S \\w \\W \\b \\B \\t \\n \\r \\f \\cA-\\cZ \\xhh \\uhhhh \\0oo, back references, \\k<name> and escaped punctuation alike)`;
+      }
+    } else if (inClass) {
+      if (c === ']' && i === classFirst) return '`]` first in a class (Java: a member; JavaScript: the end of the class)';
+      if (c === '[') return '`[` inside a class (Java: a nested class, a union; JavaScript: the character)';
+      if (c === '&' && pattern[i + 1] === '&') return '`&&` in a class (Java: an intersection; JavaScript: the characters)';
+      if (c === ']') classFirst = -1;
+      i++;
+    } else if (c === '[') {
+      i += pattern[i + 1] === '^' ? 2 : 1;
+      classFirst = i;
+    } else if (c === '{' && !at(QUANTIFIER, pattern, i)) {
+      return '`{` that begins no quantifier {n}, {n,} or {n,m} (Java refuses it; JavaScript reads the character)';
+    } else if ((m = at(NAMED_GROUP, pattern, i))) {
+      if (!GROUP_NAME.test(m[1]!)) return `\`${m[0]}\`: Java's group names are ASCII letters and digits, a letter first`;
+      i += m[0].length;
+    } else {
+      i++;
+    }
+  }
+  return undefined;
 }
 
 /** Kafka's Rule.apply: the name, or undefined when the pattern does not match the whole DN. */

@@ -3,8 +3,13 @@
 // handshake), the socket is secured with the certificates and settings in force, and the client's
 // certificate is judged as Kafka's ssl.client.auth does: `required` needs a trusted, valid certificate; `requested`
 // takes a connection without one (ANONYMOUS) but not one with a bad one (Java's TrustManager fails the handshake
-// either way); `none` asks for none. The certificate's subject (RFC 2253, as Java writes it) goes through
-// ssl.principal.mapping.rules to the connection's user. Only then is the broker connection opened (by the caller).
+// either way); `none` asks for none. A trusted certificate chains to the trust store itself (trust-anchors.ts: Node
+// also trusts a PKCS#12 keystore's CAs). On an SSL listener the certificate's subject (RFC 2253, as Java writes it)
+// goes through ssl.principal.mapping.rules to the connection's user; on SASL_SSL the connection has no certificate
+// principal (Kafka's DefaultKafkaPrincipalBuilder takes the principal from SASL and never applies the rules there).
+// Renegotiation is refused, as Kafka's SslTransportLayer does ("Renegotiation is not supported"). Only then is the
+// broker connection opened (by the caller).
+import { constants } from 'node:crypto';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { ListenerTls } from './tls-settings.js';
@@ -45,8 +50,12 @@ export class TlsListener {
   private readonly pending = new Map<string, Finish>();
 
   constructor(private readonly settings: ListenerTls) {
-    this.server = createTlsServer({ ...settings.options, requestCert: settings.clientAuth !== 'none', rejectUnauthorized: false });
+    const requestCert = settings.clientAuth !== 'none';
+    // a resumed session keeps the client's certificate but not its chain, which trust-anchors.ts needs: no session
+    // tickets when certificates are judged (Node keeps no session cache of its own, so no resumption at all)
+    this.server = createTlsServer({ ...settings.options, requestCert, rejectUnauthorized: false, ...(requestCert ? { secureOptions: constants.SSL_OP_NO_TICKET } : {}) });
     this.server.on('secureConnection', (socket: TLSSocket) => {
+      socket.disableRenegotiation();
       const finish = this.take(socket);
       if (finish) judge(socket, settings, finish);
       else socket.destroy();
@@ -100,7 +109,7 @@ function judge(socket: TLSSocket, settings: ListenerTls, finish: (outcome: Hands
     socket.destroy();
     finish({ ok: false, reason, detail });
   };
-  const cert = settings.clientAuth === 'none' ? undefined : socket.getPeerCertificate();
+  const cert = settings.clientAuth === 'none' ? undefined : socket.getPeerCertificate(true);
   if (!cert?.raw) {
     if (settings.clientAuth === 'required') fail('tls_client_certificate_missing', 'no client certificate (listen.tls.clientAuth: required)');
     else finish({ ok: true, socket, user: ANONYMOUS });
@@ -110,6 +119,14 @@ function judge(socket: TLSSocket, settings: ListenerTls, finish: (outcome: Hands
     const error = String((socket.authorizationError as unknown as { code?: string } | undefined)?.code ?? socket.authorizationError);
     const expired = error === 'CERT_HAS_EXPIRED' || error === 'CERT_NOT_YET_VALID';
     fail(expired ? 'tls_client_certificate_expired' : 'tls_client_certificate_untrusted', `client certificate refused: ${error}`);
+    return;
+  }
+  if (!settings.trust.reaches(cert)) {
+    fail('tls_client_certificate_untrusted', "client certificate refused: it chains to a CA of the keystore, not of the trust store (listen.tls.truststoreCertificates, or the bundled CAs without it)");
+    return;
+  }
+  if (settings.securityProtocol === 'SASL_SSL') {
+    finish({ ok: true, socket, user: ANONYMOUS });
     return;
   }
   let dn: string;

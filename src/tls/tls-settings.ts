@@ -4,19 +4,26 @@
 // Kafka's ssl.* settings (ssl.keystore.type, ssl.keystore.location, ssl.keystore.password, ssl.key.password,
 // ssl.keystore.certificate.chain, ssl.keystore.key, ssl.truststore.certificates, ssl.client.auth,
 // ssl.enabled.protocols, ssl.cipher.suites, ssl.principal.mapping.rules, ssl.endpoint.identification.algorithm), here
-// with file paths where Kafka's PEM settings hold the PEM text itself.
+// with file paths where Kafka's PEM settings hold the PEM text itself; securityProtocol is the listener's
+// security.protocol (SSL or SASL_SSL).
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { checkServerIdentity, createSecureContext, type ConnectionOptions, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type ConnectionOptions, type DetailedPeerCertificate, type PeerCertificate, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { SslPrincipalMapper } from './ssl-principal-mapper.js';
+import { TrustAnchors } from './trust-anchors.js';
 
 export type ClientAuth = 'none' | 'requested' | 'required';
+/** Kafka's security.protocol of the listener the sidecar stands for: on SASL_SSL the principal comes from SASL only. */
+export type SecurityProtocol = 'SSL' | 'SASL_SSL';
 
 /** listen.tls, as each new handshake uses it (file contents read at load, checked by building a SecureContext). */
 export interface ListenerTls {
   options: SecureContextOptions;
   clientAuth: ClientAuth;
+  /** What a client certificate must chain to (the trust store alone, not a PKCS#12 keystore's CAs). */
+  trust: TrustAnchors;
+  securityProtocol: SecurityProtocol;
   mapper: SslPrincipalMapper;
   handshakeTimeoutMs: number;
 }
@@ -24,6 +31,8 @@ export interface ListenerTls {
 /** upstream.tls: the options of tls.connect (the broker's certificate and host name are always verified, unless ssl.endpoint.identification.algorithm is empty: then the name is not). */
 export interface UpstreamTls {
   options: ConnectionOptions;
+  /** What the broker's certificate must chain to (the trust store alone, not a PKCS#12 keystore's CAs). */
+  trust: TrustAnchors;
 }
 
 /** The config file's form of both (file paths; defaults applied here). */
@@ -38,6 +47,7 @@ export interface TlsFileSettings {
   enabledProtocols?: ('TLSv1.2' | 'TLSv1.3')[];
   cipherSuites?: string[];
   // listener only
+  securityProtocol?: SecurityProtocol;
   clientAuth?: ClientAuth;
   principalMappingRules?: string;
   handshakeTimeoutMs?: number;
@@ -139,6 +149,20 @@ function secureContext(options: SecureContextOptions): SecureContext {
   }
 }
 
+function trustAnchors(options: SecureContextOptions): TrustAnchors {
+  try {
+    return TrustAnchors.of(options.ca as Buffer | undefined);
+  } catch (err) {
+    throw new TlsSettingError('truststoreCertificates', (err as Error).message);
+  }
+}
+
+/** An Error for a broker certificate OpenSSL accepted through a PKCS#12 keystore's CA, not the trust store (tls.connect's checkServerIdentity gets the detailed certificate). */
+export function untrustedBroker(trust: TrustAnchors, cert: PeerCertificate): Error | undefined {
+  if (trust.reaches(cert as DetailedPeerCertificate)) return undefined;
+  return Object.assign(new Error("the broker's certificate chains to a CA of the keystore, not of the trust store (upstream.tls.truststoreCertificates, or the bundled CAs without it)"), { code: 'CERT_UNTRUSTED' });
+}
+
 /** listen.tls: reads the files now (throws TlsSettingError naming the field). */
 export function listenerTls(s: TlsFileSettings): ListenerTls {
   let mapper: SslPrincipalMapper;
@@ -152,6 +176,8 @@ export function listenerTls(s: TlsFileSettings): ListenerTls {
   return {
     options,
     clientAuth: s.clientAuth ?? 'none',
+    trust: trustAnchors(options),
+    securityProtocol: s.securityProtocol ?? 'SSL',
     mapper,
     handshakeTimeoutMs: s.handshakeTimeoutMs ?? 10_000,
   };
@@ -161,13 +187,16 @@ export function listenerTls(s: TlsFileSettings): ListenerTls {
 export function upstreamTls(s: TlsFileSettings, host: string): UpstreamTls {
   const name = s.serverName ?? host;
   const verifyName = (s.endpointIdentificationAlgorithm ?? 'https') === 'https';
+  const options = contextOptions(s, false);
+  const trust = trustAnchors(options);
   return {
     options: {
-      secureContext: secureContext(contextOptions(s, false)),
+      secureContext: secureContext(options),
       rejectUnauthorized: true,
       // SNI carries host names only
       ...(isIP(name) ? {} : { servername: name }),
-      checkServerIdentity: (_host, cert) => (verifyName ? checkServerIdentity(name, cert) : undefined),
+      checkServerIdentity: (_host, cert) => untrustedBroker(trust, cert) ?? (verifyName ? checkServerIdentity(name, cert) : undefined),
     },
+    trust,
   };
 }

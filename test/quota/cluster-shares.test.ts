@@ -9,6 +9,8 @@ import { KINDS, PRODUCE } from '../../src/quota/quota-kinds.js';
 import { configFromObject } from '../../src/config/load-config.js';
 import { makeCertificates } from '../support/tls-certificates.js';
 import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { prng } from '../support/populate.js';
 
@@ -363,7 +365,9 @@ t.test('config: scope cluster with upstream.tls: the coordination client gets th
   const tls = c.coordination.tls!;
   t.equal(tls.secureContext, c.upstream.tls!.options.secureContext, 'the relay\'s context (trust store, key store, protocols)');
   t.equal(tls.rejectUnauthorized, true);
-  const peer = { subject: { CN: 'broker' }, subjectaltname: 'DNS:localhost, IP Address:127.0.0.1' } as unknown as PeerCertificate;
+  // a broker's certificate (DNS:localhost, IP:127.0.0.1) as tls.connect gives it, chained to the trusted CA
+  const legacy = (file: string) => new X509Certificate(readFileSync(file)).toLegacyObject();
+  const peer = { ...legacy(certs.server.cert), issuerCertificate: legacy(certs.ca) } as PeerCertificate;
   t.equal(tls.checkServerIdentity!('127.0.0.1', peer), undefined, 'a broker reached at a name its certificate has');
   t.type(tls.checkServerIdentity!('10.1.2.3', peer), Error, 'another broker\'s host, not in the certificate: refused');
   const named = configFromObject({ ...base, upstream: { address: '127.0.0.1:2', tls: { truststoreCertificates: certs.ca, serverName: 'localhost' } } }).coordination.tls!;

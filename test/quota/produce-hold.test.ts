@@ -90,7 +90,7 @@ t.test('a cluster-scoped quota: a wait cut to one coordination interval is check
 
 t.test("the request quota as Kafka's: one throttle is at most 1 s (its quota window), and acks=0 produce is exempt", async (t) => {
   const config = configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas: [{ user: 'bob', requestsPerSec: 10 }] });
-  let now = 0;
+  const now = 0;
   const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => now);
   // 200 connections of bob, one request each at once: 190 requests of debt at 10/s is 19 s
   let worst = 0;

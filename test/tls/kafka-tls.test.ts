@@ -2,8 +2,8 @@
 // runner made (test/run.ts): the Java client (PKCS#12 keystore and truststore), kcat (librdkafka, PEM files) and kafkajs
 // each produce a known set of records through TLS sidecars and read every one of them back, with the sidecars speaking
 // TLS to the brokers' SSL listeners and, in the sidecar case, plaintext to their PLAINTEXT ones. The tenant is the
-// client certificate's CN (mutual TLS, through ssl.principal.mapping.rules), or the SASL user over SASL_SSL, which wins
-// over the certificate's as in Kafka. An expired and an untrusted client certificate are refused by the sidecar and
+// client certificate's CN (mutual TLS, through ssl.principal.mapping.rules), or the SASL user over SASL_SSL (the
+// sidecar's securityProtocol SASL_SSL: the certificate names nobody, as in Kafka). An expired and an untrusted client certificate are refused by the sidecar and
 // counted in kqp_connections_rejected_total{reason}, while a trusted client keeps being served.
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
@@ -42,7 +42,10 @@ async function tlsSidecars(t: Test, listener: Listener, clientAuth: 'required' |
     const config = configFromObject({
       listen: {
         address: `127.0.0.1:${ports[i]}`,
-        tls: { keystoreCertificateChain: certs.server.cert, keystoreKey: certs.server.key, truststoreCertificates: certs.ca, clientAuth, principalMappingRules: RULES },
+        tls: {
+          keystoreCertificateChain: certs.server.cert, keystoreKey: certs.server.key, truststoreCertificates: certs.ca, clientAuth, principalMappingRules: RULES,
+          securityProtocol: listener === 'saslSslPort' ? 'SASL_SSL' : 'SSL',
+        },
       },
       upstream: listener === 'port' ? address : { address, tls: { truststoreCertificates: certs.ca } },
       metrics: `127.0.0.1:${ports[n + i]}`,

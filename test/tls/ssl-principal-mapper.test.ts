@@ -117,3 +117,25 @@ t.test('Java constructs JavaScript would read otherwise are refused when the rul
   }
   t.doesNotThrow(() => SslPrincipalMapper.fromRules(String.raw`RULE:^CN=\\Q(.*)$/$1/`), 'an escaped backslash before Q is fine');
 });
+
+t.test('what the two engines read differently is refused at load, naming the rule; what they read alike is taken', async (t) => {
+  for (const [pattern, why] of [
+    ['^CN=([a-z[0-9]]+)$', "Java's class union (a literal [ to JavaScript)"],
+    ['^CN=([]a]+)$', 'a ] first in a class (a member to Java, the end of an empty class to JavaScript)'],
+    [String.raw`^CN=\y(.*)$`, 'an illegal escape to Java (Kafka refuses it at start), the letter y to JavaScript'],
+    [String.raw`^CN=\u{41}(.*)$`, 'an illegal Unicode escape to Java, u repeated 41 times to JavaScript'],
+    [String.raw`^CN=\ca(.*)$`, "a control escape of a lower-case letter: ! to Java, U+0001 to JavaScript"],
+    [String.raw`^CN=\0377(.*)$`, 'octal 377 to Java, octal 37 and a 7 to JavaScript'],
+    [String.raw`^CN=\0(.*)$`, 'an illegal octal escape to Java, NUL to JavaScript'],
+    [String.raw`^CN=([\b]+)$`, 'illegal in a class to Java, a backspace to JavaScript'],
+    ['^CN=(?<a_b>.*)$', 'a group name with _ (refused by Java)'],
+    [String.raw`^CN=(a)\2$`, 'a back reference to a missing group (octal 2 to JavaScript)'],
+    ['^CN=a{,2}(.*)$', 'a { that begins no quantifier (refused by Java, a literal to JavaScript)'],
+  ] as const) {
+    const rule = `RULE:${pattern}/$1/`;
+    t.throws(() => SslPrincipalMapper.fromRules(`DEFAULT, ${rule}`), { name: 'InvalidMappingRuleError', message: `Invalid rule: ${rule}: ` }, `${pattern}: ${why}`);
+  }
+  // each checked against java.util.regex.Pattern: the same DN matches both, with the same groups
+  const mapper = SslPrincipalMapper.fromRules(String.raw`RULE:^CN=\x41\u0042\cC\07(\d{2,})[^\],]{1,3}\,(?<who>[a-z]+)\k<who>(x)\3$/$1-` + '${who}/');
+  t.equal(mapper.name('CN=AB\x03\x0712abc,bobbobxx'), '12-bob', String.raw`\xhh, \uhhhh, \cA-\cZ, \0oo, quantifiers, escaped punctuation, named groups and back references are taken`);
+});

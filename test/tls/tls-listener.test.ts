@@ -1,7 +1,10 @@
 // The TLS listener against an in-process fake broker, with certificates openssl made for the test: a client
 // certificate's subject, through ssl.principal.mapping.rules, is the tenant's user (produce and fetch quotas charged
 // and throttled as on plaintext; address rewriting and ApiVersions go through); clientAuth requested and none give
-// ANONYMOUS without a certificate; a SASL principal wins over the certificate's (SASL_SSL); every rejection closes
+// ANONYMOUS without a certificate; a SASL principal wins over the certificate's; securityProtocol SASL_SSL maps and
+// counts no certificate name (an unmapped DN is served, as ANONYMOUS until SASL); a SASL login whose user the proxy
+// cannot read leaves the certificate's name behind (Kafka's SASL_SSL principal is the exchange's); a client's renegotiation closes its
+// connection (Kafka refuses renegotiation); every rejection closes
 // only its connection, with one log line and a kqp_connections_rejected_total{reason} count, while another client is
 // served; a reload re-reads the certificate (new handshakes use it, an open connection is untouched) and a bad file
 // changes nothing; SIGTERM's drain lets an in-flight request finish over TLS.
@@ -157,6 +160,57 @@ t.test('clientAuth requested: ANONYMOUS without a certificate, its name with one
   await alice.response(alice.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
   t.ok((await charged('bob')) > 5000, 'after a SASL exchange as bob: bob, as in Kafka');
   t.equal(proxy.guard.stats.principals, 1, "alice's certificate principal was released for bob's (connections.maxPerPrincipal counts one a connection)");
+});
+
+t.test("a SASL login whose user the proxy cannot read (OAUTHBEARER) releases the certificate's principal", async (t) => {
+  const { proxy, tlsClient } = await setup(t, {
+    listen: listenTls({ clientAuth: 'required', principalMappingRules: 'RULE:^CN=([^,]+),.*$/$1/L' }),
+    quotas: ['ANONYMOUS', 'alice'].map((user) => ({ user, produceBytesPerSec: 1e9 })),
+  });
+  const charged = (user: string) => metric(proxy, 'kqp_tenant_bytes_total', `tenant="${user}"`, 'kind="produce"');
+  const alice = await tlsClient(certs.alice);
+  t.ok(await served(alice), 'served');
+  t.equal(proxy.guard.stats.principals, 1, "before SASL, alice's certificate principal counts");
+  await alice.response(alice.send(ApiKey.SaslHandshake, 1, { mechanism: 'OAUTHBEARER', unknownTaggedFields: undefined }));
+  await alice.response(alice.send(ApiKey.SaslAuthenticate, 2, { authBytes: Buffer.from('n,,\x01auth=Bearer eyJ0b2tlbiI6MX0\x01\x01'), unknownTaggedFields: undefined }));
+  await alice.response(alice.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.ok((await charged('ANONYMOUS')) > 5000 && (await charged('alice')) === 0, "charged as ANONYMOUS (the token's principal is the broker's to know), not as alice's certificate");
+  t.equal(proxy.guard.stats.principals, 0, "alice's certificate principal no longer counts against connections.maxPerPrincipal");
+});
+
+t.test('securityProtocol SASL_SSL: the certificate is checked but names nobody; the principal comes from SASL only', async (t) => {
+  const { proxy, tlsClient } = await setup(t, {
+    // no DEFAULT: on SSL, a DN no rule maps closes the connection (tls_principal_unmapped)
+    listen: listenTls({ securityProtocol: 'SASL_SSL', clientAuth: 'required', principalMappingRules: 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L' }),
+    quotas: ['ANONYMOUS', 'alice', 'bob'].map((user) => ({ user, produceBytesPerSec: 1e9 })),
+  });
+  const charged = (user: string) => metric(proxy, 'kqp_tenant_bytes_total', `tenant="${user}"`, 'kind="produce"');
+  const tkac = await tlsClient(certs.tkac);
+  t.ok(await served(tkac), 'a certificate no rule maps is served (Kafka applies no mapping rule on SASL_SSL)');
+  const alice = await tlsClient(certs.alice);
+  await alice.response(alice.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.ok((await charged('ANONYMOUS')) > 5000 && (await charged('alice')) === 0, "before SASL, alice's certificate is charged as ANONYMOUS, not alice");
+  t.equal(proxy.guard.stats.principals, 0, 'no certificate principal counts against connections.maxPerPrincipal');
+  await alice.response(alice.send(ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN', unknownTaggedFields: undefined }));
+  await alice.response(alice.send(ApiKey.SaslAuthenticate, 2, { authBytes: Buffer.from('\0bob\0secret'), unknownTaggedFields: undefined }));
+  await alice.response(alice.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.ok((await charged('bob')) > 5000, 'after a SASL exchange as bob: bob');
+  t.equal(proxy.guard.stats.principals, 1, 'bob counts');
+  t.equal(await metric(proxy, 'kqp_connections_rejected_total'), 0, 'nothing refused');
+});
+
+t.test("a TLS 1.2 client's renegotiation is refused: its connection is closed, as Kafka's SslTransportLayer does", async (t) => {
+  const { tlsClient } = await setup(t, { listen: listenTls() });
+  const c = await tlsClient(undefined, { maxVersion: 'TLSv1.2' });
+  t.ok(await served(c), 'served over TLS 1.2');
+  const outcome = await new Promise<string>((resolve) => {
+    const s = c.socket as TLSSocket;
+    s.once('close', () => resolve('closed'));
+    if (!s.renegotiate({}, (err) => resolve(err ? `refused: ${err.message}` : 'renegotiated'))) resolve('not started');
+  });
+  t.not(outcome, 'renegotiated', `the renegotiation does not succeed (${outcome})`);
+  await c.closedWithin(5_000);
+  t.pass('the connection is closed');
 });
 
 t.test('clientAuth none: no certificate is asked for; the user is ANONYMOUS', async (t) => {
