@@ -129,8 +129,8 @@ export class Connection {
   private unparkOnRoom = false;
   private readonly muteTimer: DeadlineTimer;
   private readonly heldRequests: Held;
-  /** The held request's hold was cut to one coordination interval: checked again when it ends. */
-  private holdCheck: HoldCheck | undefined;
+  /** What was charged for the held requests: checked again when the hold ends (recheck), refunded if never forwarded. */
+  private readonly holdChecks: HoldCheck[] = [];
   private readonly heldResponses: Held;
   /** A chunk from the broker is being handed over: toClient gathers adjacent pieces (outPiece, to outEnd). */
   private coalescing = false;
@@ -218,6 +218,9 @@ export class Connection {
     this.muteTimer.cancel();
     this.heldRequests.timer.cancel();
     this.heldResponses.timer.cancel();
+    // held requests never reached the broker: what they were charged goes back
+    for (const check of this.holdChecks) this.ctx.quotas.refundHeld(check);
+    this.holdChecks.length = 0;
     this.heldRequests.pieces.length = 0;
     this.heldResponses.pieces.length = 0;
     const ticket = this.parked && this.view.ticket;
@@ -446,17 +449,21 @@ export class Connection {
   }
 
   private releaseRequests(): void {
-    const check = this.holdCheck;
-    if (check) {
-      // a hold cut to one coordination interval: on while the tenant still owes more than the request may leave
-      const more = this.ctx.quotas.holdLeft(check);
-      if (more > 0) {
-        this.heldRequests.until = this.ctx.now() + more;
-        this.heldRequests.timer.set(this.heldRequests.until, () => this.releaseRequests());
-        return;
-      }
-      this.holdCheck = undefined;
+    // a hold cut to one coordination interval: on while the tenant still owes more than a request may leave
+    let more = 0;
+    for (const check of this.holdChecks) more = Math.max(more, this.ctx.quotas.holdLeft(check));
+    if (more > 0) {
+      this.heldRequests.until = this.ctx.now() + more;
+      this.heldRequests.timer.set(this.heldRequests.until, () => this.releaseRequests());
+      return;
     }
+    // the client went away meanwhile (its end read behind what it sent, while under 16 KB of that waits): what it sent
+    // goes nowhere, and what that was charged goes back (close)
+    if (endOfStreamRead(this.client)) {
+      this.close('the client left while its requests were held');
+      return;
+    }
+    this.holdChecks.length = 0;
     const pieces = this.heldRequests.pieces.splice(0);
     this.heldRequests.until = 0;
     this.upstream.cork();
@@ -545,7 +552,7 @@ export class Connection {
     api.requestBytes.inc(size + 4);
     if (d.holdMs > 0) {
       this.holdRequests(now + d.holdMs);
-      if (d.holdCheck) this.holdCheck = d.holdCheck;
+      if (d.holdCheck) this.holdChecks.push(d.holdCheck);
     }
     if (d.muteMs > 0) this.mute(d.muteMs, partial);
     if (d.answer) {
@@ -705,6 +712,14 @@ export class Connection {
     if (!this.inflight.full) this.unpauseInflight();
     if (this.closing && this.inflight.size === 0 && this.heldResponses.pieces.length === 0) this.close('shutdown');
   }
+}
+
+/**
+ * The client's end of stream has been read, maybe behind data not yet consumed (Readable's state: Node has no public
+ * flag for it before 'end' is emitted, which a paused socket holding data never does).
+ */
+export function endOfStreamRead(socket: Socket): boolean {
+  return (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
 }
 
 /** Whether `piece` starts where the gathered bytes (`first`, to byte offset `end` of its ArrayBuffer) end. */

@@ -8,7 +8,7 @@ import { ProxyMetrics } from '../observability/metrics.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { AddressMap } from './address-map.js';
 import { BrokerProbe } from './broker-probe.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection, endOfStreamRead, type ConnectionContext } from './connection.js';
 import { ResponseRewriter } from './response-rewriter.js';
 import { RequestStages, type StageTable } from './request-stages.js';
 import { ConnectionGuard, type RefusalReason } from './connection-guard.js';
@@ -432,10 +432,3 @@ export class ProxyServer {
   }
 }
 
-/**
- * The client's end of stream has been read, maybe behind data not yet consumed (Readable's state: Node has no public
- * flag for it before 'end' is emitted, which a paused socket holding data never does).
- */
-function endOfStreamRead(socket: Socket): boolean {
-  return (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
-}

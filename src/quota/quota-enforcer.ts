@@ -39,32 +39,38 @@ export interface FetchAllowance {
   waitMs: number;
   /** The most the tenant may take now (Infinity when no fetch quota applies). */
   maxBytes: number;
-  /** The wait was cut to one coordination interval: what to check again when it ends (holdLeft). */
+  /** The wait was cut to one coordination interval: what to check again when it ends (holdLeft; nothing was charged). */
   check: HoldCheck | undefined;
 }
 
 export interface ProduceCharge {
   throttleMs: number;
   holdMs: number;
-  /** The hold was cut to one coordination interval: what to check again when it ends (holdLeft). */
+  /** With a hold: what was charged for the held request, and whether to check again when the hold ends (holdLeft). */
   check: HoldCheck | undefined;
 }
 
 /**
- * A hold for a cluster-scoped quota lasts at most one coordination interval, its rate being this sidecar's share of
- * the moment (see capped()); when it ends, the relay asks holdLeft() whether the bucket, at the share then, is still
- * owed more than the request may leave, and holds on if so. (Forwarded at the end of every interval whatever was owed,
- * one connection sent 1 MB batches at 1 MB/s against a cluster quota of 100 KB/s.)
+ * A held request's charge. A hold for a cluster-scoped quota lasts at most one coordination interval, its rate being
+ * this sidecar's share of the moment (see capped()); when it ends (`recheck`), the relay asks holdLeft() whether the
+ * bucket, at the share then, is still owed more than the request may leave, and holds on if so. (Forwarded at the end
+ * of every interval whatever was owed, one connection sent 1 MB batches at 1 MB/s against a cluster quota of
+ * 100 KB/s.) A held produce whose client goes away before it is forwarded gets its bytes back (refundHeld): Kafka
+ * charges a produce once the broker has appended it, and a client that timed out waiting and sent it again was charged
+ * twice for bytes the broker got once.
  */
 export interface HoldCheck {
+  /** Cut to one coordination interval: ask holdLeft() when it ends. */
+  recheck: boolean;
   kind: QuotaKind;
   slot: number;
   /** The slot's generation (a slot reused meanwhile holds another key's bucket) and the config's (a reload). */
   slotGeneration: number;
   configGeneration: number;
-  /** The quota's whole rate and burst, before the share. */
+  /** The quota's whole rate and burst, before the share, and whether it is cluster-scoped (shared). */
   rate: number;
   burst: number;
+  cluster: boolean;
   /** The held request's bytes (a produce's), for the debt it may leave. */
   bytes: number;
 }
@@ -222,7 +228,7 @@ export class QuotaEnforcer {
     const allowedDebtMs = (Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst) / rate) * 1000;
     if (ms > allowedDebtMs) {
       c.holdMs = this.capped(q, ms - allowedDebtMs);
-      if (c.holdMs < ms - allowedDebtMs) c.check = this.holdCheck(PRODUCE, slot, q, bytes);
+      c.check = this.holdCheck(PRODUCE, slot, q, bytes, c.holdMs < ms - allowedDebtMs);
     }
     if (q.cluster) this.cluster?.charged(slot, PRODUCE, bytes, ms > 0 || c.holdMs > 0, q.rate);
     c.throttleMs = Math.max(c.throttleMs, this.capped(q, ms));
@@ -282,7 +288,7 @@ export class QuotaEnforcer {
     const owedMs = tokens >= 0 ? 0 : (-tokens / (q.rate * share)) * 1000;
     const debtMs = this.capped(q, owedMs);
     this.allowance.waitMs = debtMs > FETCH_HOLD_TOLERANCE_MS ? debtMs : 0;
-    this.allowance.check = debtMs < owedMs ? this.holdCheck(FETCH, slot, q, 0) : undefined;
+    this.allowance.check = debtMs < owedMs ? this.holdCheck(FETCH, slot, q, 0, true) : undefined;
     this.allowance.maxBytes = Math.max(1, Math.floor(Math.max(tokens, q.burst * share * MAX_DEBT_OF_BURST)));
     return this.allowance;
   }
@@ -292,7 +298,7 @@ export class QuotaEnforcer {
    * slot went to another key or a reload came, which start afresh).
    */
   holdLeft(c: HoldCheck): number {
-    if (this.table.generation[c.slot] !== c.slotGeneration || this.generation !== c.configGeneration || !this.cluster) return 0;
+    if (!c.recheck || this.table.generation[c.slot] !== c.slotGeneration || this.generation !== c.configGeneration || !this.cluster) return 0;
     const share = this.cluster.shareOf(c.slot, c.kind);
     const rate = c.rate * share;
     const burst = c.burst * share;
@@ -301,8 +307,15 @@ export class QuotaEnforcer {
     return tokens >= -allowed ? 0 : Math.min(((-allowed - tokens) / rate) * 1000, this.cluster.settings.intervalMs);
   }
 
-  private holdCheck(kind: QuotaKind, slot: number, q: ResolvedQuota, bytes: number): HoldCheck {
-    return { kind, slot, slotGeneration: this.table.generation[slot]!, configGeneration: this.generation, rate: q.rate, burst: q.burst, bytes };
+  /** A held request never reached the broker (its client went away): its bytes go back to its bucket. */
+  refundHeld(c: HoldCheck): void {
+    if (c.bytes === 0 || this.table.generation[c.slot] !== c.slotGeneration) return;
+    const share = c.cluster && this.cluster ? this.cluster.shareOf(c.slot, c.kind) : 1;
+    this.table.refund(c.slot, c.kind, c.bytes, c.rate * share, c.burst * share);
+  }
+
+  private holdCheck(kind: QuotaKind, slot: number, q: ResolvedQuota, bytes: number, recheck: boolean): HoldCheck {
+    return { recheck, kind, slot, slotGeneration: this.table.generation[slot]!, configGeneration: this.generation, rate: q.rate, burst: q.burst, cluster: q.cluster, bytes };
   }
 
   /** Charges a fetch response's size to the tenant of the connection's last request; returns the throttle in ms. */

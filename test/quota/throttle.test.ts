@@ -153,6 +153,25 @@ t.test('a new tenant starts with a tenth of its burst (quotaTable.newBucketShare
   t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `throttle_time_ms ${body.throttleTimeMs}: ${owed} ms, all but the 1 KB it started with, less the hold`);
 });
 
+t.test('a held produce whose client goes away before it is forwarded gets its bytes back', async (t) => {
+  // 2 KB/s, burst 20 KB (starting full): a 12 KB produce, then a 14 KB one that would leave 6 KB of debt, more than a
+  // quarter of the burst: held about 0.5 s. The client leaves meanwhile (its end is read behind the second request's
+  // body, under 16 KB): the second never reaches the broker, and the bucket is charged the first alone (Kafka charges
+  // what it appends; a client that timed out and sent it again was charged twice)
+  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', produceBytesPerSec: 2048, produceBurstBytes: 20_480 }], brokerScript());
+  const frames = [encodeRequest(0, 9, 1, produceRequest('t', 0, Buffer.alloc(12 * 1024 - 80, 1), 1)), encodeRequest(0, 9, 2, produceRequest('t', 0, Buffer.alloc(14 * 1024 - 80, 1), 1))];
+  const tokens = () => (proxy.quotas.inspect('ANONYMOUS', 'raw-client') as { produce: { bucket: { tokens: number } } }).produce.bucket.tokens;
+  client.socket.write(Buffer.concat(frames));
+  await client.response(1, 20_000);
+  t.ok(tokens() < 0, `the held one was charged: ${tokens().toFixed(0)} tokens`);
+  client.socket.end();
+  await client.closedWithin(10_000);
+  const left = tokens();
+  const first = frames[0]!.length - 4;
+  t.ok(left > 20_480 - first - 100, `after the client left, the bucket holds ${left.toFixed(0)} of 20480: the first produce (${first} bytes) charged alone (before: the second's ${frames[1]!.length - 4} too)`);
+  t.equal(arrivals.length, 1, 'the held one never reached the broker');
+});
+
 t.test('a produce that would take its tenant more than a quarter of the burst into debt is held until it would not', async (t) => {
   // 10 KB/s, burst 100 KB (starting full). One write: a 60 KB produce (40 KB left), then an 80 KB one, which would
   // leave 40 KB of debt: it is held until only 25 KB would be left (1.5 s), then forwarded; the client is muted until
