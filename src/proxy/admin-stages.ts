@@ -12,7 +12,7 @@
 // unforwarded, while the tenant is in debt, then charged whole, as Kafka's PermissiveControllerMutationQuota charges
 // them. validate_only requests are not charged.
 import { REQUEST_CODECS } from '../protocol/generated/codecs.js';
-import { ApiKey } from '../protocol/generated/api-table.js';
+import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode, KAFKA_ERRORS } from '../protocol/generated/error-codes.js';
 import type { CreateTopicsRequest } from '../protocol/generated/create-topics-request.js';
 import type { CreateTopicsResponse } from '../protocol/generated/create-topics-response.js';
@@ -145,8 +145,11 @@ const MUTATIONS = new Map<number, MutationApi<never, never, never>>([
 /** The stage of a controller-bound API: the gate, then (for the mutation APIs) the partition-mutation quota. */
 export function adminStage(apiKey: number, deps: AdminDeps): Stage {
   const mutation = MUTATIONS.get(apiKey) as MutationApi<object, object, object> | undefined;
+  const maxVersion = API_SCHEMAS.find((a) => a.key === apiKey)!.maxVersion;
   return (req, d) => {
-    if (req.bodyAt < 0) return; // a version this build cannot read: forwarded as it is
+    // a version this build cannot read (a client that did not ask ApiVersions, whose answer is capped): forwarded as
+    // it is, outside the gate (its body cannot be decoded; that closed the connection)
+    if (req.bodyAt < 0 || req.header.apiVersion > maxVersion) return;
     if (req.head.length < req.size + SIZE_PREFIX) {
       d.whole = true;
       return;

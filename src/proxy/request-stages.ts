@@ -18,6 +18,9 @@ import type { GateTicket } from './admin-gate.js';
 import { adminStage, CONTROLLER_BOUND, type AdminDeps } from './admin-stages.js';
 import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks } from './request-peek.js';
 import { GROUP_JOINS } from '../quota/quota-kinds.js';
+import { ErrorCode } from '../protocol/generated/error-codes.js';
+import { defaultApiVersion, defaultApiVersionsResponse } from '../protocol/generated/api-versions-response.js';
+import { encodeResponse } from './error-responses.js';
 
 /** A request as a stage sees it. One object per connection, refilled for each request. */
 export interface RequestView {
@@ -116,6 +119,7 @@ export class RequestStages implements StageTable {
       this.byKey[ApiKey.DeleteGroups] = groupChurn(q, budget, (r) => Math.max(0, deleteGroupsCount(r.head, r.bodyAt, r.header.apiVersion)));
     }
     for (const key of CONTROLLER_BOUND) this.byKey[key] = adminStage(key, deps);
+    this.byKey[ApiKey.ApiVersions] = apiVersions(this.fallback);
     // the SASL exchange is never throttled (Kafka does not throttle it either: a client must be able to authenticate)
     this.byKey[ApiKey.SaslHandshake] = forward;
     this.byKey[ApiKey.SaslAuthenticate] = forward;
@@ -124,6 +128,23 @@ export class RequestStages implements StageTable {
   of(apiKey: number): Stage {
     return this.byKey[apiKey] ?? this.fallback;
   }
+}
+
+/**
+ * ApiVersions at a version this build cannot read (a client newer than the Kafka jar the codec comes from): answered
+ * as Kafka answers a version it does not know (KIP-511; KafkaApis.handleApiVersionsRequest, ApiVersionsRequest.
+ * getErrorResponse): UNSUPPORTED_VERSION in the v0 format, listing the ApiVersions versions taken, so that the client
+ * asks again with one. Forwarded, a broker that knows the version answers in it, which the proxy cannot cap, and the
+ * connection was closed each time the client tried.
+ */
+function apiVersions(next: Stage): Stage {
+  const max = API_SCHEMAS.find((a) => a.key === ApiKey.ApiVersions)!.maxVersion;
+  return (req, d) => {
+    next(req, d);
+    if (req.header.apiVersion <= max) return;
+    const body = { ...defaultApiVersionsResponse(), errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [{ ...defaultApiVersion(), apiKey: ApiKey.ApiVersions, maxVersion: max }] };
+    d.answer = encodeResponse(ApiKey.ApiVersions, 0, req.header.correlationId, body);
+  };
 }
 
 /** Any request under a request-rate quota: one request charged; over it, the client is muted and told. */

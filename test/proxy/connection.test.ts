@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Writer } from '../../src/protocol/writer.js';
-import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
+import { encodeApiVersionsResponse, defaultApiVersionsResponse, type ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { encodeMetadataResponse, defaultMetadataResponse, defaultMetadataResponseBroker, type MetadataResponse } from '../../src/protocol/generated/metadata-response.js';
 import { encodeProduceResponse, defaultProduceResponse } from '../../src/protocol/generated/produce-response.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
@@ -16,6 +16,7 @@ import { encodeSaslHandshakeResponse, defaultSaslHandshakeResponse } from '../..
 import { defaultProduceRequest } from '../../src/protocol/generated/produce-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import { PROBE_REQUEST } from '../../src/proxy/broker-probe.js';
+import { API_SCHEMAS } from '../../src/protocol/generated/api-table.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
 import { produceRequest } from '../support/requests.js';
@@ -59,6 +60,50 @@ async function until(check: () => boolean, timeoutMs: number): Promise<boolean> 
   }
   return true;
 }
+
+t.test('ApiVersions at a version the codec cannot read is answered UNSUPPORTED_VERSION in v0 by the proxy, as Kafka does (KIP-511)', async (t) => {
+  const reached: number[] = [];
+  const { port, lines } = await setup(t, (frame) => {
+    reached.push(frame.readInt16BE(6));
+    // a broker that knows v6 answers in it, which the proxy cannot read (nor cap): here, bytes a v5 reader does not expect
+    return [responseFrame(correlationOf(frame), frame.readInt16BE(6) === 6 ? Buffer.concat([apiVersionsBody, Buffer.from([1, 2, 3])]) : apiVersionsBody)];
+  });
+  const client = await RawClient.open(port);
+  // ApiVersions v6, request header v2: api key, version, correlation id, client id, no tags; a v3-style body
+  const w = new Writer();
+  w.int16(18); w.int16(6); w.int32(7); w.string('future-client'); w.uvarint(0);
+  w.compactString('kafka-java'); w.compactString('9.9.9'); w.uvarint(0);
+  const request = Buffer.from(w.finish());
+  const frame = Buffer.alloc(4 + request.length);
+  frame.writeInt32BE(request.length, 0);
+  request.copy(frame, 4);
+  client.socket.write(frame);
+  const answer = decodeResponseFrame((await client.response(7)).subarray(4), 18, 0).body as ApiVersionsResponse;
+  t.equal(answer.errorCode, 35, 'UNSUPPORTED_VERSION, read as a v0 response');
+  t.same(answer.apiKeys.map((k) => [k.apiKey, k.minVersion, k.maxVersion]), [[18, 0, 5]], 'listing the ApiVersions versions the proxy reads');
+  t.same(reached, [], 'the broker saw nothing of it');
+  t.ok((await client.response(client.send(18, 3, API_VERSIONS_V3))).length > 0, 'the client asks again at v3 and is served on the same connection');
+  t.same(reached, [3], 'that one reached the broker');
+  t.same(lines, [], 'nothing logged');
+});
+
+t.test('a controller-bound request at a version the codec cannot read is forwarded as it is (not decoded, not gated)', async (t) => {
+  const max = API_SCHEMAS.find((a) => a.key === 19)!.maxVersion;
+  const { port, lines } = await setup(t, (frame) => (frame.readInt16BE(4) === 19 ? [responseFrame(correlationOf(frame), Buffer.from([0, 0, 0, 0, 0, 1, 0]), true)] : normal(frame)));
+  const client = await RawClient.open(port);
+  // CreateTopics one version above what the codec reads (request header v2), with a body of bytes no codec reads
+  const w = new Writer();
+  w.int16(19); w.int16(max + 1); w.int32(9); w.string('future-admin'); w.uvarint(0);
+  w.int32(0x01020304); w.uvarint(0);
+  const request = Buffer.from(w.finish());
+  const frame = Buffer.alloc(4 + request.length);
+  frame.writeInt32BE(request.length, 0);
+  request.copy(frame, 4);
+  client.socket.write(frame);
+  t.ok((await client.response(9)).length > 0, `CreateTopics v${max + 1} was answered by the broker (before: the connection closed on its body)`);
+  t.ok((await client.response(client.send(18, 3, API_VERSIONS_V3))).length > 0, 'and the connection serves on');
+  t.same(lines, [], 'nothing logged');
+});
 
 t.test('a response whose correlation id does not match closes the connection, with one log line', async (t) => {
   const { lines, port } = await setup(t, (frame) => [responseFrame(correlationOf(frame) + 1, apiVersionsBody)]);
