@@ -284,14 +284,24 @@ function checkCidrs(cidrs: readonly (readonly [path: string, cidr: string])[]): 
   if (errors.length > 0) throw new ConfigError(`invalid config:\n  ${errors.join('\n  ')}`);
 }
 
-/** Kafka keeps one quota config per entity: two entries for one (user, client id) would be merged kind by kind, silently. */
+/**
+ * One rate of a kind per entity, as Kafka keeps one value per quota key: two entries for one (user, client id) may set
+ * different kinds (each with its own mode and scope: the README's shadow roll-out of a new kind is a second entry),
+ * but one kind set twice would leave one of them silently unused.
+ */
 function checkEntities(quotas: readonly QuotaEntry[]): void {
   const seen = new Map<string, number>();
   quotas.forEach((q, i) => {
-    const key = `${q.user === undefined ? '' : `user=${q.user}`}${q.user !== undefined && q.clientId !== undefined ? ', ' : ''}${q.clientId === undefined ? '' : `clientId=${q.clientId}`}`;
-    const first = seen.get(key);
-    if (first !== undefined) throw new ConfigError(`invalid config:\n  quotas.${i}: the same entity as quotas.${first} (${key}): give each entity one entry`);
-    seen.set(key, i);
+    const entity = `${q.user === undefined ? '' : `user=${q.user}`}${q.user !== undefined && q.clientId !== undefined ? ', ' : ''}${q.clientId === undefined ? '' : `clientId=${q.clientId}`}`;
+    q.rates.forEach((rate, kind) => {
+      if (rate === undefined) return;
+      const key = `${entity}\u0000${kind}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        throw new ConfigError(`invalid config:\n  quotas.${i}.${QUOTA_KINDS[kind]!.rateSetting}: set for the same entity in quotas.${first} (${entity}): one of them would go unused`);
+      }
+      seen.set(key, i);
+    });
   });
 }
 

@@ -44,6 +44,8 @@ export const REQUEST_HEAD = 512;
 const MAX_REQUEST_HEAD = 72 * 1024;
 /** Responses: the correlation id and the first fields of the body. */
 export const RESPONSE_HEAD = 64;
+/** The most of a response read to find the end of its header (its tagged fields; a few bytes in practice). */
+const MAX_RESPONSE_HEAD = 64 * 1024;
 /** The largest response frame: what its int32 size can say (streamed through; see maxRewriteFrameBytes for those taken whole). */
 const MAX_RESPONSE_BYTES = 0x7fffffff;
 /**
@@ -646,7 +648,9 @@ export class Connection {
     try {
       header = readResponseHeader(head, apiKey, version, this.responseHeader, this.reader, 4);
     } catch (err) {
-      if (err instanceof ProtocolError && !whole) return Math.min(size, (head.length - 4) * 8); // header tagged fields beyond the head
+      // header tagged fields beyond the head: read more, up to MAX_RESPONSE_HEAD (a header that never parses is no header)
+      const payload = head.length - 4;
+      if (err instanceof ProtocolError && !whole && payload < MAX_RESPONSE_HEAD) return Math.min(size, MAX_RESPONSE_HEAD, payload * 8);
       throw err;
     }
     const bodyAt = 4 + header.length;

@@ -16,8 +16,10 @@
 //      the table: in the quota table (`sharedOverflow` false) it keeps no balance: each charge to it is throttled as
 //      if from an empty bucket of that rate (cost ÷ rate), so keys that found no slot cannot throttle one another (a
 //      shared balance let one tenant inventing client ids and declaring huge produce frames throttle every newcomer
-//      for minutes), and an invented key gets no more than a new one (Kafka gives every client id of a <default>
-//      client-id quota a full quota of its own); in the connection guard's table (`sharedOverflow` true) it is one
+//      for minutes). The price: such a key's connections are throttled each on its own, so each gets up to the rate
+//      (a tenant with 20 connections, 20x its quota) for as long as the table stays full of debtors, which the
+//      KafkaQuotaProxyQuotaTableOverflow alert reports (Kafka gives every client id of a <default> client-id quota a
+//      whole quota of its own in any case); in the connection guard's table (`sharedOverflow` true) it is one
 //      shared bucket: addresses beyond the table share one creation rate.
 import { createHash } from 'node:crypto';
 import { SlidingCounts } from './sliding-counts.js';
@@ -164,6 +166,13 @@ export class BucketTable {
     this.use.add(i, cost, this.lastMs[i]!);
     const left = (this.tokens[i]! -= cost);
     return left >= 0 ? 0 : (-left / rate) * 1000;
+  }
+
+  /** Raises a bucket that is below `min` (a negative balance) to it: a debt never deeper than that. */
+  floor(slot: number, kind: number, min: number): void {
+    if (slot === this.overflowSlot && !this.sharedOverflow) return;
+    const i = slot * this.kinds + kind;
+    if (this.tokens[i]! < min) this.tokens[i] = min;
   }
 
   /** Gives back `cost` charged before (what it was charged for did not happen), up to the burst. */

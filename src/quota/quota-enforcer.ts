@@ -341,10 +341,23 @@ export class QuotaEnforcer {
     if (q.shadow) return this.shadowCharge(state, kind, cost, q);
     const slot = this.table.slotFor(state.keys[kind]!);
     const share = this.shareOf(q, slot);
-    const ms = Math.min(this.table.charge(slot, kind, cost, q.rate * share, q.burst * share), MAX_THROTTLE_MS[kind]!);
+    const ms = this.chargeBounded(slot, kind, cost, q.rate * share, q.burst * share);
     if (ms > 0) this.table.recordThrottle(slot, ms);
     if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
     return this.capped(q, ms);
+  }
+
+  /**
+   * A charge of a kind with a longest throttle (QuotaKindSpec.maxThrottleMs: requests, 1 s) gives at most that, and
+   * leaves no deeper debt than it either: Kafka's rate forgets what is older than its window, so a flood of requests
+   * that stops is not owed for hours after (200 connections at 10 requests/s for 10 minutes left 3.2 h of debt).
+   */
+  private chargeBounded(slot: number, kind: QuotaKind, cost: number, rate: number, burst: number): number {
+    const max = MAX_THROTTLE_MS[kind]!;
+    const ms = this.table.charge(slot, kind, cost, rate, burst);
+    if (ms <= max) return ms;
+    this.table.floor(slot, kind, (-rate * max) / 1000);
+    return max;
   }
 
   /**
@@ -400,7 +413,7 @@ export class QuotaEnforcer {
     }
     const slot = this.table.slotFor(state.keys[kind]!);
     const share = this.shareOf(q, slot);
-    const ms = Math.min(this.table.charge(slot, kind, cost, q.rate * share, q.burst * share), MAX_THROTTLE_MS[kind]!);
+    const ms = this.chargeBounded(slot, kind, cost, q.rate * share, q.burst * share);
     if (q.cluster) this.cluster?.charged(slot, kind, cost, ms > 0, q.rate);
     if (ms > 0) {
       state.shadowUntil[kind] = now + ms;

@@ -52,8 +52,9 @@ export class TlsListener {
   constructor(private readonly settings: ListenerTls) {
     const requestCert = settings.clientAuth !== 'none';
     // a resumed session keeps the client's certificate but not its chain, which trust-anchors.ts needs: no session
-    // tickets when certificates are judged (Node keeps no session cache of its own, so no resumption at all)
-    this.server = createTlsServer({ ...settings.options, requestCert, rejectUnauthorized: false, ...(requestCert ? { secureOptions: constants.SSL_OP_NO_TICKET } : {}) });
+    // tickets when it judges certificates (Node keeps no session cache of its own, so no resumption at all)
+    const noTickets = requestCert && settings.trust !== undefined;
+    this.server = createTlsServer({ ...settings.options, requestCert, rejectUnauthorized: false, ...(noTickets ? { secureOptions: constants.SSL_OP_NO_TICKET } : {}) });
     this.server.on('secureConnection', (socket: TLSSocket) => {
       socket.disableRenegotiation();
       const finish = this.take(socket);
@@ -121,7 +122,7 @@ function judge(socket: TLSSocket, settings: ListenerTls, finish: (outcome: Hands
     fail(expired ? 'tls_client_certificate_expired' : 'tls_client_certificate_untrusted', `client certificate refused: ${error}`);
     return;
   }
-  if (!settings.trust.reaches(cert)) {
+  if (settings.trust && !settings.trust.reaches(cert)) {
     fail('tls_client_certificate_untrusted', "client certificate refused: it chains to a CA of the keystore, not of the trust store (listen.tls.truststoreCertificates, or the bundled CAs without it)");
     return;
   }

@@ -21,8 +21,8 @@ export type SecurityProtocol = 'SSL' | 'SASL_SSL';
 export interface ListenerTls {
   options: SecureContextOptions;
   clientAuth: ClientAuth;
-  /** What a client certificate must chain to (the trust store alone, not a PKCS#12 keystore's CAs). */
-  trust: TrustAnchors;
+  /** With a PKCS#12 keystore: what a client certificate must also chain to (the trust store, not the keystore's CAs). */
+  trust: TrustAnchors | undefined;
   securityProtocol: SecurityProtocol;
   mapper: SslPrincipalMapper;
   handshakeTimeoutMs: number;
@@ -31,8 +31,8 @@ export interface ListenerTls {
 /** upstream.tls: the options of tls.connect (the broker's certificate and host name are always verified, unless ssl.endpoint.identification.algorithm is empty: then the name is not). */
 export interface UpstreamTls {
   options: ConnectionOptions;
-  /** What the broker's certificate must chain to (the trust store alone, not a PKCS#12 keystore's CAs). */
-  trust: TrustAnchors;
+  /** With a PKCS#12 keystore: what the broker's certificate must also chain to (the trust store, not the keystore's CAs). */
+  trust: TrustAnchors | undefined;
 }
 
 /** The config file's form of both (file paths; defaults applied here). */
@@ -149,7 +149,14 @@ function secureContext(options: SecureContextOptions): SecureContext {
   }
 }
 
-function trustAnchors(options: SecureContextOptions): TrustAnchors {
+/**
+ * With a PKCS#12 keystore (`pfx`), the certificates a peer must also chain to: Node trusts the keystore's CAs too, Kafka
+ * its trust store alone (trust-anchors.ts). Without one, OpenSSL's verification against the trust store is Kafka's, and
+ * nothing more is asked (a walk of Node's chain would refuse chains OpenSSL rightly accepts: a cross-signed root sent
+ * by the peer, a CA added with NODE_EXTRA_CA_CERTS).
+ */
+function trustAnchors(options: SecureContextOptions): TrustAnchors | undefined {
+  if (options.pfx === undefined) return undefined;
   try {
     return TrustAnchors.of(options.ca as Buffer | undefined);
   } catch (err) {
@@ -158,8 +165,8 @@ function trustAnchors(options: SecureContextOptions): TrustAnchors {
 }
 
 /** An Error for a broker certificate OpenSSL accepted through a PKCS#12 keystore's CA, not the trust store (tls.connect's checkServerIdentity gets the detailed certificate). */
-export function untrustedBroker(trust: TrustAnchors, cert: PeerCertificate): Error | undefined {
-  if (trust.reaches(cert as DetailedPeerCertificate)) return undefined;
+export function untrustedBroker(trust: TrustAnchors | undefined, cert: PeerCertificate): Error | undefined {
+  if (!trust || trust.reaches(cert as DetailedPeerCertificate)) return undefined;
   return Object.assign(new Error("the broker's certificate chains to a CA of the keystore, not of the trust store (upstream.tls.truststoreCertificates, or the bundled CAs without it)"), { code: 'CERT_UNTRUSTED' });
 }
 

@@ -109,11 +109,14 @@ t.test("coordination.sasl: the coordination client's login, its password read fr
 
 t.test('mistakes a file can hold that would be read other than as written', async (t) => {
   const base = { listen: 'a:1', upstream: 'b:1' };
-  // two entries for one entity: Kafka keeps one config per entity; merged kind by kind, one would win silently
+  // one kind set twice for one entity: one of them would win silently (Kafka keeps one value per quota key)
   t.match(errorOf({ ...base, quotas: [{ user: 'a', produceBytesPerSec: 100, fetchBytesPerSec: 200 }, { clientId: 'c', requestsPerSec: 5 }, { user: 'a', produceBytesPerSec: 1e6, mode: 'shadow' }] }),
-    /quotas\.2: the same entity as quotas\.0 \(user=a\): give each entity one entry/);
+    /quotas\.2\.produceBytesPerSec: set for the same entity in quotas\.0 \(user=a\): one of them would go unused/);
   t.match(errorOf({ ...base, quotas: [{ user: 'a', clientId: '<default>', requestsPerSec: 1 }, { user: 'a', clientId: '<default>', requestsPerSec: 2 }] }),
-    /quotas\.1: the same entity as quotas\.0 \(user=a, clientId=<default>\)/);
+    /quotas\.1\.requestsPerSec: set for the same entity in quotas\.0 \(user=a, clientId=<default>\)/);
+  // other kinds for one entity in a second entry, with a mode or scope of their own: as the README's roll-out does
+  t.equal(configFromObject({ ...base, quotas: [{ user: 'alice', produceBytesPerSec: 100 }, { user: 'alice', fetchBytesPerSec: 200, mode: 'shadow' }, { user: 'alice', requestsPerSec: 9, scope: 'cluster' }] }).quotas.length, 3,
+    'one entity, three kinds in three entries');
   t.equal(configFromObject({ ...base, quotas: [{ user: 'a', requestsPerSec: 1 }, { user: 'a', clientId: 'a', requestsPerSec: 1 }, { clientId: 'a', requestsPerSec: 1 }] }).quotas.length, 3,
     'user a, (user a, client a) and client a are three entities');
   // host bits set: 10.1.2.0/8 (a typo for /24) would mean all of 10/8

@@ -19,7 +19,7 @@ export function maxWindowRatio(samples: readonly Sample[], quota: number, second
     const b = samples[j]!;
     const s = saved(a.seconds);
     const ratio = (b.value - a.value - s) / (b.seconds - a.seconds) / quota;
-    if (!(ratio <= best.ratio)) best = { ratio, from: a.seconds, saved: s };
+    if (Number.isFinite(ratio) && !(ratio <= best.ratio)) best = { ratio, from: a.seconds, saved: s };
   }
   return best;
 }
