@@ -58,7 +58,10 @@ t.test('a cluster-scoped quota: a wait cut to one coordination interval is check
   let now = 0;
   const quotas = new QuotaEnforcer(config, new QuotaMetrics(new Registry()), () => now);
   // this sidecar serves the whole quota; waits are cut to its 1 s interval
-  quotas.cluster = { settings: { intervalMs: 1000 }, shareOf: () => 1, charged: () => undefined } as unknown as ClusterShares;
+  const wantsMore: number[] = [];
+  quotas.cluster = {
+    settings: { intervalMs: 1000 }, shareOf: () => 1, charged: (_slot: number, _kind: number, _cost: number, throttled: boolean) => void (throttled && wantsMore.push(now)),
+  } as unknown as ClusterShares;
   const carol = quotas.newTenant('10.0.0.1', 'carol');
   const waitOut = (holdMs: number, check: HoldCheck | undefined) => {
     now += holdMs;
@@ -74,6 +77,9 @@ t.test('a cluster-scoped quota: a wait cut to one coordination interval is check
   }
   const produceRate = produced / (now / 1000);
   t.ok(produceRate <= 100 * KB * 1.05 + (2 * 1024 * KB) / 60, `produced ${(produceRate / KB).toFixed(0)} KB/s against 100 (before: 1,024)`);
+  // a held connection charges nothing new: each re-check says the tenant wants more, so its share can rise
+  const gaps = wantsMore.slice(1).map((at, i) => at - wantsMore[i]!);
+  t.ok(gaps.length > 50 && Math.max(...gaps) <= 1000, `"wants more" said ${wantsMore.length} times, at most ${Math.max(...gaps)} ms apart (within every coordination interval)`);
   // a consumer fetching 1 MB batches (KIP-74: a batch comes whole however little is asked), from then on
   let fetched = 0;
   const started = now;
