@@ -28,6 +28,8 @@ export interface ResolvedQuota {
 }
 
 type Setting = Rate & { shadow: boolean; cluster: boolean };
+/** Tenants named in metric labels at most (the rest are reported as "other"). */
+export const MAX_NAMED_TENANTS = 1000;
 type Level = Map<string, Setting>;
 
 export class QuotaRules {
@@ -45,22 +47,35 @@ export class QuotaRules {
     }
   }
 
-  /** Names quotas are set for (not <default>): the tenants reported by name in metrics. */
+  /**
+   * Names quotas are set for (not <default>): the tenants reported by name in metrics, the first MAX_NAMED_TENANTS of
+   * them in the config's order (a config may name 100,000; each name is a series of every per-tenant metric).
+   */
   static namedTenants(entries: readonly QuotaEntry[]): { users: Set<string>; clients: Set<string> } {
     const users = new Set<string>();
     const clients = new Set<string>();
     for (const e of entries) {
+      if (users.size + clients.size >= MAX_NAMED_TENANTS) break;
       if (e.user !== undefined && e.user !== DEFAULT) users.add(e.user);
-      if (e.clientId !== undefined && e.clientId !== DEFAULT) clients.add(e.clientId);
+      if (e.clientId !== undefined && e.clientId !== DEFAULT && users.size + clients.size < MAX_NAMED_TENANTS) clients.add(e.clientId);
     }
     return { users, clients };
   }
 
-  /** The quota of this kind for (user, clientId), or undefined when none applies. */
+  /**
+   * The quota of this kind for (user, clientId), or undefined when none applies. A request with no client id (null or
+   * empty) is matched against the user's quotas alone, as Kafka's lookup does (ClientQuotaManager.quotaLimit: an empty
+   * client-id tag leaves /config/users/<user> and /config/users/<default>; <default> client-id quotas are not for it).
+   */
   resolve(kind: QuotaKind, user: string, clientId: string): ResolvedQuota | undefined {
     const l = this.levels[kind]!;
-    const uc = `${user}\u0000${clientId}`;
     let r: Setting | undefined;
+    if (clientId === '') {
+      if ((r = l[3]!.get(user))) return out(kind, 3, `user=${user}`, r, user, '');
+      if ((r = l[6]!.get(''))) return out(kind, 6, `user=${DEFAULT}`, r, user, '');
+      return undefined;
+    }
+    const uc = `${user}\u0000${clientId}`;
     if ((r = l[1]!.get(uc))) return out(kind, 1, `user=${user},client-id=${clientId}`, r, user, clientId);
     if ((r = l[2]!.get(user))) return out(kind, 2, `user=${user},client-id=${DEFAULT}`, r, user, clientId);
     if ((r = l[3]!.get(user))) return out(kind, 3, `user=${user}`, r, user, '');

@@ -36,7 +36,13 @@ import { testKafka } from '../support/kafkajs.js';
 const STORM_SEC = 60;
 /** The issue's 3 minutes after the storm: issue 11 saw brokers die 80-90 s after a 60 s storm had ended. */
 const WATCH_SEC = 180;
-const DIRECT_STORM_SEC = 30;
+/**
+ * Straight to the broker, the storm passes the bound the guard holds within its first seconds (the controller accepts
+ * thousands of partitions a second; the first 32 calls alone are 6,400): 10 s shows it, and its calls are waited for
+ * 20 s more (what they do then is not asserted), so the broker is not left to fill its open files for a minute.
+ */
+const DIRECT_STORM_SEC = 10;
+const DIRECT_AWAIT_SEC = 20;
 const KAFKAJS_WORKERS = 2;
 /** The issue's margin on a rate (timers, and the clients' clocks read when a call completes). */
 const RATE_MARGIN = 1.05;
@@ -159,7 +165,7 @@ t.test(`the same storm straight to the broker for ${DIRECT_STORM_SEC} s`, async 
   const nonce = `d${Date.now().toString(36)}`;
   const [storm, kjs] = await Promise.all([
     runAdminStorm({
-      classpath: cluster.info.classpath, durationSec: DIRECT_STORM_SEC, awaitSec: 60, nonce, beginAt, heapMb: 512,
+      classpath: cluster.info.classpath, durationSec: DIRECT_STORM_SEC, awaitSec: DIRECT_AWAIT_SEC, nonce, beginAt, heapMb: 512,
       admin: { bootstrap: direct, workers: STORM.adminWorkers, partitions: STORM.partitions, sharedClientId: STORM.sharedAdminClientId },
       groups: { bootstrap: direct, workers: STORM.groupWorkers, topic: GROUP_TOPIC },
       log: (line) => log(`direct storm: ${line}`),

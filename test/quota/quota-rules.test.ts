@@ -40,6 +40,13 @@ t.test('each level, by removing the more specific ones', async (t) => {
   t.equal(new QuotaRules([entry(undefined, 'app', 7)]).resolve(PRODUCE, 'carol', 'other'), undefined, 'no quota applies');
 });
 
+t.test("no client id (null or empty): the user's quotas alone, as Kafka's lookup", async (t) => {
+  t.match(all.resolve(PRODUCE, 'alice', ''), { level: 3, rate: 3, userTag: 'alice', clientTag: '' }, 'user=alice, not (alice, <default>)');
+  t.match(all.resolve(PRODUCE, 'bob', ''), { level: 6, rate: 6, userTag: 'bob', clientTag: '' }, '<default> user, not (<default>, <default>)');
+  const clientQuotas = new QuotaRules([entry(undefined, 'app', 7), entry(undefined, DEFAULT, 8), entry(DEFAULT, DEFAULT, 5)]);
+  t.equal(clientQuotas.resolve(PRODUCE, 'ANONYMOUS', ''), undefined, 'no <default> client-id quota applies (before: level 5)');
+});
+
 t.test('each kind of quota is resolved on its own', async (t) => {
   const rules = new QuotaRules([
     { user: 'alice', clientId: undefined, rates: [r(100), undefined, undefined], shadow: false },

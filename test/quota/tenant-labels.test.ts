@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { configFromObject } from '../../src/config/load-config.js';
 import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
 import { QuotaEnforcer } from '../../src/quota/quota-enforcer.js';
+import { MAX_NAMED_TENANTS, QuotaRules } from '../../src/quota/quota-rules.js';
 
 const CLIENT_IDS = 20_000;
 
@@ -51,4 +52,11 @@ t.test('a client that names itself after a user is not that user: not in its ser
   t.same(labels, ['other'], 'an unauthenticated client with client id "alice" is counted as other');
   const alice = quotas.newTenant('10.0.0.2', 'alice');
   t.not(quotas.tenantOf(anonymous, 'alice'), quotas.tenantOf(alice, 'app'), `its gate queue (${quotas.tenantOf(anonymous, 'alice')}) is not user alice's (${quotas.tenantOf(alice, 'app')})`);
+});
+
+t.test(`at most ${MAX_NAMED_TENANTS} tenants named in the config get labels of their own, the first in its order`, async (t) => {
+  const quotas = Array.from({ length: 3000 }, (_, i) => ({ clientId: `app-${i}`, requestsPerSec: 100 }));
+  const named = QuotaRules.namedTenants(configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas }).quotas);
+  t.equal(named.users.size + named.clients.size, MAX_NAMED_TENANTS, `${MAX_NAMED_TENANTS} of 3,000 (before: 3,000 series of each per-tenant metric)`);
+  t.ok(named.clients.has('app-0') && named.clients.has(`app-${MAX_NAMED_TENANTS - 1}`) && !named.clients.has(`app-${MAX_NAMED_TENANTS}`), 'the first in the config');
 });
