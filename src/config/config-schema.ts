@@ -1,5 +1,7 @@
 // The config file's JSON Schema (validated at start; unknown keys are errors, so a typo is caught).
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
+// Node's timers take at most this (a longer delay fires after 1 ms): the most any *Ms setting can be
+import { MAX_TIMER_MS } from '../proxy/deadline-timer.js';
 
 const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$' } as const;
 
@@ -31,8 +33,6 @@ const endpoint = <T extends object>(description: string, tls: { description: str
   anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls } } }],
 }) as const;
 
-/** Node's timers take at most 2^31-1 ms (a longer delay fires after 1 ms): the most any *Ms setting can be. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const CONFIG_SCHEMA = {
   type: 'object',

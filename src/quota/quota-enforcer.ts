@@ -98,6 +98,8 @@ const UNLIMITED: FetchAllowance = { waitMs: 0, maxBytes: Infinity, check: undefi
  * meanwhile (KIP-219).
  */
 const MAX_DEBT_OF_BURST = 0.25;
+/** The debt a produce of `bytes` may leave its bucket of `burst`: a quarter of the burst, or all of it beyond a full bucket. */
+const allowedDebt = (burst: number, bytes: number) => Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst);
 /**
  * A fetch is held, unforwarded, only while its tenant is in debt (another connection of the tenant took the bucket
  * below zero; a connection's own debt keeps it muted). A debt of a few milliseconds is what a mute timer that fired a
@@ -225,7 +227,7 @@ export class QuotaEnforcer {
     // pause between the two shorten the throttle alone.)
     const ms = this.table.charge(slot, PRODUCE, bytes, rate, burst);
     if (ms > 0) this.table.recordThrottle(slot, ms);
-    const allowedDebtMs = (Math.max(burst * MAX_DEBT_OF_BURST, bytes - burst) / rate) * 1000;
+    const allowedDebtMs = (allowedDebt(burst, bytes) / rate) * 1000;
     if (ms > allowedDebtMs) {
       c.holdMs = this.capped(q, ms - allowedDebtMs);
       c.check = this.holdCheck(PRODUCE, slot, q, bytes, c.holdMs < ms - allowedDebtMs);
@@ -303,7 +305,7 @@ export class QuotaEnforcer {
     const rate = c.rate * share;
     const burst = c.burst * share;
     const tokens = this.table.tokensOf(c.slot, c.kind, rate, burst);
-    const allowed = c.kind === PRODUCE ? Math.max(burst * MAX_DEBT_OF_BURST, c.bytes - burst) : (rate * FETCH_HOLD_TOLERANCE_MS) / 1000;
+    const allowed = c.kind === PRODUCE ? allowedDebt(burst, c.bytes) : (rate * FETCH_HOLD_TOLERANCE_MS) / 1000;
     if (tokens >= -allowed) return 0;
     // still held: the report says the tenant wants more here (its held connection charges nothing new; unsaid, the
     // share fell to the floor that held it: a CI run's even load got 2.67 of 3 MB/s), at least twice an interval so
