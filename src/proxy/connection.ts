@@ -661,7 +661,7 @@ export class Connection {
     if (apiKey === ApiKey.SaslAuthenticate) this.authenticated();
 
     let throttle = this.inflight.firstThrottleMs();
-    if (apiKey === ApiKey.Fetch && this.ctx.quotas.active) {
+    if ((apiKey === ApiKey.Fetch || apiKey === ApiKey.ShareFetch) && this.ctx.quotas.active) {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
         this.ctx.quotas.throttled(this.tenant, t, (this.inflight.firstFlags() & THROTTLE_COUNTED) === 0);

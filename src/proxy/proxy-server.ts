@@ -164,9 +164,16 @@ export class ProxyServer {
     return this.current;
   }
 
-  /** The request stages of the config in force (a table chosen per API key: rebuilt when the config changes). */
+  /**
+   * The request stages of the config in force (a table chosen per API key: rebuilt when the config changes). While
+   * addresses are rewritten, ShareFetch responses are taken whole: their max_bytes is capped to half of
+   * limits.maxRewriteFrameBytes, the other half room for the record batch a response may carry beyond it (KIP-74) and
+   * the acquired-records lists.
+   */
   private stagesFor(): RequestStages {
-    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, topics: this.topics, turns: this.turns });
+    const c = this.current;
+    const shareFetchLimit = c.advertise.mode !== 'none' ? Math.floor(c.limits.maxRewriteFrameBytes / 2) : Infinity;
+    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, topics: this.topics, turns: this.turns }, shareFetchLimit);
   }
 
   /** Partition counts are learnt from relayed metadata only when something counts partitions. */

@@ -64,3 +64,18 @@ export function fetchMaxBytesOffset(version: number): number {
   if (version < 3) return -1;
   return version <= 14 ? 12 : 8;
 }
+
+/**
+ * Where ShareFetch's max_bytes is in `head` (KIP-932; always flexible): after group_id and member_id (compact nullable
+ * strings), share_session_epoch, max_wait_ms and min_bytes. Throws a ProtocolError when it is beyond the head.
+ */
+export function shareFetchMaxBytesAt(head: Buffer, at: number, version: number): number {
+  const r = reader.reset(head, at, head.length).enter('ShareFetchRequest', version);
+  r.compactString('GroupId', true);
+  r.compactString('MemberId', true);
+  r.int32('ShareSessionEpoch');
+  r.int32('MaxWaitMs');
+  r.int32('MinBytes');
+  r.int32('MaxBytes');
+  return r.offset - 4;
+}

@@ -16,7 +16,7 @@ import type { HoldCheck, QuotaEnforcer, TenantState } from '../quota/quota-enfor
 import { THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { GateTicket } from './admin-gate.js';
 import { adminStage, CONTROLLER_BOUND, type AdminDeps } from './admin-stages.js';
-import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks } from './request-peek.js';
+import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks, shareFetchMaxBytesAt } from './request-peek.js';
 import { GROUP_JOINS } from '../quota/quota-kinds.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import { defaultApiVersion, defaultApiVersionsResponse } from '../protocol/generated/api-versions-response.js';
@@ -100,13 +100,15 @@ export class RequestStages implements StageTable {
   private readonly byKey: Stage[];
   private readonly fallback: Stage;
 
-  constructor(deps: AdminDeps) {
+  /** `shareFetchLimit`: ShareFetch's max_bytes is capped to it whatever the quotas (its responses are rewritten whole). */
+  constructor(deps: AdminDeps, shareFetchLimit = Infinity) {
     const { quotas, budget } = deps;
     const q = quotas.active ? quotas : undefined;
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
-    if (q) this.byKey[ApiKey.Fetch] = fetch(q);
+    if (q) this.byKey[ApiKey.Fetch] = fetch(q, fetchMaxBytesField);
+    if (q || shareFetchLimit !== Infinity) this.byKey[ApiKey.ShareFetch] = fetch(q, shareFetchMaxBytesField, shareFetchLimit);
     if (q || budget.limits('groupJoins')) {
       this.byKey[ApiKey.JoinGroup] = groupChurn(q, budget, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
       for (const [key, message] of [
@@ -198,36 +200,47 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
   };
 }
 
+/** Where a fetch's max_bytes is in the request's head, -1 when it has none; throws a ProtocolError when it is beyond the head. */
+type MaxBytesAt = (req: RequestView) => number;
+
+/** Fetch: at a fixed offset in the body from v3 (KIP-74); v0-v2 have none. */
+const fetchMaxBytesField: MaxBytesAt = (req) => {
+  const offset = fetchMaxBytesOffset(req.header.apiVersion);
+  if (offset < 0) return -1;
+  const at = req.bodyAt + offset;
+  if (at + 4 <= req.head.length) return at;
+  // beyond the head (a client id of hundreds of bytes): the relay reads more and asks again
+  if (req.head.length < req.size + 4) throw new TruncatedError('FetchRequest', req.header.apiVersion, 'MaxBytes', `at byte ${at}, beyond the ${req.head.length} read`);
+  return -1;
+};
+
+/** ShareFetch: after its group and member ids. */
+const shareFetchMaxBytesField: MaxBytesAt = (req) => shareFetchMaxBytesAt(req.head, req.bodyAt, req.header.apiVersion);
+
 /**
- * Fetch under a fetch quota: max_bytes is capped to what the tenant may take (one response then overshoots by one
+ * Fetch and ShareFetch under a fetch quota (Kafka charges both to it: KafkaApis' handleFetchRequest and
+ * processShareFetchResponse): max_bytes is capped to what the tenant may take (one response then overshoots by one
  * record batch at most, KIP-74), and the fetch is held while the tenant is in debt; a capped or held fetch counts as
  * throttled (THROTTLE_COUNTED: its response adds time, not a second request). Its response is charged when it comes.
  * Fetch v0-v2 have no max_bytes: they are held, not capped, and their responses are charged and throttled the same.
+ * `limit` caps max_bytes whatever the quota (a ShareFetch response taken whole to rewrite its addresses must fit
+ * limits.maxRewriteFrameBytes); `quotas` undefined: that cap only.
  */
-function fetch(quotas: QuotaEnforcer): Stage {
+function fetch(quotas: QuotaEnforcer | undefined, maxBytesAt: MaxBytesAt, limit = Infinity): Stage {
   return (req, d) => {
     if (req.bodyAt >= 0) {
-      const offset = fetchMaxBytesOffset(req.header.apiVersion);
-      const at = req.bodyAt + offset;
-      // max_bytes beyond the head (a client id of hundreds of bytes): the relay reads more and asks again
-      if (offset >= 0 && at + 4 > req.head.length && req.head.length < req.size + 4) {
-        throw new TruncatedError('FetchRequest', req.header.apiVersion, 'MaxBytes', `at byte ${at}, beyond the ${req.head.length} read`);
-      }
-      const allowance = quotas.fetchAllowance(req.tenant, req.header.clientId);
-      let capped = false;
-      if (allowance.maxBytes !== Infinity && offset >= 0) {
-        if (at + 4 <= req.head.length && req.head.readInt32BE(at) > allowance.maxBytes) {
-          req.head.writeInt32BE(allowance.maxBytes, at);
-          capped = true;
-        }
-      }
-      if (capped || allowance.waitMs > 0) {
+      const at = maxBytesAt(req);
+      const asked = at >= 0 ? req.head.readInt32BE(at) : -1;
+      const allowance = quotas?.fetchAllowance(req.tenant, req.header.clientId);
+      const cap = Math.min(allowance?.maxBytes ?? Infinity, limit);
+      if (asked > cap) req.head.writeInt32BE(cap, at);
+      if (quotas && allowance && (asked > allowance.maxBytes || allowance.waitMs > 0)) {
         quotas.throttled(req.tenant, allowance.waitMs);
         d.holdMs = allowance.waitMs;
         d.holdCheck = allowance.check;
         d.flags = THROTTLE_COUNTED;
       }
     }
-    throttle(quotas, req, d, quotas.chargeRequest(req.tenant, req.header.clientId));
+    if (quotas) throttle(quotas, req, d, quotas.chargeRequest(req.tenant, req.header.clientId));
   };
 }

@@ -1,5 +1,5 @@
 // Every request field the proxy reads from a head, checked at every version of its API: Produce acks (v0-v2 have no
-// transactional_id), Fetch max_bytes (none before v3), SaslHandshake's mechanism, SaslAuthenticate's auth_bytes, the
+// transactional_id), Fetch max_bytes (none before v3), ShareFetch max_bytes (after two ids), SaslHandshake's mechanism, SaslAuthenticate's auth_bytes, the
 // group-churn fields (JoinGroup's member id, the group heartbeats' member epoch, DeleteGroups' count). The
 // versions the codec knows (Kafka 4's schemas) are encoded with it; the older ones Kafka 3 still serves (Produce
 // v0-v2, Fetch v0-v3) are written field by field from their schemas.
@@ -10,7 +10,10 @@ import { apiSchema } from '../../src/protocol/api.js';
 import { ApiKey } from '../../src/protocol/generated/api-table.js';
 import {
   deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks, saslAuthBytes, saslHandshakeMechanism,
+  shareFetchMaxBytesAt,
 } from '../../src/proxy/request-peek.js';
+import { defaultShareFetchRequest } from '../../src/protocol/generated/share-fetch-request.js';
+import { TruncatedError } from '../../src/protocol/errors.js';
 import { defaultJoinGroupRequest } from '../../src/protocol/generated/join-group-request.js';
 import { defaultConsumerGroupHeartbeatRequest } from '../../src/protocol/generated/consumer-group-heartbeat-request.js';
 import { defaultShareGroupHeartbeatRequest } from '../../src/protocol/generated/share-group-heartbeat-request.js';
@@ -66,6 +69,20 @@ t.test('Fetch max_bytes, every version', async (t) => {
   for (let v = fetch.minVersion; v <= fetch.maxVersion; v++) {
     const frame = encodeRequest(ApiKey.Fetch, v, 1, fetchRequest('t', { maxBytes: 12_345_678, minBytes: 7, maxWaitMs: 999 }));
     t.equal(frame.readInt32BE(bodyAt(frame) + fetchMaxBytesOffset(v)), 12_345_678, `v${v}`);
+  }
+});
+
+t.test('ShareFetch max_bytes, every version: after the group and member ids, whatever their length (or null)', async (t) => {
+  const shareFetch = apiSchema(ApiKey.ShareFetch)!;
+  for (let v = shareFetch.minVersion; v <= shareFetch.maxVersion; v++) {
+    for (const [groupId, memberId] of [['g', 'm'], ['g'.repeat(700), 'member-'.repeat(40)], [null, null]] as const) {
+      const body = { ...defaultShareFetchRequest(), groupId, memberId, shareSessionEpoch: 3, maxWaitMs: 500, minBytes: 1, maxBytes: 12_345_678 };
+      const frame = encodeRequest(ApiKey.ShareFetch, v, 1, body);
+      t.equal(frame.readInt32BE(shareFetchMaxBytesAt(frame, bodyAt(frame), v)), 12_345_678, `v${v}, ids of ${groupId?.length ?? 'null'} and ${memberId?.length ?? 'null'} bytes`);
+      // a head that ends before it: the relay is told to read more
+      const at = shareFetchMaxBytesAt(frame, bodyAt(frame), v);
+      t.throws(() => shareFetchMaxBytesAt(frame.subarray(0, at + 3), bodyAt(frame), v), TruncatedError, `v${v}: a head ending before it throws TruncatedError`);
+    }
   }
 });
 

@@ -2,18 +2,21 @@
 // at once with throttle_time_ms and the client is not read meanwhile; older versions get the response held; the
 // larger of the broker's and the proxy's throttle wins; acks=0 is throttled by not reading; a new tenant starts with a
 // tenth of its burst; a produce that would go deeper into debt than a quarter of the burst is held until it would not; every fetch's max_bytes is capped and a fetch response that takes the tenant into debt throttles
-// like a produce; a fetch from another connection of a tenant in debt is held; held and capped fetches are counted.
+// like a produce; a fetch from another connection of a tenant in debt is held; held and capped fetches are counted;
+// share fetches (KIP-932) are capped and charged to the fetch quota the same, and capped while responses are rewritten.
 import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
 import * as MetadataRes from '../../src/protocol/generated/metadata-response.js';
 import * as FetchRes from '../../src/protocol/generated/fetch-response.js';
+import * as ShareFetchRes from '../../src/protocol/generated/share-fetch-response.js';
+import { defaultShareFetchRequest } from '../../src/protocol/generated/share-fetch-request.js';
 import { defaultMetadataRequest } from '../../src/protocol/generated/metadata-request.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore, type Script } from '../support/fake-broker.js';
 import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { readRequestHeader } from '../../src/protocol/headers.js';
-import { fetchMaxBytesOffset, produceAcks } from '../../src/proxy/request-peek.js';
+import { fetchMaxBytesOffset, produceAcks, shareFetchMaxBytesAt } from '../../src/proxy/request-peek.js';
 import { fetchRequest, produceRequest } from '../support/requests.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 
@@ -33,6 +36,11 @@ function brokerScript(o: { brokerThrottle?: number; fetchBytes?: number } = {}):
       return [responseFrame(id, encode((w) => ProduceRes.encodeProduceResponse(w, version, { ...ProduceRes.defaultProduceResponse(), throttleTimeMs: o.brokerThrottle ?? 0 })), version >= 9)];
     }
     if (key === 3) return [responseFrame(id, encode((w) => MetadataRes.encodeMetadataResponse(w, version, { ...MetadataRes.defaultMetadataResponse(), throttleTimeMs: o.brokerThrottle ?? 0 })), version >= 9)];
+    if (key === 78) {
+      const part = { ...ShareFetchRes.defaultPartitionData(), records: Buffer.alloc(o.fetchBytes ?? 1000, 1) };
+      const body = { ...ShareFetchRes.defaultShareFetchResponse(), responses: [{ ...ShareFetchRes.defaultShareFetchableTopicResponse(), partitions: [part] }] };
+      return [responseFrame(id, encode((w) => ShareFetchRes.encodeShareFetchResponse(w, version, body)), true)];
+    }
     if (key === 1) {
       const part = { ...FetchRes.defaultPartitionData(), records: Buffer.alloc(o.fetchBytes ?? 1000, 1) };
       const body = { ...FetchRes.defaultFetchResponse(), responses: [{ ...FetchRes.defaultFetchableTopicResponse(), topic: 't', partitions: [part] }] };
@@ -46,9 +54,9 @@ function brokerScript(o: { brokerThrottle?: number; fetchBytes?: number } = {}):
  * An in-process proxy in front of a fake broker. The throttles below are worked out from buckets that start full
  * (`quotaTable.newBucketShare: 1`) unless `quotaTable` says otherwise; the default start has a test of its own.
  */
-async function setup(t: Test, quotas: object[], script: Script, quotaTable: object = { newBucketShare: 1 }) {
+async function setup(t: Test, quotas: object[], script: Script, quotaTable: object = { newBucketShare: 1 }, config: object = {}) {
   const broker = new FakeBroker(script);
-  const { proxy, port } = await proxyBefore(broker, { quotas, quotaTable });
+  const { proxy, port } = await proxyBefore(broker, { quotas, quotaTable, ...config });
   const client = await RawClient.open(port);
   t.teardown(async () => {
     client.close();
@@ -279,4 +287,35 @@ t.test('fetch: an older version (v7) gets its response held for the throttle, ca
   const body = decodeResponseFrame(r.subarray(4), 1, 7).body as FetchRes.FetchResponse;
   t.ok(body.throttleTimeMs > 400, `throttle_time_ms ${body.throttleTimeMs}`);
   t.ok(waited >= body.throttleTimeMs - TIMER_EARLY_MS, `the response was held ${waited.toFixed(0)} ms`);
+});
+
+/** A ShareFetch asking for `maxBytes`, its group id `groupIdBytes` long (its max_bytes lies after it). */
+const shareFetch = (maxBytes: number, groupIdBytes = 10) => ({ ...defaultShareFetchRequest(), groupId: 'g'.repeat(groupIdBytes), memberId: 'member-1', maxWaitMs: 500, minBytes: 1, maxBytes });
+const shareMaxBytesAsked = (f: Buffer) => f.readInt32BE(shareFetchMaxBytesAt(f, 4 + readRequestHeader(f, undefined, undefined, 4).length, f.readInt16BE(6)));
+
+t.test('share fetch (KIP-932): max_bytes capped, after a group id of any length; the response charged to the fetch quota and held for its throttle', async (t) => {
+  // 100 KB/s, burst 100 KB; each response carries 150 000 record bytes: about half a second of debt
+  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  const sentAt = performance.now();
+  const r = await client.response(client.send(78, 1, shareFetch(50_000_000, 700)), 20_000);
+  const waited = performance.now() - sentAt;
+  t.equal(shareMaxBytesAsked(arrivals[0]!.frame), 102_400, 'it asked the broker for the bucket (100 KB), not 50 MB (its max_bytes lay beyond the first 512 bytes read)');
+  const body = decodeResponseFrame(r.subarray(4), 78, 1).body as ShareFetchRes.ShareFetchResponse;
+  const owed = ((r.length - 4 - 102_400) / 102_400) * 1000;
+  t.ok(Math.abs(body.throttleTimeMs - owed) <= 1, `its response carries throttle_time_ms ${body.throttleTimeMs} (${owed.toFixed(0)} ms owed)`);
+  // Kafka's share consumer does not back off by itself (ShareFetchResponse has no shouldClientThrottle): held
+  t.ok(waited >= body.throttleTimeMs - TIMER_EARLY_MS, `and was held ${waited.toFixed(0)} ms`);
+  t.equal(await throttledRequests(proxy), 1, 'the capped share fetch counts as throttled');
+  t.equal(await metricSum(proxy, 'kqp_tenant_bytes_total'), r.length - 4, 'its response was charged to the tenant');
+});
+
+t.test('share fetch while addresses are rewritten: max_bytes capped to half of maxRewriteFrameBytes, quotas or not', async (t) => {
+  const rewriting = { advertise: { mode: 'map', map: { '1': '127.0.0.1:9092' } }, limits: { maxRewriteFrameBytes: 65_536 } };
+  const { client, arrivals } = await setup(t, [], brokerScript({ fetchBytes: 20_000 }), undefined, rewriting);
+  const r = await client.response(client.send(78, 1, shareFetch(50_000_000)), 20_000);
+  t.equal(shareMaxBytesAsked(arrivals[0]!.frame), 32_768, 'it asked the broker for 32 KB, not 50 MB');
+  t.ok(r.length > 20_000, 'and got its response, rewritten whole');
+  const small = await client.response(client.send(78, 1, shareFetch(1000)), 20_000);
+  t.equal(shareMaxBytesAsked(arrivals[1]!.frame), 1000, 'a smaller max_bytes is left as it is');
+  t.ok(small.length > 0);
 });

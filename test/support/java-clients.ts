@@ -217,3 +217,22 @@ export async function verifiableConsumer(
   }
   return records;
 }
+
+/**
+ * A share consumer (KIP-932: kafka-console-share-consumer) in group `group`, which first starts at the earliest offset
+ * (its share.auto.offset.reset, a group config, set straight to `adminBootstrap`). Resolves with the records it printed
+ * (lines of `recordBytes`) once it has `maxMessages` or is killed at `timeoutMs`.
+ */
+export async function shareConsumer(
+  classpath: string,
+  o: { adminBootstrap: string; bootstrap: string; topic: string; group: string; clientId: string; maxMessages: number; recordBytes: number; timeoutMs: number; onSpawn?: (pid: number) => void },
+): Promise<{ records: number; code: number | null; stderr: string }> {
+  await runJavaOk(`${TOOLS}.ConfigCommand`, ['--bootstrap-server', o.adminBootstrap, '--alter', '--entity-type', 'groups',
+    '--entity-name', o.group, '--add-config', 'share.auto.offset.reset=earliest'], { classpath, timeoutMs: 60_000 });
+  let records = 0;
+  const r = await runJava(`${TOOLS}.consumer.ConsoleShareConsumer`, ['--bootstrap-server', o.bootstrap, '--topic', o.topic,
+    '--group', o.group, '--consumer-property', `client.id=${o.clientId}`, '--max-messages', String(o.maxMessages)], {
+    classpath, timeoutMs: o.timeoutMs, onLine: (line) => void (line.length === o.recordBytes && records++), ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
+  });
+  return { records, code: r.code, stderr: r.stderr.slice(-4000) };
+}
