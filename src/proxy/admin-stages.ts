@@ -246,7 +246,7 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   }
   const wait = deps.budget.waitMs('partitionMutations', partitions);
   if (wait > 0) {
-    d.holdMs = Math.max(d.holdMs, wait);
+    d.budgetWaitMs = wait;
     d.responseThrottleMs = Math.max(0, d.responseThrottleMs - wait);
   }
   if (refused.length > 0) d.forward = reencode(apiKey, req, api.withItems(body, accepted));

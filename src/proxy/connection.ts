@@ -131,6 +131,8 @@ export class Connection {
   private unparkOnRoom = false;
   private readonly muteTimer: DeadlineTimer;
   private readonly heldRequests: Held;
+  /** When the broker-budget part of the requests' hold ends (a reload does not shorten that). */
+  private budgetUntil = 0;
   /** What was charged for the held requests: checked again when the hold ends (recheck), refunded if never forwarded. */
   private readonly holdChecks: HoldCheck[] = [];
   private readonly heldResponses: Held;
@@ -427,10 +429,36 @@ export class Connection {
     if (until <= this.mutedUntil) return;
     this.mutedUntil = until;
     this.pauseAfterRequest(Pause.Throttled, midRequest);
-    this.muteTimer.set(until, () => {
-      this.pauseAtFrameEnd &= ~Pause.Throttled;
-      this.resume(Pause.Throttled);
-    });
+    this.muteTimer.set(until, this.unmute);
+  }
+
+  private readonly unmute = () => {
+    this.pauseAtFrameEnd &= ~Pause.Throttled;
+    this.resume(Pause.Throttled);
+  };
+
+  /**
+   * The quotas were reloaded: a throttle running here (a mute, held requests, held responses) ends no later than its
+   * tenant's debt under the quotas now in force is paid, at once when none of them is enforced any more (a quota
+   * removed, or turned to shadow mode). A wait for the broker budget keeps its end; a longer debt extends nothing.
+   */
+  quotasChanged(): void {
+    const now = this.ctx.now();
+    if (this.mutedUntil <= now && this.heldRequests.until <= now && this.heldResponses.until <= now) return;
+    const until = now + this.ctx.quotas.owedMs(this.tenant);
+    if (this.mutedUntil > until) {
+      this.mutedUntil = until;
+      this.muteTimer.set(until, this.unmute);
+    }
+    const requestsUntil = Math.max(until, this.budgetUntil);
+    if (this.heldRequests.until > requestsUntil) {
+      this.heldRequests.until = requestsUntil;
+      this.heldRequests.timer.set(requestsUntil, () => this.releaseRequests());
+    }
+    if (this.heldResponses.until > until) {
+      this.heldResponses.until = until;
+      this.heldResponses.timer.set(until, () => this.releaseResponses());
+    }
   }
 
   /** Holds requests (this one and what follows) back until `until`, not reading the client meanwhile. */
@@ -468,6 +496,7 @@ export class Connection {
     this.holdChecks.length = 0;
     const pieces = this.heldRequests.pieces.splice(0);
     this.heldRequests.until = 0;
+    this.budgetUntil = 0;
     this.upstream.cork();
     for (const p of pieces) this.toBroker(p);
     this.flushToBroker();
@@ -552,8 +581,9 @@ export class Connection {
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
-    if (d.holdMs > 0) {
-      this.holdRequests(now + d.holdMs);
+    if (d.holdMs > 0 || d.budgetWaitMs > 0) {
+      this.holdRequests(now + Math.max(d.holdMs, d.budgetWaitMs));
+      this.budgetUntil = Math.max(this.budgetUntil, now + d.budgetWaitMs);
       if (d.holdCheck) this.holdChecks.push(d.holdCheck);
     }
     if (d.muteMs > 0) this.mute(d.muteMs, partial);

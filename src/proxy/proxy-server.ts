@@ -216,7 +216,10 @@ export class ProxyServer {
     this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
     this.ctx.limits = c.limits;
     this.server.maxConnections = c.limits.maxConnections;
-    for (const conn of this.connections) conn.applyLimits(c.limits);
+    for (const conn of this.connections) {
+      conn.applyLimits(c.limits);
+      conn.quotasChanged();
+    }
     if (!this.customStages) this.ctx.stages = this.stagesFor();
     this.ctx.rewriter = this.rewriterFor(c);
     return kept;

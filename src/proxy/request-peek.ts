@@ -71,8 +71,8 @@ export function fetchMaxBytesOffset(version: number): number {
  */
 export function shareFetchMaxBytesAt(head: Buffer, at: number, version: number): number {
   const r = reader.reset(head, at, head.length).enter('ShareFetchRequest', version);
-  r.compactString('GroupId', true);
-  r.compactString('MemberId', true);
+  r.skipString('GroupId', true);
+  r.skipString('MemberId', true);
   r.int32('ShareSessionEpoch');
   r.int32('MaxWaitMs');
   r.int32('MinBytes');

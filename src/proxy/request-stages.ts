@@ -44,8 +44,10 @@ export interface RequestView {
 
 /** What a stage decided. One object per connection, reset before each request. */
 export interface Decision {
-  /** Hold the request, unforwarded, with the client not read, for this long (ms). */
+  /** Hold the request, unforwarded, with the client not read, for this long (ms): its tenant's debt. */
   holdMs: number;
+  /** Hold it as long for the broker budget (broker-wide, not the tenant's: a reload does not shorten it). */
+  budgetWaitMs: number;
   /** The hold was cut to one coordination interval: ask the enforcer again when it ends (QuotaEnforcer.holdLeft). */
   holdCheck: HoldCheck | undefined;
   /** Mute the client (do not read it) for this long from now (ms): its throttle. */
@@ -72,6 +74,7 @@ export type Stage = (req: RequestView, d: Decision) => void;
 
 export function resetDecision(d: Decision): void {
   d.holdMs = 0;
+  d.budgetWaitMs = 0;
   d.holdCheck = undefined;
   d.muteMs = 0;
   d.responseThrottleMs = 0;
@@ -85,7 +88,7 @@ export function resetDecision(d: Decision): void {
 }
 
 export function emptyDecision(): Decision {
-  return { holdMs: 0, holdCheck: undefined, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined, park: false, forward: undefined, merge: undefined };
+  return { holdMs: 0, budgetWaitMs: 0, holdCheck: undefined, muteMs: 0, responseThrottleMs: 0, flags: 0, noResponse: false, whole: false, answer: undefined, park: false, forward: undefined, merge: undefined };
 }
 
 const forward: Stage = () => undefined;
@@ -176,7 +179,7 @@ function groupChurn(quotas: QuotaEnforcer | undefined, budget: AdminDeps['budget
     const wait = budget.waitMs('groupJoins', n);
     if (wait > 0) {
       // the wait is served before forwarding: the response carries only the tenant's throttle left after it
-      d.holdMs = Math.max(d.holdMs, wait);
+      d.budgetWaitMs = wait;
       d.responseThrottleMs = Math.max(0, d.responseThrottleMs - wait);
     }
   };

@@ -257,6 +257,16 @@ export class QuotaEnforcer {
     return tokens >= 0 ? 0 : this.capped(q, (-tokens / (q.rate * share)) * 1000);
   }
 
+  /**
+   * How long the tenant's debt lasts under the quotas in force (its last client id's), the longest of its enforced
+   * kinds' (0: in debt under none).
+   */
+  owedMs(state: TenantState): number {
+    let owed = 0;
+    for (let kind = 0; kind < KINDS; kind++) owed = Math.max(owed, this.debtMs(state, state.clientId ?? null, kind));
+    return owed;
+  }
+
   /** The bucket key and rate of the enforced quota of `kind` that applies (undefined: none, or one in shadow mode). */
   quotaOf(state: TenantState, clientId: string | null, kind: QuotaKind): { key: string; rate: number } | undefined {
     this.resolve(state, clientId);
