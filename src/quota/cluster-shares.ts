@@ -61,10 +61,18 @@ interface Remote {
   staticShare: boolean;
   /** Its last whole report: `${kind}\u0001${bucket key}` → demand, at most `capacity` entries. */
   demands: Map<string, number>;
-  /** The report being read (its time, the parts read so far, its entries), applied when its last part is read. */
+  /**
+   * Its last whole report lost entries (more than `capacity`: it has kinds × slots): a bucket it does not name may be
+   * one it wants more of, and is taken to be (read as none, the shares of two sidecars with two kinds' tenants added up
+   * to 1.98 of the quota). Entries this sidecar cannot read (a kind it does not know, a key longer than its table
+   * holds) are none of its buckets.
+   */
+  truncated: boolean;
+  /** The report being read (its time, the parts read so far, its entries, whether it lost any), applied when its last part is read. */
   nextAt: number;
   nextParts: Set<number>;
   next: Map<string, number>;
+  nextTruncated: boolean;
 }
 
 export interface ClusterStats {
@@ -242,18 +250,21 @@ export class ClusterShares {
       remote.nextAt = r.at;
       remote.nextParts.clear();
       remote.next.clear();
+      remote.nextTruncated = false;
     }
     remote.nextParts.add(r.part);
     const cap = this.slots - 1;
     for (const e of r.entries) {
       if (remote.next.size >= cap) {
         this.stats.entriesDropped++;
+        remote.nextTruncated = true;
         continue;
       }
       remote.next.set(`${e.kind}\u0001${e.key}`, e.demand);
     }
     if (remote.nextParts.size < r.parts) return;
     [remote.demands, remote.next] = [remote.next, remote.demands];
+    remote.truncated = remote.nextTruncated;
     remote.next.clear();
     remote.nextParts.clear();
     remote.nextAt = NaN;
@@ -283,7 +294,7 @@ export class ClusterShares {
       this.stats.sidecarsRefused++;
       return undefined;
     }
-    const remote: Remote = { sidecar, heardMs: now, staticShare: false, demands: new Map(), nextAt: NaN, nextParts: new Set(), next: new Map() };
+    const remote: Remote = { sidecar, heardMs: now, staticShare: false, demands: new Map(), truncated: false, nextAt: NaN, nextParts: new Set(), next: new Map(), nextTruncated: false };
     this.remotes.set(id, remote);
     return remote;
   }
@@ -319,8 +330,8 @@ export class ClusterShares {
         // interleave. A rise takes two intervals to be served; a fall, none.
         d[0] = Math.min(this.demand[i]!, this.demand1[i]!, this.demand2[i]!);
         for (let j = 0; j < live.length; j++) {
-          const m = live[j]!.demands;
-          d[j + 1] = m.size === 0 ? 0 : (m.get(name) ?? 0);
+          const r = live[j]!;
+          d[j + 1] = (r.demands.size === 0 ? undefined : r.demands.get(name)) ?? (r.truncated ? WANTS_MORE : 0);
         }
         fairShares(q * (1 - reserved), d, this.settings.floorShare, out);
         this.share[i] = out[0]! / q;
