@@ -120,6 +120,11 @@ export class ClusterCoordinator {
     const { brokers } = await this.admin.describeCluster();
     if (brokers.length > 0) this.shares.brokers = brokers.length;
     this.metadataMs = Date.now();
+    const { maxSidecars } = this.shares.settings;
+    if (brokers.length > maxSidecars) {
+      this.warn.warn('coordination-max-sidecars', { brokers: brokers.length, maxSidecars },
+        'quota coordination: more brokers than coordination.maxSidecars: each sidecar serves at most quota ÷ brokers of a cluster-scoped quota (raise maxSidecars to the broker count)');
+    }
   }
 
   /** One interval: publish this sidecar's demands, then compute the shares again from everyone's. */

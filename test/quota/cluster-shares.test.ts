@@ -157,23 +157,22 @@ t.test('faults: stale coordination serves quota ÷ brokers; a silent sidecar is 
   t.equal(c.shareOf(a, PRODUCE), 1, 'static share again (one broker)');
 });
 
-t.test('what a sidecar cannot see is reserved: brokers with no sidecar heard, sidecars beyond maxSidecars, sidecars on the static share', async (t) => {
-  const { c, a, tick } = throttling({ maxSidecars: 3 }, 4);
+t.test('what a sidecar cannot see is reserved: brokers with no sidecar heard, sidecars on the static share', async (t) => {
+  const { c, a, tick } = throttling({ maxSidecars: 4 }, 4);
   c.received(part('b', 1, []));
   for (let n = 0; n < 3; n++) tick();
   t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5 * 0.985) < 1e-12, 'four brokers, one other sidecar heard: the two unheard brokers are reserved a quarter each; of the rest, all but b\'s floor');
   c.received(part('c', 2, []));
   c.received(part('d', 2, []));
-  t.equal(c.stats.sidecarsRefused, 1, 'the third other sidecar is beyond maxSidecars - 1');
   tick();
-  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.75 * 0.97 - 0.75 * 0.01) < 1e-12, 'the refused one\'s broker is reserved its quarter; of the rest, all but b\'s and c\'s floors');
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - (1 - 3 * 0.0075)) < 1e-12, 'all heard: all but the three others\' floors');
   c.received(part('c', 3, [], PRODUCE, { staticShare: true }));
   tick();
-  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.5 * 0.985) < 1e-12, 'c says it serves the static share (it cannot read the topic): it is reserved that');
-  t.match(c.clusterStats(), { liveSidecars: 2, staleSidecars: 1 });
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - (0.75 - 2 * 0.0075)) < 1e-12, 'c says it serves the static share (it cannot read the topic): it is reserved that');
+  t.match(c.clusterStats(), { liveSidecars: 3, staleSidecars: 1 });
   c.received(part('c', 4, []));
   tick();
-  t.ok(Math.abs(c.shareOf(a, PRODUCE) - 0.75 * 0.98) < 1e-12, 'coordinated again: live again');
+  t.ok(Math.abs(c.shareOf(a, PRODUCE) - (1 - 3 * 0.0075)) < 1e-12, 'coordinated again: live again');
   const many = throttling({ maxSidecars: 10 }, 2);
   for (let i = 0; i < 6; i++) many.c.received(part(`ghost-${i}`, 1, [], PRODUCE, { staticShare: true }));
   many.tick();
@@ -355,6 +354,23 @@ t.test('three sidecars ticking at different moments, demands changing every inte
     }
   }
   t.ok(worst <= 1 + 1e-9, `the most the three shares added up to: ${worst.toFixed(4)} of the quota (${worstAt})`);
+});
+
+t.test('more brokers than maxSidecars: a sidecar serves at most the static share (each hears only some of the others)', async (t) => {
+  for (const brokers of [4, 6]) {
+    // maxSidecars 4: three others heard from, all idle; 'me' wants more of a
+    const { clock, c, a, tick } = throttling({ maxSidecars: 4 }, brokers);
+    for (let n = 0; n < 4; n++) {
+      for (const other of ['b', 'c', 'd']) c.received(part(other, clock.ms, []));
+      tick();
+      clock.ms += 1000;
+    }
+    const share = c.shareOf(a, PRODUCE);
+    if (brokers === 4) t.ok(share > 0.9, `${brokers} brokers, all heard: skew, nearly all of it (${share.toFixed(3)})`);
+    else t.ok(share <= 1 / brokers + 1e-12, `${brokers} brokers: at most 1/${brokers} (${share.toFixed(3)}; it was ${(0.97 * 4 / 6).toFixed(3)}, the quota less two brokers' static shares)`);
+    c.received(part('e', clock.ms, []));
+    t.equal(c.stats.sidecarsRefused, 1, `${brokers} brokers: a fourth other sidecar is beyond maxSidecars - 1, refused`);
+  }
 });
 
 t.test('a report that lost entries (more than the table holds: tenants with two cluster kinds) never lets the shares pass the quota', async (t) => {
