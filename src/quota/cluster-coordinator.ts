@@ -39,6 +39,7 @@ export class ClusterCoordinator {
   private parts = 0;
   private metadataMs = -Infinity;
   private collisions = 0;
+  private warnedMaxSidecars = false;
 
   constructor(
     private readonly shares: ClusterShares,
@@ -121,7 +122,8 @@ export class ClusterCoordinator {
     if (brokers.length > 0) this.shares.brokers = brokers.length;
     this.metadataMs = Date.now();
     const { maxSidecars } = this.shares.settings;
-    if (brokers.length > maxSidecars) {
+    if (brokers.length > maxSidecars && !this.warnedMaxSidecars) {
+      this.warnedMaxSidecars = true;
       this.warn.warn('coordination-max-sidecars', { brokers: brokers.length, maxSidecars },
         'quota coordination: more brokers than coordination.maxSidecars: each sidecar serves at most quota ÷ brokers of a cluster-scoped quota (raise maxSidecars to the broker count)');
     }
