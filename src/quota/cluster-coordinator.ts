@@ -3,7 +3,7 @@
 // missing) and reads everyone's, its own included (reading its own back is what says coordination works); then the
 // shares are computed again (cluster-shares.ts). kafkajs talks to the brokers directly (the sidecar's upstream as
 // bootstrap, over TLS with upstream.tls), not through any sidecar, so coordination traffic is never charged to a tenant.
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type Producer, type LogEntry } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { HostPort } from '../config/load-config.js';
@@ -25,9 +25,14 @@ const METADATA_EVERY_MS = 30_000;
  * record batch, and a batch over the topic's max.message.bytes (1 MB by default) would be refused whole.
  */
 const PARTS_PER_SEND = 8;
+/** A consumer stopped by kafkajs is started again after 1 s, doubling to this at most while it keeps stopping. */
+const MAX_RESTART_MS = 30_000;
+
+/** The kafkajs client the coordinator uses (a fake one in unit tests). */
+export type KafkaClients = Pick<Kafka, 'admin' | 'producer' | 'consumer'>;
 
 export class ClusterCoordinator {
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClients;
   private readonly admin: Admin;
   private readonly producer: Producer;
   private readonly consumer: Consumer;
@@ -39,6 +44,9 @@ export class ClusterCoordinator {
   private parts = 0;
   private metadataMs = -Infinity;
   private collisions = 0;
+  /** The consumer's stops since it last read a report (its restart's back-off). */
+  private crashes = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
   private warnedMaxSidecars = false;
 
   constructor(
@@ -48,11 +56,12 @@ export class ClusterCoordinator {
     private readonly warn: RateLimitedLog,
     private readonly kinds: number,
     private readonly maxKeyLength: number,
+    clients: (config: KafkaConfig) => KafkaClients = (config) => new Kafka(config),
   ) {
     // kafkajs' own log lines, as rate-limited warnings
     const logCreator = () => ({ log: entry }: { log: LogEntry['log'] }) =>
       this.warn.warn('coordination-client', { kafkajs: entry.message, error: entry.error }, 'quota coordination client');
-    this.kafka = new Kafka({
+    this.kafka = clients({
       clientId: `kqp-coordinator-${shares.settings.sidecarId}`,
       brokers: [`${upstream.host}:${upstream.port}`],
       // with upstream.tls, the same trust and key stores; each broker's certificate checked against its own host
@@ -71,6 +80,12 @@ export class ClusterCoordinator {
     // allowAutoTopicCreation false: a deleted topic stays deleted (coordination is lost, shares fall back) rather than
     // coming back as the broker's default (not compacted) through the consumer's metadata requests
     this.consumer = this.kafka.consumer({ allowAutoTopicCreation: false, groupId: `kqp-coordinator-${shares.settings.sidecarId}-${randomBytes(4).toString('hex')}`, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    // kafkajs starts its consumer again only after an error it retries: after any other (authorization lost, a group
+    // coordinator not found within its retries, a SASL login refused) it stays stopped, and this sidecar would hear
+    // nobody (the static share) until it restarted. It is started again here, with a back-off.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.restartConsumer(payload.error);
+    });
   }
 
   /** Starts in the background (coordination may be down: shares fall back meanwhile); resolves at once. */
@@ -93,20 +108,7 @@ export class ClusterCoordinator {
         }
         await this.producer.connect();
         this.connected = true;
-        await this.consumer.connect();
-        await this.consumer.subscribe({ topic, fromBeginning: false });
-        await this.consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ message }) => {
-            const r = decodeReport(message.value, this.kinds, this.maxKeyLength);
-            if (r) this.shares.received(r);
-            if (this.shares.stats.sidecarIdCollisions !== this.collisions) {
-              this.collisions = this.shares.stats.sidecarIdCollisions;
-              this.warn.warn('coordination-sidecar-id', { sidecarId: r?.sidecar, instance: r?.instance },
-                'quota coordination: two sidecar processes publish with the same sidecarId (each counts as one sidecar; give each its own coordination.sidecarId)');
-            }
-          },
-        });
+        await this.consume();
         this.log.info({ topic, sidecarId: this.shares.settings.sidecarId, brokers }, 'quota coordination started');
         return;
       } catch (err) {
@@ -115,6 +117,38 @@ export class ClusterCoordinator {
         await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)).unref());
       }
     }
+  }
+
+  /** Subscribes the consumer to the topic (from its end) and runs it. */
+  private async consume(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.shares.settings.topic, fromBeginning: false });
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        this.crashes = 0;
+        const r = decodeReport(message.value, this.kinds, this.maxKeyLength);
+        if (r) this.shares.received(r);
+        if (this.shares.stats.sidecarIdCollisions !== this.collisions) {
+          this.collisions = this.shares.stats.sidecarIdCollisions;
+          this.warn.warn('coordination-sidecar-id', { sidecarId: r?.sidecar, instance: r?.instance },
+            'quota coordination: two sidecar processes publish with the same sidecarId (each counts as one sidecar; give each its own coordination.sidecarId)');
+        }
+      },
+    });
+  }
+
+  /** The consumer stopped (or would not start again): it is started again after a back-off. */
+  private restartConsumer(err: Error): void {
+    if (this.stopped) return;
+    const ms = Math.min(MAX_RESTART_MS, 1000 * 2 ** this.crashes++);
+    this.warn.warn('coordination-consumer', { err: err.message, restartInMs: ms },
+      'quota coordination: its consumer stopped on an error kafkajs does not retry (started again; meanwhile this sidecar falls back to the static share)');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (!this.stopped) this.consume().catch((e: Error) => this.restartConsumer(e));
+    }, ms);
+    this.restartTimer.unref();
   }
 
   private async refreshBrokers(): Promise<void> {
@@ -160,6 +194,7 @@ export class ClusterCoordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.restartTimer);
     await Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect()]);
   }
 }
