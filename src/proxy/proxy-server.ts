@@ -232,6 +232,10 @@ export class ProxyServer {
   }
 
   private async listenAndServe(): Promise<void> {
+    // cluster-scoped quotas' shares exist before the first client is accepted (without them, a quota was served whole
+    // until the start-up's broker probe was done: up to 2 s of a sidecar restarted under load)
+    this.started = true;
+    this.coordinate(this.config);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -251,8 +255,6 @@ export class ProxyServer {
     if (this.stopping) return;
     await this.probe.start();
     if (this.stopping) return;
-    this.started = true;
-    this.coordinate(this.config);
     const { upstream, listen } = this.config;
     this.log.info({ listen: this.address(), upstream: `${upstream.host}:${upstream.port}`, tls: { listen: listen.tls !== undefined, upstream: upstream.tls !== undefined }, metrics: this.metricsAddress(), ready: this.probe.ready }, 'proxy started');
     if (!this.probe.ready) this.logReadiness(false);

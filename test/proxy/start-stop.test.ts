@@ -70,3 +70,17 @@ t.test('readiness: the start line says it; a broker that stops answering is one 
   t.equal(warned.length, 1, `one warning: ${warned[0]?.msg}`);
   t.match(warned[0], { upstream: `${proxy.config.upstream.host}:${proxy.config.upstream.port}` }, 'naming the upstream');
 });
+
+t.test('cluster-scoped quotas have their shares before the first client is accepted', async (t) => {
+  // without them, a cluster-scoped quota was served whole (share 1) until the start-up's broker probe was done
+  const [port, metrics, upstream] = await freePorts(3);
+  const proxy = new ProxyServer(configFromObject({
+    listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstream}`, metrics: `127.0.0.1:${metrics}`, logLevel: 'silent',
+    quotas: [{ clientId: 'everyone', produceBytesPerSec: 1_048_576, scope: 'cluster' }],
+  }), { logger: createLogger('silent') });
+  const starting = proxy.start();
+  t.teardown(() => proxy.stop());
+  t.ok(proxy.quotas.cluster, 'the shares exist as the listener opens');
+  t.equal(proxy.quotas.cluster?.mode(), 'starting', 'serving the starting floor');
+  await starting;
+});
