@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA } from './config-schema.js';
+import { withLines } from './config-lines.js';
 import { QUOTA_KINDS } from '../quota/quota-kinds.js';
 import type { BrokerBudgetConfig } from '../quota/broker-budget.js';
 import type { CoordinationSasl, CoordinationSettings } from '../quota/cluster-shares.js';
@@ -375,5 +376,10 @@ export function loadConfig(file: string): ProxyConfig {
   } catch (err) {
     throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
   }
-  return configFromObject(raw);
+  try {
+    return configFromObject(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(withLines(err.message, text));
+    throw err;
+  }
 }

@@ -69,6 +69,24 @@ t.test('a file that is missing or not YAML', async (t) => {
   t.throws(() => loadConfig(join(dir, 'bad.yaml')), /is not valid YAML/);
 });
 
+t.test('an error in a file names the line of each setting it is about (keys with dots in them, list entries)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kqp-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(file, [
+    'listen: 127.0.0.1:9092', 'upstream: 127.0.0.1:19092', 'connections:', '  maxPerIpOverrides:', '    10.0.0.0/8: -5',
+    'quotas:', '  - clientId: a', '    produceBytesPerSec: 1000', '  - clientId: b', '    produceBytesPerSec: -1', 'logLevel: loud',
+  ].join('\n'));
+  const err = t.throws(() => loadConfig(file)) as Error;
+  t.match(err.message, /connections\.maxPerIpOverrides\.10\.0\.0\.0\/8 \(line 5\): must be >= 1/, 'a network\'s key, dots and all');
+  t.match(err.message, /quotas\.1\.produceBytesPerSec \(line 10\): must be > 0/, 'the second quota entry\'s rate');
+  t.match(err.message, /logLevel \(line 11\): must be one of/, 'a top-level setting');
+  writeFileSync(file, ['listen: 127.0.0.1:9092', 'upstream: 127.0.0.1:19092', 'quotas:', '  - clientId: a', '  - user: b'].join('\n'));
+  t.match((t.throws(() => loadConfig(file)) as Error).message, /quotas\.0 \(line 4\): sets no quota/, 'an entry without a rate: its own line');
+  writeFileSync(file, 'upstream: 127.0.0.1:19092\n');
+  t.match((t.throws(() => loadConfig(file)) as Error).message, /\n {2}listen: is required/, 'a missing setting: no line to name');
+});
+
 t.test('the sample configs name config/proxy.schema.json, and it validates them as an editor would', async (t) => {
   const schema = JSON.parse(readFileSync('config/proxy.schema.json', 'utf8')) as Record<string, unknown>;
   const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
