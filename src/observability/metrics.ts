@@ -2,6 +2,7 @@
 // one label), error kinds from fixed lists.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ApiMetricsTable, type ApiMetrics } from './api-metrics.js';
+import type { ClusterStats } from '../quota/cluster-shares.js';
 
 const UPSTREAM_ERROR_KINDS = ['connect', 'reset', 'timeout', 'tls', 'other'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
@@ -10,6 +11,8 @@ export class ProxyMetrics {
   readonly registry = new Registry();
   /** What /readyz answers (set by the proxy): kqp_ready is 1 when it would answer 200. */
   ready: () => boolean = () => false;
+  /** The coordination of cluster-scoped quotas (set by the proxy once it runs; undefined before, or without them). */
+  coordination: () => ClusterStats | undefined = () => undefined;
   readonly configReloads: Counter<'result'>;
   readonly configLastReloadSuccess: Gauge;
   readonly configRestartPending: Gauge<'setting'>;
@@ -34,6 +37,33 @@ export class ProxyMetrics {
     this.connectionsActive = new Gauge({ name: 'kqp_connections_active', help: 'Client connections open now', registers });
     const ready = () => (this.ready() ? 1 : 0);
     new Gauge({ name: 'kqp_ready', help: '1 when /readyz answers 200 (the broker answers ApiVersions and the proxy is not stopping), else 0', registers, collect() { this.set(ready()); } });
+    const coordination = () => this.coordination();
+    new Gauge({
+      name: 'kqp_coordination_mode', labelNames: ['mode'], registers,
+      help: 'Cluster-scoped quotas\' coordination: 1 for the mode it is in (starting; coordinated; stale: serving quota ÷ brokers), all 0 without cluster-scoped quotas',
+      collect() {
+        const mode = coordination()?.mode;
+        for (const m of ['starting', 'coordinated', 'stale']) this.labels(m).set(mode === m ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'kqp_coordination_sidecars', labelNames: ['state'], registers,
+      help: 'Sidecars in the coordination of cluster-scoped quotas as this one counts them: live (itself included), stale (silent, or serving the static share)',
+      collect() {
+        const s = coordination();
+        this.labels('live').set(s?.liveSidecars ?? 0);
+        this.labels('stale').set(s?.staleSidecars ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'kqp_coordination_refusals', labelNames: ['what'], registers,
+      help: 'Since start: other sidecars refused (maxSidecars - 1 kept), report entries dropped (beyond quotaTable.capacity, or unreadable)',
+      collect() {
+        const s = coordination();
+        this.labels('sidecars').set(s?.sidecarsRefused ?? 0);
+        this.labels('entries').set(s?.entriesDropped ?? 0);
+      },
+    });
     this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
     this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
     this.configLastReloadSuccess.set(Date.now() / 1000);

@@ -114,6 +114,7 @@ export class ProxyServer {
     const config = current;
     this.log = opts.logger ?? createLogger(config.logLevel);
     this.metrics.ready = () => this.ready();
+    this.metrics.coordination = () => this.quotas.cluster?.clusterStats();
     const warn = (this.warn = new RateLimitedLog(this.log));
     this.dialer = new UpstreamDialer(config.upstream);
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);

@@ -33,6 +33,10 @@ t.test('with its own SASL login, the coordination client coordinates through SAS
   const states = await Promise.all(sidecars.map(coordination));
   t.ok(states.every((c) => c?.mode === 'coordinated' && c.liveSidecars === 3 && c.brokers === 3),
     `coordinated ${Date.now() - started} ms after start: ${states.map((c) => `${c?.mode}, ${c?.liveSidecars} live, ${c?.brokers} brokers`).join('; ')}`);
+  const modes = await Promise.all(sidecars.map((s) => s.metric('kqp_coordination_mode{mode="coordinated"}')));
+  t.same(modes, [1, 1, 1], 'kqp_coordination_mode says so');
+  const live = await Promise.all(sidecars.map((s) => s.metric('kqp_coordination_sidecars{state="live"}')));
+  t.same(live, [3, 3, 3], 'kqp_coordination_sidecars: three live');
 });
 
 t.test('a wrong password: refused by the broker, said in the log, not coordinated', async (t) => {
@@ -49,4 +53,5 @@ t.test('a wrong password: refused by the broker, said in the log, not coordinate
   const state = await coordination(wrong!);
   t.not(state?.mode, 'coordinated', `its coordination: ${JSON.stringify(state)}`);
   t.equal(state?.brokers, 16, 'without the metadata, the static share divides by maxSidecars');
+  t.equal(await wrong!.metric('kqp_coordination_mode{mode="coordinated"}'), 0, 'kqp_coordination_mode: not coordinated');
 });
