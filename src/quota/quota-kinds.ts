@@ -23,9 +23,13 @@ export const QUOTA_KINDS = [
   // applied through QuotaUtils.boundedThrottleTime): one request more per connection of a tenant in debt must not mute
   // them all for N ÷ rate seconds (200 connections at 10 requests/s: 20 s, past their session timeouts)
   { name: 'requests', rateSetting: 'requestsPerSec', burstSetting: 'requestBurst', unit: 'requests', charged: 'requests (every API but the SASL exchange)', maxThrottleMs: 1000 },
+  // a join throttle stays below the consumers' session timeout (45 s by default: session.timeout.ms, KIP-848's
+  // group.consumer.session.timeout.ms): a member that waits longer is fenced, joins again and is charged again, and a
+  // group of hundreds starting at once would never get its last members in
   {
     name: 'groupJoins', rateSetting: 'groupJoinsPerSec', burstSetting: 'groupJoinBurst', unit: 'joins',
     charged: 'consumer-group churn: members joining (JoinGroup with no member id; a group heartbeat with member epoch 0) and groups deleted',
+    maxThrottleMs: 30_000,
   },
   {
     name: 'partitionMutations', rateSetting: 'partitionMutationsPerSec', burstSetting: 'partitionMutationBurst', unit: 'partitions',

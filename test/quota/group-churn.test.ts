@@ -105,3 +105,15 @@ t.test('heartbeats with member epoch 0 (KIP-848 joins) and deleted groups are ch
   const ms = throttleOf(r, ApiKey.DeleteGroups, 2);
   t.ok(ms >= 1500 - elapsed - 1 && ms <= 1500, `DeleteGroups of three groups carries throttle_time_ms ${ms} (answered within ${elapsed.toFixed(0)} ms)`);
 });
+
+t.test('a join is throttled 30 s at most, below the consumers\' session timeout (its debt no deeper)', async (t) => {
+  // 70 members of one tenant joining at once (KIP-848 heartbeats, member epoch 0, a connection each) at two joins a
+  // second: the last ones owe 34 s, longer than a member may go without a heartbeat (45 s less its wait for a response)
+  const { client, proxy } = await setup(t);
+  const others = await Promise.all(Array.from({ length: 69 }, () => RawClient.open(proxy.address().port)));
+  t.teardown(() => others.forEach((c) => c.close()));
+  const throttles = await Promise.all([client, ...others].map(async (c) => throttleOf(await c.response(c.send(ApiKey.ConsumerGroupHeartbeat, 0, heartbeat(0)), 20_000), ApiKey.ConsumerGroupHeartbeat, 0)));
+  const most = Math.max(...throttles);
+  t.equal(most, 30_000, `the longest throttle: ${most} ms`);
+  t.ok(throttles.filter((ms) => ms === 30_000).length >= 2, 'more than one member got it (the debt was floored, not cleared)');
+});
