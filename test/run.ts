@@ -94,12 +94,19 @@ const env = cluster
   : unitEnv;
 
 // Files given on the command line run as given. Otherwise the ones that use Kafka run two at a time, then those named
-// *.serial.test.ts (rates, latencies) one at a time, so that no other test competes with them for the two cores.
+// *.serial.test.ts (rates, latencies) one at a time, so that no other test competes with them for the two cores, the
+// admin storm last.
 if (files.length) {
   code = await runTap(files, env);
 } else if (cluster) {
   if (!interrupted) code = Math.max(code, await runTap(all.filter((f) => needsKafka(f) && !serial(f)), env));
-  if (!interrupted) code = Math.max(code, await runTap(['--jobs=1', ...all.filter(serial)], env));
+  // the admin storm runs last, in a tap run of its own (tap orders the files it is given): it leaves the brokers
+  // deleting thousands of partitions for minutes after it, which a rate test after it measured (a CI run's Java
+  // producer got 0.90 of its 1 MB/s quota, then 1.06 of it in one window)
+  const storm = (f: string) => f.includes('admin-storm');
+  for (const batch of [all.filter((f) => serial(f) && !storm(f)), all.filter((f) => serial(f) && storm(f))]) {
+    if (!interrupted && batch.length) code = Math.max(code, await runTap(['--jobs=1', ...batch], env));
+  }
 }
 const failed = code !== 0 || interrupted;
 if (failed && cluster) console.error(cluster.logTails(30));

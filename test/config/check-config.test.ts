@@ -71,7 +71,7 @@ t.test('an invalid file: exit 2, and the error names the field', async (t) => {
     checkConfig('listen: [\n'),
   ]);
   t.equal(r.code, 2);
-  t.match(r.stderr, /quotas\.1\.requestsPerSecc: unknown setting/);
+  t.match(r.stderr, /quotas\.1\.requestsPerSecc \(line \d+\): unknown setting/, 'the field and its line');
   t.equal(r.stdout, '');
   t.equal(missing.code, 2);
   t.match(missing.stderr, /upstream: is required/);
