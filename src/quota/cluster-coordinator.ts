@@ -3,7 +3,7 @@
 // missing) and reads everyone's, its own included (reading its own back is what says coordination works); then the
 // shares are computed again (cluster-shares.ts). kafkajs talks to the brokers directly (the sidecar's upstream as
 // bootstrap, over TLS with upstream.tls), not through any sidecar, so coordination traffic is never charged to a tenant.
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Consumer, type KafkaConfig, type Producer, type LogEntry } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { HostPort } from '../config/load-config.js';
@@ -27,6 +27,8 @@ const METADATA_EVERY_MS = 30_000;
 const PARTS_PER_SEND = 8;
 /** A consumer stopped by kafkajs is started again after 1 s, doubling to this at most while it keeps stopping. */
 const MAX_RESTART_MS = 30_000;
+/** ConfigResourceTypes.TOPIC (kafkajs' enum is not among the names its CommonJS module exports to ES modules). */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 /** The kafkajs client the coordinator uses (a fake one in unit tests). */
 export type KafkaClients = Pick<Kafka, 'admin' | 'producer' | 'consumer'>;
@@ -105,6 +107,8 @@ export class ClusterCoordinator {
         const existing = await this.admin.listTopics();
         if (!existing.includes(topic)) {
           await this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers), configEntries: TOPIC_CONFIGS }] });
+        } else {
+          await this.checkTopic();
         }
         await this.producer.connect();
         this.connected = true;
@@ -116,6 +120,23 @@ export class ClusterCoordinator {
         this.warn.warn('coordination-start', { err: (err as Error).message, attempt }, 'quota coordination: cannot start yet (cluster-scoped quotas use their fallback share)');
         await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)).unref());
       }
+    }
+  }
+
+  /**
+   * A topic made by someone else (where the sidecars may not create topics) must be what they would have made: one
+   * partition, so that a report's parts are read in order and whole (spread over several, reports never complete and
+   * others' demands are read as none), and compacted (one report per sidecar kept). Said as a warning.
+   */
+  private async checkTopic(): Promise<void> {
+    const { topic } = this.shares.settings;
+    const metadata = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const partitions = metadata.topics[0]?.partitions.length ?? 0;
+    const configs = await this.admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['cleanup.policy'] }] });
+    const policy = configs.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? '';
+    if (partitions !== 1 || !policy.split(',').includes('compact')) {
+      this.warn.warn('coordination-topic', { topic, partitions, cleanupPolicy: policy },
+        'quota coordination: its topic needs one partition and cleanup.policy compact (create it so, or let the sidecars create it): cluster-scoped quotas may not be shared right');
     }
   }
 

@@ -1,7 +1,7 @@
 // The coordination client's own life, against an in-process fake of its kafkajs clients: a consumer that kafkajs
 // stops for good (a crash it does not retry: authorization lost, a group coordinator not found, a SASL login refused)
 // is started again, with a back-off that doubles while it keeps stopping; one kafkajs restarts itself is left to it;
-// nothing is started after stop().
+// nothing is started after stop(); a coordination topic made by someone else is checked (one partition, compacted).
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaConfig } from 'kafkajs';
@@ -10,15 +10,20 @@ import { ClusterShares } from '../../src/quota/cluster-shares.js';
 import { BucketTable } from '../../src/quota/bucket-table.js';
 import { KINDS } from '../../src/quota/quota-kinds.js';
 import { createLogger, RateLimitedLog } from '../../src/observability/logger.js';
+import { Writable } from 'node:stream';
 
 const CRASH = 'consumer.crash';
 
-/** kafkajs' three clients, doing nothing but count the consumer's runs and keep its crash listener. */
-function fakeKafka() {
+/** kafkajs' three clients, doing nothing but count the consumer's runs and keep its crash listener; the topic exists already. */
+function fakeKafka(topic = { partitions: 1, cleanupPolicy: 'compact' }) {
   const state = { runs: 0, crash: undefined as ((e: { payload: { error: Error; restart: boolean } }) => void) | undefined };
   const noop = async () => undefined;
   const clients = {
-    admin: () => ({ connect: noop, disconnect: noop, describeCluster: async () => ({ brokers: [{}, {}, {}] }), listTopics: async () => ['kqp-quota-coordination'], createTopics: noop }),
+    admin: () => ({
+      connect: noop, disconnect: noop, describeCluster: async () => ({ brokers: [{}, {}, {}] }), listTopics: async () => ['kqp-quota-coordination'], createTopics: noop,
+      fetchTopicMetadata: async () => ({ topics: [{ name: 'kqp-quota-coordination', partitions: Array.from({ length: topic.partitions }, (_, i) => ({ partitionId: i })) }] }),
+      describeConfigs: async () => ({ resources: [{ configEntries: [{ configName: 'cleanup.policy', configValue: topic.cleanupPolicy }] }] }),
+    }),
     producer: () => ({ connect: noop, disconnect: noop, send: noop }),
     consumer: () => ({
       events: { CRASH },
@@ -30,12 +35,12 @@ function fakeKafka() {
   return { state, clients: (_config: KafkaConfig) => clients };
 }
 
-function coordinator(fake: ReturnType<typeof fakeKafka>) {
+function coordinator(fake: ReturnType<typeof fakeKafka>, lines: string[] = []) {
   const now = () => performance.now();
   const table = new BucketTable(4, 64, now, 1, KINDS);
   const settings = { topic: 'kqp-quota-coordination', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 20_000, maxSidecars: 16, floorShare: 0.03, sidecarId: 'me' };
   const shares = new ClusterShares(settings, 5, KINDS, (slot) => table.keyOf(slot), table.generation, now);
-  const log = createLogger('silent');
+  const log = createLogger('warn', new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) }));
   return new ClusterCoordinator(shares, { host: '127.0.0.1', port: 9 }, log, new RateLimitedLog(log), KINDS, 64, fake.clients);
 }
 
@@ -71,4 +76,18 @@ t.test('a consumer kafkajs stops for good is started again, later each time it k
   fake.state.crash!({ payload: { error: new Error('late'), restart: false } });
   await sleep(1500);
   t.equal(fake.state.runs, 3, 'after stop(), nothing is started');
+});
+
+t.test('a coordination topic made by someone else: one partition and compacted, or a warning says what it needs', async (t) => {
+  for (const [topic, warned] of [[{ partitions: 1, cleanupPolicy: 'compact' }, false], [{ partitions: 6, cleanupPolicy: 'delete' }, true], [{ partitions: 1, cleanupPolicy: 'delete' }, true]] as const) {
+    const fake = fakeKafka(topic);
+    const lines: string[] = [];
+    const c = coordinator(fake, lines);
+    c.start();
+    await until(() => fake.state.runs === 1);
+    await c.stop();
+    const warning = lines.find((l) => l.includes('coordination-topic'));
+    t.equal(warning !== undefined, warned, `${topic.partitions} partition(s), cleanup.policy ${topic.cleanupPolicy}: ${warning ?? 'no warning'}`);
+    t.equal(fake.state.runs, 1, 'and coordination runs all the same');
+  }
 });

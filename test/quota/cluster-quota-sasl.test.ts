@@ -1,8 +1,9 @@
 // Cluster-scoped quotas in front of SASL listeners: the coordination client logs in with coordination.sasl (its own
 // principal, SCRAM-SHA-512 here, the password in a file as a mounted Secret would be). Three sidecar processes relaying
 // to the shared cluster's SASL_PLAINTEXT listeners read their own reports back and hear each other, and read the
-// cluster's metadata (3 brokers: the static share's divisor). A fourth, with a wrong password, is refused by the broker,
-// says so in its log, and stays uncoordinated (quota ÷ maxSidecars, README).
+// cluster's metadata (3 brokers: the static share's divisor). One started after them finds the topic made and finds it
+// right. Another, with a wrong password, is refused by the broker, says so in its log, and stays uncoordinated (quota ÷
+// maxSidecars, README).
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,20 @@ t.test('with its own SASL login, the coordination client coordinates through SAS
   t.same(modes, [1, 1, 1], 'kqp_coordination_mode says so');
   const live = await Promise.all(sidecars.map((s) => s.metric('kqp_coordination_sidecars{state="live"}')));
   t.same(live, [3, 3, 3], 'kqp_coordination_sidecars: three live');
+});
+
+t.test('a sidecar that finds the topic made already checks it (one partition, compacted) and says nothing of it', async (t) => {
+  const [late] = await startSidecarProcesses(cluster.nodes.slice(0, 1), good, 'saslPort');
+  t.teardown(() => late!.stop());
+  const heard = async () => {
+    const c = await coordination(late!);
+    return c?.mode === 'coordinated' && c.liveSidecars === 4;
+  };
+  for (const deadline = Date.now() + 60_000; !(await heard()) && Date.now() < deadline;) await sleep(250);
+  const state = await coordination(late!);
+  t.ok(state?.mode === 'coordinated' && state.liveSidecars === 4, `it coordinates, hearing the three others: ${JSON.stringify(state)}`);
+  const warned = [...sidecars, late!].flatMap((s) => readFileSync(s.logFile, 'utf8').split('\n').filter((l) => l.includes('coordination-topic')));
+  t.same(warned, [], 'no sidecar warned about the topic');
 });
 
 t.test('a wrong password: refused by the broker, said in the log, not coordinated', async (t) => {
