@@ -34,6 +34,7 @@ export interface Coordination {
   entriesPublished: number;
   lastReportEntries: number;
   trackedBuckets: number;
+  sidecarIdCollisions: number;
 }
 
 /** A sidecar's coordination state (GET /quota: the sidecar part). */

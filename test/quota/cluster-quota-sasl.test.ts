@@ -41,7 +41,8 @@ t.test('with its own SASL login, the coordination client coordinates through SAS
 });
 
 t.test('a sidecar that finds the topic made already checks it (one partition, compacted) and says nothing of it', async (t) => {
-  const [late] = await startSidecarProcesses(cluster.nodes.slice(0, 1), good, 'saslPort');
+  // in front of the first broker too: an id of its own (the default, host and upstream, is the first sidecar's)
+  const [late] = await startSidecarProcesses(cluster.nodes.slice(0, 1), { ...good, coordination: { ...good.coordination, sidecarId: 'late' } }, 'saslPort');
   t.teardown(() => late!.stop());
   const heard = async () => {
     const c = await coordination(late!);
@@ -49,7 +50,7 @@ t.test('a sidecar that finds the topic made already checks it (one partition, co
   };
   for (const deadline = Date.now() + 60_000; !(await heard()) && Date.now() < deadline;) await sleep(250);
   const state = await coordination(late!);
-  t.ok(state?.mode === 'coordinated' && state.liveSidecars === 4, `it coordinates, hearing the three others: ${JSON.stringify(state)}`);
+  t.ok(state?.mode === 'coordinated' && state.liveSidecars === 4 && state.sidecarIdCollisions === 0, `it coordinates, hearing the three others: ${JSON.stringify(state)}`);
   const warned = [...sidecars, late!].flatMap((s) => readFileSync(s.logFile, 'utf8').split('\n').filter((l) => l.includes('coordination-topic')));
   t.same(warned, [], 'no sidecar warned about the topic');
 });
