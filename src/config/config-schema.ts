@@ -33,7 +33,6 @@ const endpoint = <T extends object>(description: string, tls: { description: str
   anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls } } }],
 }) as const;
 
-
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,

@@ -37,33 +37,20 @@ export class ProxyMetrics {
     this.connectionsActive = new Gauge({ name: 'kqp_connections_active', help: 'Client connections open now', registers });
     const ready = () => (this.ready() ? 1 : 0);
     new Gauge({ name: 'kqp_ready', help: '1 when /readyz answers 200 (the broker answers ApiVersions and the proxy is not stopping), else 0', registers, collect() { this.set(ready()); } });
-    const coordination = () => this.coordination();
-    new Gauge({
-      name: 'kqp_coordination_mode', labelNames: ['mode'], registers,
-      help: 'Cluster-scoped quotas\' coordination: 1 for the mode it is in (starting; coordinated; stale: serving quota ÷ brokers), all 0 without cluster-scoped quotas',
-      collect() {
-        const mode = coordination()?.mode;
-        for (const m of ['starting', 'coordinated', 'stale']) this.labels(m).set(mode === m ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'kqp_coordination_sidecars', labelNames: ['state'], registers,
-      help: 'Sidecars in the coordination of cluster-scoped quotas as this one counts them: live (itself included), stale (silent, or serving the static share)',
-      collect() {
-        const s = coordination();
-        this.labels('live').set(s?.liveSidecars ?? 0);
-        this.labels('stale').set(s?.staleSidecars ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'kqp_coordination_refusals', labelNames: ['what'], registers,
-      help: 'Since start: other sidecars refused (maxSidecars - 1 kept), report entries dropped (beyond quotaTable.capacity, or unreadable)',
-      collect() {
-        const s = coordination();
-        this.labels('sidecars').set(s?.sidecarsRefused ?? 0);
-        this.labels('entries').set(s?.entriesDropped ?? 0);
-      },
-    });
+    // the coordination of cluster-scoped quotas, read at each scrape: one series per label value (all 0 without it)
+    const coordinationGauge = (name: string, label: string, help: string, values: (s: ClusterStats | undefined) => Record<string, number>) => {
+      const stats = () => this.coordination();
+      new Gauge({ name, help, labelNames: [label], registers, collect() { for (const [v, n] of Object.entries(values(stats()))) this.labels(v).set(n); } });
+    };
+    coordinationGauge('kqp_coordination_mode', 'mode',
+      'Cluster-scoped quotas\' coordination: 1 for the mode it is in (starting; coordinated; stale: serving quota ÷ brokers), all 0 without cluster-scoped quotas',
+      (s) => ({ starting: s?.mode === 'starting' ? 1 : 0, coordinated: s?.mode === 'coordinated' ? 1 : 0, stale: s?.mode === 'stale' ? 1 : 0 }));
+    coordinationGauge('kqp_coordination_sidecars', 'state',
+      'Sidecars in the coordination of cluster-scoped quotas as this one counts them: live (itself included), stale (silent, or serving the static share)',
+      (s) => ({ live: s?.liveSidecars ?? 0, stale: s?.staleSidecars ?? 0 }));
+    coordinationGauge('kqp_coordination_refusals', 'what',
+      'Since start: other sidecars refused (maxSidecars - 1 kept), report entries dropped (beyond quotaTable.capacity, or unreadable)',
+      (s) => ({ sidecars: s?.sidecarsRefused ?? 0, entries: s?.entriesDropped ?? 0 }));
     this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
     this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
     this.configLastReloadSuccess.set(Date.now() / 1000);
