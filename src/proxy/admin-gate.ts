@@ -53,10 +53,13 @@ export class AdminGate {
     return true;
   }
 
-  /** Queues a request of `tenant`; `resume` is called once it is admitted or has timed out. */
-  wait(tenant: string, resume: () => void): GateTicket {
+  /**
+   * Queues a request of `tenant`; `resume` is called once it is admitted or has timed out (after admin.maxWaitMs, or
+   * `limitMs` if sooner: the end of its connection's SASL session).
+   */
+  wait(tenant: string, resume: () => void, limitMs = Infinity): GateTicket {
     const ticket: GateTicket = { state: 'waiting', tenant, since: this.now(), resume, timer: undefined };
-    ticket.timer = setTimeout(() => this.timeOut(ticket), this.maxWaitMs);
+    ticket.timer = setTimeout(() => this.timeOut(ticket), Math.max(0, Math.min(this.maxWaitMs, limitMs)));
     let q = this.queues.get(tenant);
     if (!q) this.queues.set(tenant, (q = []));
     q.push(ticket);

@@ -42,7 +42,7 @@ export const CONTROLLER_BOUND: readonly number[] = [...ANSWERABLE];
 const STRICT_SINCE: Record<number, number> = { [ApiKey.CreateTopics]: 6, [ApiKey.CreatePartitions]: 3, [ApiKey.DeleteTopics]: 5 };
 
 const THROTTLED_MESSAGE = KAFKA_ERRORS.get(ErrorCode.THROTTLING_QUOTA_EXCEEDED)!.message;
-const GATE_TIMEOUT_MESSAGE = "waited admin.maxWaitMs for the sidecar's admission gate";
+const GATE_TIMEOUT_MESSAGE = "waited for the sidecar's admission gate until admin.maxWaitMs or the end of its SASL session";
 
 export interface AdminDeps {
   quotas: QuotaEnforcer;
@@ -164,7 +164,7 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
       }
       // an older version waits out its tenant's debt before it takes a place at the gate: a tenant paying its debt
       // must not hold places that other tenants' requests wait for
-      const debtMs = mutation ? olderVersionDebtMs(apiKey, mutation, body, req, deps) : 0;
+      const debtMs = mutation ? Math.min(olderVersionDebtMs(apiKey, mutation, body, req, deps), req.forwardLeftMs) : 0;
       if (debtMs > 0) {
         // a longer debt is waited out in turns of setTimeout's longest delay
         req.wake = setTimeout(req.resume, Math.min(Math.ceil(debtMs), MAX_TIMER_MS)).unref();
@@ -172,7 +172,7 @@ export function adminStage(apiKey: number, deps: AdminDeps): Stage {
         return;
       }
       if (!deps.gate.tryEnter()) {
-        req.ticket = deps.gate.wait(deps.quotas.tenantOf(req.tenant, h.clientId), req.resume);
+        req.ticket = deps.gate.wait(deps.quotas.tenantOf(req.tenant, h.clientId), req.resume, req.forwardLeftMs);
         d.park = true;
         return;
       }

@@ -49,6 +49,14 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 /** The largest response frame: what its int32 size can say (streamed through; see maxRewriteFrameBytes for those taken whole). */
 const MAX_RESPONSE_BYTES = 0x7fffffff;
 /**
+ * What the proxy keeps back (held requests, a muted client's unread requests) goes to the broker this long before the
+ * broker's SASL session ends (KIP-368), at most: time for it to reach the broker, which checks the session when it has
+ * read a request. No more than 5% of the session either: clients re-authenticate at 85-95% of it
+ * (SaslClientAuthenticator.ReauthInfo), and what they send before that must reach the broker in that session.
+ */
+const SESSION_MARGIN_MS = 1000;
+const SESSION_MARGIN_SHARE = 0.05;
+/**
  * A TLS handshake record's first two bytes (type 22, major version 3): what a TLS client's ClientHello looks like when
  * read as a frame size (0x1603xxxx, about 369 MB: above limits.maxFrameBytes unless it is raised that far).
  */
@@ -121,6 +129,8 @@ export class Connection {
   private principal: string | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
+  /** When its throttle ends (mutedUntil may end sooner, at sessionEnd): a client that does not back off waits for its responses till then. */
+  private throttledUntil = 0;
   /**
    * Pauses (a mute, a full in-flight queue, a drain) decided while a request was being forwarded: they start when that
    * request's last byte is forwarded (stopping mid-request would leave the broker waiting for the rest, and the client
@@ -148,6 +158,18 @@ export class Connection {
   private wholeThrottle = 0;
   /** A whole request its stage parked (it waits for view.resume). */
   private parked: Buffer | undefined;
+  /**
+   * The SASL session the broker gave this connection (connections.max.reauth.ms, KIP-368): when it expires, and the time
+   * before that by which what the proxy keeps back is let go (Infinity: no session lifetime). Kafka closes a connection
+   * whose session has expired when it reads any request but a SaslHandshake (SocketServer's Processor, "Disconnecting
+   * expired channel"); a client re-authenticates before it sends, but what it sent before that and the proxy holds, or
+   * has not read while muting it, must reach the broker in the old session. From sessionEnd to the expiry nothing is
+   * held and the client is not muted (what it is told to wait stands; its debt stays owed).
+   */
+  private sessionEnd = Infinity;
+  private sessionExpiry = Infinity;
+  /** The requests' hold ends at sessionEnd rather than when their debt is paid: nothing is held again at its end. */
+  private holdAtSessionEnd = false;
 
   constructor(
     readonly id: number,
@@ -166,10 +188,13 @@ export class Connection {
     this.heldResponses = { until: 0, pieces: [], timer: new DeadlineTimer(ctx) };
     this.principal = certificatePrincipal;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
-    this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal));
+    this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal), (lifetimeMs) => {
+      this.sessionExpiry = ctx.now() + lifetimeMs;
+      this.sessionEnd = this.sessionExpiry - Math.min(SESSION_MARGIN_MS, lifetimeMs * SESSION_MARGIN_SHARE);
+    });
     this.view = {
       head: EMPTY, size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
-      resume: () => this.unpark(), ticket: undefined, lookedUp: false, wake: undefined,
+      resume: () => this.unpark(), ticket: undefined, lookedUp: false, wake: undefined, forwardBy: Infinity, forwardLeftMs: Infinity,
     };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
@@ -425,8 +450,10 @@ export class Connection {
    * never left holding half a request.
    */
   private mute(ms: number, midRequest: boolean): void {
-    const until = this.ctx.now() + ms;
-    if (until <= this.mutedUntil) return;
+    const now = this.ctx.now();
+    this.throttledUntil = Math.max(this.throttledUntil, now + ms);
+    const until = Math.min(now + ms, this.keepBackLimit(now));
+    if (until <= now || until <= this.mutedUntil) return;
     this.mutedUntil = until;
     this.pauseAfterRequest(Pause.Throttled, midRequest);
     this.muteTimer.set(until, this.unmute);
@@ -446,6 +473,7 @@ export class Connection {
     const now = this.ctx.now();
     if (this.mutedUntil <= now && this.heldRequests.until <= now && this.heldResponses.until <= now) return;
     const until = now + this.ctx.quotas.owedMs(this.tenant);
+    this.throttledUntil = Math.min(this.throttledUntil, until);
     if (this.mutedUntil > until) {
       this.mutedUntil = until;
       this.muteTimer.set(until, this.unmute);
@@ -459,6 +487,12 @@ export class Connection {
       this.heldResponses.until = until;
       this.heldResponses.timer.set(until, () => this.releaseResponses());
     }
+  }
+
+  /** How long what the client sends may be kept back from the broker, from now: see sessionEnd. */
+  private keepBackLimit(now: number): number {
+    if (now < this.sessionEnd) return this.sessionEnd;
+    return now < this.sessionExpiry ? now : Infinity;
   }
 
   /** Holds requests (this one and what follows) back until `until`, not reading the client meanwhile. */
@@ -481,10 +515,12 @@ export class Connection {
   private releaseRequests(): void {
     // a hold cut to one coordination interval: on while the tenant still owes more than a request may leave
     let more = 0;
-    for (const check of this.holdChecks) more = Math.max(more, this.ctx.quotas.holdLeft(check));
-    if (more > 0) {
-      this.heldRequests.until = this.ctx.now() + more;
-      this.heldRequests.timer.set(this.heldRequests.until, () => this.releaseRequests());
+    if (!this.holdAtSessionEnd) for (const check of this.holdChecks) more = Math.max(more, this.ctx.quotas.holdLeft(check));
+    const now = this.ctx.now();
+    const until = Math.min(now + more, this.keepBackLimit(now));
+    if (until > now) {
+      this.heldRequests.until = until;
+      this.heldRequests.timer.set(until, () => this.releaseRequests());
       return;
     }
     // the client went away meanwhile (its end read behind what it sent, while under 16 KB of that waits): what it sent
@@ -494,6 +530,7 @@ export class Connection {
       return;
     }
     this.holdChecks.length = 0;
+    this.holdAtSessionEnd = false;
     const pieces = this.heldRequests.pieces.splice(0);
     this.heldRequests.until = 0;
     this.budgetUntil = 0;
@@ -553,7 +590,9 @@ export class Connection {
       view.ticket = undefined;
       view.lookedUp = false;
       view.wake = undefined;
+      view.forwardBy = this.keepBackLimit(now);
     }
+    view.forwardLeftMs = view.forwardBy - now;
     try {
       readRequestHeader(head, h, this.reader, 4);
       view.head = head;
@@ -581,9 +620,15 @@ export class Connection {
     const api = this.ctx.metrics.api(h.apiKey);
     api.requests.inc();
     api.requestBytes.inc(size + 4);
-    if (d.holdMs > 0 || d.budgetWaitMs > 0) {
-      this.holdRequests(now + Math.max(d.holdMs, d.budgetWaitMs));
-      this.budgetUntil = Math.max(this.budgetUntil, now + d.budgetWaitMs);
+    const holdMs = Math.max(d.holdMs, d.budgetWaitMs);
+    // held until its debt is paid or, sooner, until the end of its SASL session: what it could not wait is added to
+    // what its response tells the client to wait
+    const heldFor = Math.min(holdMs, Math.max(0, view.forwardLeftMs));
+    if (heldFor < holdMs) d.responseThrottleMs += holdMs - heldFor;
+    if (heldFor > 0) {
+      if (heldFor < holdMs) this.holdAtSessionEnd = true;
+      this.holdRequests(now + heldFor);
+      this.budgetUntil = Math.max(this.budgetUntil, now + Math.min(d.budgetWaitMs, heldFor));
       if (d.holdCheck) this.holdChecks.push(d.holdCheck);
     }
     if (d.muteMs > 0) this.mute(d.muteMs, partial);
@@ -684,6 +729,8 @@ export class Connection {
       throw err;
     }
     const bodyAt = 4 + header.length;
+    // a SaslAuthenticate response is read whole (its session lifetime follows the server's token), up to MAX_RESPONSE_HEAD
+    if (apiKey === ApiKey.SaslAuthenticate && !whole && size <= MAX_RESPONSE_HEAD) return size;
     const api = this.ctx.metrics.api(apiKey);
     api.latency.observe((this.ctx.now() - this.inflight.firstStartMs()) / 1000);
     api.responseBytes.inc(size + 4);
@@ -700,7 +747,7 @@ export class Connection {
         throttle = Math.max(throttle, t);
       }
     }
-    if (throttle > 0 && !clientBacksOff(apiKey, version)) this.holdResponses(this.mutedUntil);
+    if (throttle > 0 && !clientBacksOff(apiKey, version)) this.holdResponses(this.throttledUntil);
 
     const merge = this.firstMerge();
     if (merge || this.ctx.rewriter.needsWhole(apiKey, version, throttle)) {

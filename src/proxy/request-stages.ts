@@ -40,6 +40,14 @@ export interface RequestView {
   lookedUp: boolean;
   /** A timer that resumes the parked request (set by the stage; cancelled if the connection closes first). */
   wake: NodeJS.Timeout | undefined;
+  /**
+   * When the request must be forwarded by, at the latest (the relay's clock; Infinity: no limit): the end of the SASL
+   * session the broker gave the connection (KIP-368), past which the broker closes it on reading the request. Holds and
+   * parks end by then: a parked admin request is answered as at admin.maxWaitMs, a debt not waited out further.
+   */
+  forwardBy: number;
+  /** forwardBy from the time this stage call began (ms; <= 0 once it has passed). */
+  forwardLeftMs: number;
 }
 
 /** What a stage decided. One object per connection, reset before each request. */

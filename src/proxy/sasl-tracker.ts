@@ -3,10 +3,15 @@
 // (the callback) only once the broker has accepted every client token of the exchange; an exchange whose user the
 // proxy cannot read (OAUTHBEARER, GSSAPI, a SCRAM delegation token) binds none, which releases a client certificate's
 // principal (Kafka's SASL_SSL principal comes from the SASL exchange alone: SaslServerAuthenticator.principal()). After a v0 handshake the
-// client's tokens come unframed by any request header (each still size-prefixed, each answered by one frame).
+// client's tokens come unframed by any request header (each still size-prefixed, each answered by one frame). A broker
+// with connections.max.reauth.ms (KIP-368) says in its last SaslAuthenticate response (v1+) how long the session
+// lasts, whatever the mechanism (GSSAPI's exchange included): a second callback gets that. A re-authentication is
+// followed like the first exchange.
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import { apiSchema } from '../protocol/api.js';
+import { Reader } from '../protocol/reader.js';
+import { decodeSaslAuthenticateResponse } from '../protocol/generated/sasl-authenticate-response.js';
 import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
 import { saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
 
@@ -21,8 +26,14 @@ export class SaslTracker {
   /** The exchange under way: mechanism, the user its first token names, tokens sent and accepted so far. */
   private exchange: { mechanism: string; user: string | undefined; sent: number; accepted: number } | undefined;
 
-  /** `bind` gets the principal an accepted exchange named, or undefined when the proxy could not read it. */
-  constructor(private readonly bind: (principal: string | undefined) => void) {}
+  /**
+   * `bind` gets the principal an accepted exchange named (undefined when the proxy could not read it); `session` the
+   * lifetime (ms) of a session the broker started (none when it asks for no re-authentication).
+   */
+  constructor(
+    private readonly bind: (principal: string | undefined) => void,
+    private readonly session: (lifetimeMs: number) => void,
+  ) {}
 
   /**
    * Whether a frame (its head, size prefix included) is an unframed client token after a v0 handshake; if so it is
@@ -65,7 +76,10 @@ export class SaslTracker {
       if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === ErrorCode.NONE) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
       this.handshakeV0 = undefined;
     } else if (apiKey === ApiKey.SaslAuthenticate && head.length >= bodyAt + 2) {
-      this.serverToken(head.readInt16BE(bodyAt) === ErrorCode.NONE);
+      const ok = head.readInt16BE(bodyAt) === ErrorCode.NONE;
+      const lifetimeMs = ok && version >= 1 ? sessionLifetimeMs(head, bodyAt, version) : 0;
+      if (lifetimeMs > 0) this.session(lifetimeMs);
+      this.serverToken(ok);
     }
   }
 
@@ -89,6 +103,15 @@ export class SaslTracker {
       this.exchange = undefined;
       this.bind(s.user);
     }
+  }
+}
+
+/** session_lifetime_ms of a SaslAuthenticate response (v1+); 0 when the head does not hold it (its token is too long). */
+function sessionLifetimeMs(head: Buffer, bodyAt: number, version: number): number {
+  try {
+    return Number(decodeSaslAuthenticateResponse(new Reader(head, bodyAt, head.length), version).sessionLifetimeMs);
+  } catch {
+    return 0;
   }
 }
 
