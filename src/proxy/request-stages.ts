@@ -118,7 +118,7 @@ export class RequestStages implements StageTable {
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
-    if (q) this.byKey[ApiKey.Fetch] = fetch(q, fetchMaxBytesField);
+    if (q) this.byKey[ApiKey.Fetch] = fetch(q, fetchMaxBytesField, Infinity, ONE_BATCH_BELOW);
     if (q || shareFetchLimit !== Infinity) this.byKey[ApiKey.ShareFetch] = fetch(q, shareFetchMaxBytesField, shareFetchLimit);
     if (q || budget.limits('groupJoins')) {
       this.byKey[ApiKey.JoinGroup] = groupChurn(q, budget, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
@@ -229,22 +229,32 @@ const fetchMaxBytesField: MaxBytesAt = (req) => {
 const shareFetchMaxBytesField: MaxBytesAt = (req) => shareFetchMaxBytesAt(req.head, req.bodyAt, req.header.apiVersion);
 
 /**
+ * A Fetch capped below this many bytes asks for one record batch instead (max_bytes 1: the broker returns the first
+ * batch whole, KIP-74). A smaller max_bytes cuts the response through a batch, and the consumer drops that part and
+ * fetches it again, charged twice: a Java consumer of a 100 KB/s tenant (16 KB batches, capped to 25 KB) was sent 4.69
+ * MB for 3.13 MB of records. Above it a batch cut in two costs little of a response (16 KB batches: under 1%), and one
+ * batch a round trip would slow a tenant of several MB/s. ShareFetch keeps its cap (its broker acquires records by
+ * batch and releases what it does not send).
+ */
+const ONE_BATCH_BELOW = 1024 * 1024;
+
+/**
  * Fetch and ShareFetch under a fetch quota (Kafka charges both to it: KafkaApis' handleFetchRequest and
  * processShareFetchResponse): max_bytes is capped to what the tenant may take (one response then overshoots by one
  * record batch at most, KIP-74), and the fetch is held while the tenant is in debt; a capped or held fetch counts as
  * throttled (THROTTLE_COUNTED: its response adds time, not a second request). Its response is charged when it comes.
  * Fetch v0-v2 have no max_bytes: they are held, not capped, and their responses are charged and throttled the same.
  * `limit` caps max_bytes whatever the quota (a ShareFetch response taken whole to rewrite its addresses must fit
- * limits.maxRewriteFrameBytes); `quotas` undefined: that cap only.
+ * limits.maxRewriteFrameBytes); `quotas` undefined: that cap only. A cap under `oneBatchBelow` is one batch.
  */
-function fetch(quotas: QuotaEnforcer | undefined, maxBytesAt: MaxBytesAt, limit = Infinity): Stage {
+function fetch(quotas: QuotaEnforcer | undefined, maxBytesAt: MaxBytesAt, limit = Infinity, oneBatchBelow = 0): Stage {
   return (req, d) => {
     if (req.bodyAt >= 0) {
       const at = maxBytesAt(req);
       const asked = at >= 0 ? req.head.readInt32BE(at) : -1;
       const allowance = quotas?.fetchAllowance(req.tenant, req.header.clientId);
       const cap = Math.min(allowance?.maxBytes ?? Infinity, limit);
-      if (asked > cap) req.head.writeInt32BE(cap, at);
+      if (asked > cap) req.head.writeInt32BE(cap < oneBatchBelow ? 1 : cap, at);
       if (quotas && allowance && (asked > allowance.maxBytes || allowance.waitMs > 0)) {
         quotas.throttled(req.tenant, allowance.waitMs);
         d.holdMs = allowance.waitMs;

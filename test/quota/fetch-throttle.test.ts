@@ -1,13 +1,15 @@
 // Fetch throttles that SREs and clients can see, against the real cluster: a fetch that takes its tenant into debt
 // comes back at once with throttle_time_ms (the way a broker answers a KIP-219 client), the connection is not read
-// until the throttle is over, and the fetch counts as throttled in the proxy's metrics.
+// until the throttle is over, and the fetch counts as throttled in the proxy's metrics. A consumer held to its quota
+// is sent each record once: no record batch is cut in two by a capped max_bytes and fetched again.
 import t from 'tap';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { testKafka } from '../support/kafkajs.js';
 import { startSidecarProcesses } from '../support/proxy-process.js';
 import { RawClient } from '../support/raw-client.js';
 import { fetchRequest } from '../support/requests.js';
-import { kcatProduce } from '../support/kcat.js';
+import { kcatConsume, kcatProduce } from '../support/kcat.js';
+import { topicLogBytes } from '../support/broker-bytes.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import type { FetchResponse } from '../../src/protocol/generated/fetch-response.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
@@ -33,7 +35,9 @@ t.teardown(() => admin.deleteTopics({ topics: [topic] }).catch(() => undefined))
 await kcatProduce(`${node.host}:${node.port}`, topic, ['x'.repeat(RECORD_BYTES)]);
 
 // the default config: nothing but the rate
-const sidecars = await startSidecarProcesses(cluster.nodes, { quotas: [{ clientId: 'raw-client', fetchBytesPerSec: FETCH_QUOTA }] });
+const sidecars = await startSidecarProcesses(cluster.nodes, {
+  quotas: [{ clientId: 'raw-client', fetchBytesPerSec: FETCH_QUOTA }, { clientId: 'batches-consumer', fetchBytesPerSec: FETCH_QUOTA }],
+});
 t.teardown(() => Promise.all(sidecars.map((s) => s.stop())));
 const proxy = sidecars[0]!;
 
@@ -49,4 +53,20 @@ t.test('a fetch that takes the tenant into debt carries throttle_time_ms, and th
   const second = await client.response(fetch(), 20_000);
   t.ok(second.length > 0 && performance.now() - sentAt >= first.throttleTimeMs - 50, 'the next fetch was answered after the throttle (the client was muted)');
   t.ok((await proxy.metric('kqp_tenant_throttled_requests_total{tenant="raw-client"}')) >= 1, 'and counted as throttled');
+});
+
+t.test('a consumer held to its quota is sent its records once: no batch cut in two by the cap and fetched again', async (t) => {
+  // 600 records of 1 KB in batches of about 16 KB (librdkafka's batch.size), straight to the broker
+  const batched = uniqueName('fetch-batches');
+  await createTopicsAndWait(admin, [{ topic: batched, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
+  t.teardown(() => admin.deleteTopics({ topics: [batched] }).catch(() => undefined));
+  await kcatProduce(`${node.host}:${node.port}`, batched, Array.from({ length: 600 }, (_, i) => `${i}`.padEnd(1000, 'r')), { 'batch.size': '16384', 'linger.ms': '100' });
+  const logBytes = topicLogBytes(node, batched);
+  // a quarter of the 100 KB burst is 25 KB: capped to that, each fetch brought one batch and most of the next, which
+  // the consumer dropped and fetched again (1.4-1.5x the log was sent); capped to one batch, each is sent once
+  const values = await kcatConsume(proxy.bootstrap, batched, { 'client.id': 'batches-consumer' });
+  t.equal(values.length, 600, 'the consumer read every record');
+  const sent = await proxy.metric('kqp_tenant_bytes_total{tenant="batches-consumer",kind="fetch"}');
+  t.ok(sent <= logBytes * 1.1, `the proxy sent it ${sent} bytes for a log of ${logBytes} (${(sent / logBytes).toFixed(2)}x; at most 1.1x: the responses' own headers)`);
+  t.ok((await proxy.metric('kqp_tenant_throttled_requests_total{tenant="batches-consumer"}')) > 0, 'and it was throttled');
 });
