@@ -230,13 +230,14 @@ const shareFetchMaxBytesField: MaxBytesAt = (req) => shareFetchMaxBytesAt(req.he
 
 /**
  * A Fetch capped below this many bytes asks for one record batch instead (max_bytes 1: the broker returns the first
- * batch whole, KIP-74). A smaller max_bytes cuts the response through a batch, and the consumer drops that part and
- * fetches it again, charged twice: a Java consumer of a 100 KB/s tenant (16 KB batches, capped to 25 KB) was sent 4.69
- * MB for 3.13 MB of records. Above it a batch cut in two costs little of a response (16 KB batches: under 1%), and one
- * batch a round trip would slow a tenant of several MB/s. ShareFetch keeps its cap (its broker acquires records by
- * batch and releases what it does not send).
+ * batch whole, KIP-74). A max_bytes this small holds one of Java's default 16 KB batches and cuts through the next,
+ * whose part the consumer drops and fetches again, charged twice: a Java consumer of a 100 KB/s tenant (capped to a
+ * quarter of the burst, 25 KB) was sent 4.69 MB for 3.13 MB of records. Above it the part cut off is a smaller share
+ * (16 KB batches: 12% of 64 KB, 3% of 256 KB), and one batch a round trip would slow consumers more than that: kafkajs
+ * read 16 KB batches one a fetch at 151 KB/s, 0.30 of a 512 KB/s quota (0.98-1.01 with its 128 KB cap). ShareFetch
+ * keeps its cap (its broker acquires records by batch and releases what it does not send).
  */
-const ONE_BATCH_BELOW = 1024 * 1024;
+const ONE_BATCH_BELOW = 32 * 1024;
 
 /**
  * Fetch and ShareFetch under a fetch quota (Kafka charges both to it: KafkaApis' handleFetchRequest and
