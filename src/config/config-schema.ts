@@ -112,6 +112,10 @@ export const CONFIG_SCHEMA = {
           additionalProperties: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' } },
         },
         clientIdPattern: { type: 'string', minLength: 1, description: 'regular expression with a named group "tenant"' },
+        oauthbearerSubClaim: {
+          type: 'string', minLength: 1, maxLength: 256, default: 'sub',
+          description: "the JWT claim an OAUTHBEARER login's user is read from: the broker's sasl.oauthbearer.sub.claim.name (unsecuredValidatorPrincipalClaimName for its unsecured validator)",
+        },
       },
     },
     quotas: {

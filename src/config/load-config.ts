@@ -86,6 +86,7 @@ export interface TenantsConfig {
   user: 'sasl' | 'address' | 'none';
   addresses: ReadonlyMap<string, readonly string[]>;
   clientIdPattern: RegExp | undefined;
+  oauthbearerSubClaim: string;
 }
 
 export interface ProxyConfig {
@@ -147,7 +148,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     brokerBudget: Record<string, number | undefined>;
     admin: AdminConfig;
     advertise: { mode: 'none' | 'map' | 'pattern'; map?: Record<string, string>; pattern?: string };
-    tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string };
+    tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string; oauthbearerSubClaim: string };
     quotas: Record<string, string | number | undefined>[];
     quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
     coordination: Omit<CoordinationSettings, 'sidecarId' | 'sasl'> & { sidecarId?: string; sasl?: SaslFileSettings };
@@ -306,7 +307,7 @@ function checkEntities(quotas: readonly QuotaEntry[]): void {
   });
 }
 
-function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string }): TenantsConfig {
+function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string; oauthbearerSubClaim: string }): TenantsConfig {
   let clientIdPattern: RegExp | undefined;
   if (t.clientIdPattern !== undefined) {
     try {
@@ -322,7 +323,7 @@ function tenants(t: { user: 'sasl' | 'address' | 'none'; addresses?: Record<stri
   const networks = Object.values(t.addresses ?? {}).flat().length;
   if (t.user === 'address' && networks === 0) throw new ConfigError('invalid config:\n  tenants.addresses: is required (at least one network) when tenants.user is address');
   if (t.user !== 'address' && t.addresses !== undefined) throw new ConfigError(`invalid config:\n  tenants.addresses: applies only when tenants.user is address (it is ${t.user})`);
-  return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern };
+  return { user: t.user, addresses: new Map(Object.entries(t.addresses ?? {})), clientIdPattern, oauthbearerSubClaim: t.oauthbearerSubClaim };
 }
 
 function brokerBudget(b: Record<string, number | undefined>): BrokerBudgetConfig {

@@ -94,6 +94,8 @@ export interface ConnectionContext {
   stages: StageTable;
   guard: ConnectionGuard;
   gate: AdminGate;
+  /** tenants.oauthbearerSubClaim: the JWT claim that names an OAUTHBEARER login's user. */
+  oauthbearerClaim: string;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
@@ -191,7 +193,7 @@ export class Connection {
     this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal), (lifetimeMs) => {
       this.sessionExpiry = ctx.now() + lifetimeMs;
       this.sessionEnd = this.sessionExpiry - Math.min(SESSION_MARGIN_MS, lifetimeMs * SESSION_MARGIN_SHARE);
-    });
+    }, () => ctx.oauthbearerClaim);
     this.view = {
       head: EMPTY, size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
       resume: () => this.unpark(), ticket: undefined, lookedUp: false, wake: undefined, forwardBy: Infinity, forwardLeftMs: Infinity,

@@ -139,6 +139,7 @@ export class ProxyServer {
       guard: this.guard,
       gate: this.gate,
       limits: config.limits,
+      oauthbearerClaim: config.tenants.oauthbearerSubClaim,
       metrics: this.metrics,
       rewriter: this.rewriterFor(config),
       warn,
@@ -216,6 +217,7 @@ export class ProxyServer {
     this.budget.configure(c.brokerBudget);
     this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
     this.ctx.limits = c.limits;
+    this.ctx.oauthbearerClaim = c.tenants.oauthbearerSubClaim;
     this.server.maxConnections = c.limits.maxConnections;
     for (const conn of this.connections) {
       conn.applyLimits(c.limits);

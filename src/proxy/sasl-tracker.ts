@@ -1,17 +1,19 @@
 // One connection's SASL exchange, followed as it passes (the proxy does not terminate SASL): the mechanism a
 // SaslHandshake names, the username in the client's first token, and the broker's verdicts. The principal is bound
 // (the callback) only once the broker has accepted every client token of the exchange; an exchange whose user the
-// proxy cannot read (OAUTHBEARER, GSSAPI, a SCRAM delegation token) binds none, which releases a client certificate's
+// proxy cannot read (GSSAPI, a SCRAM delegation token) binds none, which releases a client certificate's
 // principal (Kafka's SASL_SSL principal comes from the SASL exchange alone: SaslServerAuthenticator.principal()). After a v0 handshake the
 // client's tokens come unframed by any request header (each still size-prefixed, each answered by one frame). A broker
 // with connections.max.reauth.ms (KIP-368) says in its last SaslAuthenticate response (v1+) how long the session
 // lasts, whatever the mechanism (GSSAPI's exchange included): a second callback gets that. A re-authentication is
-// followed like the first exchange.
+// followed like the first exchange. An OAUTHBEARER login names the token's principal claim (tenants.oauthbearerSubClaim);
+// its broker answers a token it refuses with an error challenge (OAuthBearerSaslServer), not an error code, so only an
+// empty answer accepts it.
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import { apiSchema } from '../protocol/api.js';
 import { Reader } from '../protocol/reader.js';
-import { decodeSaslAuthenticateResponse } from '../protocol/generated/sasl-authenticate-response.js';
+import { decodeSaslAuthenticateResponse, type SaslAuthenticateResponse } from '../protocol/generated/sasl-authenticate-response.js';
 import { clientTokens, scramServerFinalOk, usernameOf } from '../quota/sasl-principal.js';
 import { saslAuthBytes, saslHandshakeMechanism } from './request-peek.js';
 
@@ -33,6 +35,8 @@ export class SaslTracker {
   constructor(
     private readonly bind: (principal: string | undefined) => void,
     private readonly session: (lifetimeMs: number) => void,
+    /** The JWT claim an OAUTHBEARER login's principal is (the broker's sasl.oauthbearer.sub.claim.name), as configured now. */
+    private readonly oauthbearerClaim: () => string,
   ) {}
 
   /**
@@ -67,7 +71,9 @@ export class SaslTracker {
   /** The broker's answer to an unframed token (its head, size prefix included). */
   rawTokenResponse(head: Buffer): void {
     const s = this.exchange;
-    if (s) this.serverToken(!s.mechanism.startsWith('SCRAM-') || s.accepted === 0 || scramServerFinalOk(head.subarray(4)));
+    if (!s) return;
+    if (s.mechanism === 'OAUTHBEARER') this.serverToken(head.length === 4);
+    else this.serverToken(!s.mechanism.startsWith('SCRAM-') || s.accepted === 0 || scramServerFinalOk(head.subarray(4)));
   }
 
   /** A response to a request of (apiKey, version), its body from `bodyAt` in `head`. */
@@ -76,8 +82,9 @@ export class SaslTracker {
       if (head.length >= bodyAt + 2 && head.readInt16BE(bodyAt) === ErrorCode.NONE) this.rawTokensLeft = RAW_TOKENS[this.handshakeV0] ?? Infinity;
       this.handshakeV0 = undefined;
     } else if (apiKey === ApiKey.SaslAuthenticate && head.length >= bodyAt + 2) {
-      const ok = head.readInt16BE(bodyAt) === ErrorCode.NONE;
-      const lifetimeMs = ok && version >= 1 ? sessionLifetimeMs(head, bodyAt, version) : 0;
+      const r = authenticateResponse(head, bodyAt, version);
+      const ok = head.readInt16BE(bodyAt) === ErrorCode.NONE && (this.exchange?.mechanism !== 'OAUTHBEARER' || r?.authBytes.length === 0);
+      const lifetimeMs = ok && r ? Number(r.sessionLifetimeMs) : 0;
       if (lifetimeMs > 0) this.session(lifetimeMs);
       this.serverToken(ok);
     }
@@ -86,7 +93,7 @@ export class SaslTracker {
   private clientToken(token: Buffer): void {
     const s = this.exchange;
     if (!s) return;
-    if (s.sent === 0) s.user = usernameOf(s.mechanism, token);
+    if (s.sent === 0) s.user = usernameOf(s.mechanism, token, this.oauthbearerClaim());
     s.sent++;
   }
 
@@ -106,12 +113,12 @@ export class SaslTracker {
   }
 }
 
-/** session_lifetime_ms of a SaslAuthenticate response (v1+); 0 when the head does not hold it (its token is too long). */
-function sessionLifetimeMs(head: Buffer, bodyAt: number, version: number): number {
+/** A SaslAuthenticate response's body, or undefined when the head does not hold it (a token over 64 KB). */
+function authenticateResponse(head: Buffer, bodyAt: number, version: number): SaslAuthenticateResponse | undefined {
   try {
-    return Number(decodeSaslAuthenticateResponse(new Reader(head, bodyAt, head.length), version).sessionLifetimeMs);
+    return decodeSaslAuthenticateResponse(new Reader(head, bodyAt, head.length), version);
   } catch {
-    return 0;
+    return undefined;
   }
 }
 

@@ -12,7 +12,7 @@ export class TenantResolver {
   /** Each tenant's networks, one at a time, the longest prefixes first (IPv4's counted as IPv4-mapped IPv6's). */
   private readonly blocks: { user: string; list: BlockList; bits: number }[] = [];
 
-  constructor(private readonly config: TenantsConfig) {
+  constructor(private readonly config: Omit<TenantsConfig, 'oauthbearerSubClaim'>) {
     for (const [user, cidrs] of config.addresses) {
       for (const cidr of cidrs) {
         this.blocks.push({ user, list: networks([cidr]), bits: prefixBits(cidr) });

@@ -1,6 +1,8 @@
 // When a SASL principal is bound, against a fake broker that can refuse the last step without closing the connection
 // (a real one closes it): only an exchange the broker accepted to the end binds its user; v1 (SaslAuthenticate) and
 // v0 (unframed tokens) exchanges alike; what a client sends behind its last token is read after the broker's verdict.
+// OAUTHBEARER binds the token's sub claim, and only when the broker answers with an empty token: it refuses a token
+// with an error challenge (errorCode 0, a JSON status), then fails the client's %x01 answer.
 import t, { type Test } from 'tap';
 import { Writer } from '../../src/protocol/writer.js';
 import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
@@ -9,6 +11,7 @@ import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, encodeRequest } from '../support/raw-client.js';
 import { produceRequest } from '../support/requests.js';
+import { EMPTY } from '../../src/protocol/constants.js';
 
 const encode = (f: (w: Writer) => void) => {
   const w = new Writer();
@@ -20,6 +23,7 @@ const encode = (f: (w: Writer) => void) => {
 async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
   let step = 0;
   let raw = 0;
+  let mechanism = '';
   const broker = new FakeBroker((frame) => {
     if (raw > 0) {
       raw--;
@@ -29,8 +33,15 @@ async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
     const key = apiKeyOf(frame);
     const version = frame.readInt16BE(6);
     if (key === 17) {
+      mechanism = frame.includes(Buffer.from('OAUTHBEARER')) ? 'OAUTHBEARER' : 'other';
       if (rawV0) raw = 1;
       return [responseFrame(id, encode((w) => Handshake.encodeSaslHandshakeResponse(w, version, { ...Handshake.defaultSaslHandshakeResponse(), mechanisms: ['PLAIN', 'SCRAM-SHA-512'] })))];
+    }
+    if (key === 36 && mechanism === 'OAUTHBEARER') {
+      const ok = verdicts[step++] ?? false;
+      const refused = step > 1; // the client's %x01 after an error challenge
+      const body = { ...Authenticate.defaultSaslAuthenticateResponse(), errorCode: refused ? 58 : 0, authBytes: ok || refused ? EMPTY : Buffer.from('{"status":"invalid_token"}') };
+      return [responseFrame(id, encode((w) => Authenticate.encodeSaslAuthenticateResponse(w, version, body)), version >= 2)];
     }
     if (key === 36) {
       const ok = verdicts[step++] ?? false;
@@ -41,7 +52,7 @@ async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
     return undefined;
   });
   const { proxy, port } = await proxyBefore(broker, {
-    quotas: [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
+    quotas: [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'erin', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
   });
   const client = await RawClient.open(port);
   t.teardown(async () => {
@@ -102,4 +113,31 @@ t.test('PLAIN over v0 unframed tokens binds its user once the broker answers the
   t.ok(replied(), "the broker's reply to the token reached the client");
   await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
   t.ok((await charged('alice')) > 5000, 'charged to alice');
+});
+
+/** OAUTHBEARER's client first message with an unsecured JWS whose sub is `sub`. */
+const oauthFirst = (sub: string) => {
+  const part = (x: object) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  return Buffer.from(`n,,\x01auth=Bearer ${part({ alg: 'none' })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}.\x01\x01`);
+};
+
+t.test('OAUTHBEARER accepted: produce is charged to the token\'s sub', async (t) => {
+  const { client, charged } = await setup(t, [true]);
+  await client.response(client.send(17, 1, { mechanism: 'OAUTHBEARER', unknownTaggedFields: undefined }));
+  await client.response(client.send(36, 2, { authBytes: oauthFirst('erin'), unknownTaggedFields: undefined }));
+  await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.ok((await charged('erin')) > 5000, 'charged to erin');
+  t.equal(await charged('ANONYMOUS'), 0, 'and to nobody else');
+});
+
+t.test('OAUTHBEARER refused with an error challenge (errorCode 0): nothing is bound', async (t) => {
+  const { client, charged } = await setup(t, [false]);
+  await client.response(client.send(17, 1, { mechanism: 'OAUTHBEARER', unknownTaggedFields: undefined }));
+  await client.response(client.send(36, 2, { authBytes: oauthFirst('erin'), unknownTaggedFields: undefined }));
+  // a real broker then fails the client's %x01 and closes the connection; this one keeps serving, so what the
+  // connection sends next shows whom it is charged to
+  await client.response(client.send(36, 2, { authBytes: Buffer.from([1]), unknownTaggedFields: undefined }));
+  await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
+  t.equal(await charged('erin'), 0, 'not to erin, whom the broker did not accept');
+  t.ok((await charged('ANONYMOUS')) > 5000, 'to ANONYMOUS');
 });

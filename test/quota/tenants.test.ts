@@ -1,7 +1,7 @@
 // Tenants: SASL principals read from the tokens that pass, source addresses by CIDR, client ids by pattern.
 import t from 'tap';
 import { configFromObject } from '../../src/config/load-config.js';
-import { plainUsername, scramUsername, scramServerFinalOk, usernameOf, clientTokens } from '../../src/quota/sasl-principal.js';
+import { oauthbearerPrincipal, plainUsername, scramUsername, scramServerFinalOk, usernameOf, clientTokens } from '../../src/quota/sasl-principal.js';
 import { TenantResolver, ANONYMOUS } from '../../src/quota/tenant-resolver.js';
 
 t.test('PLAIN and SCRAM usernames', async (t) => {
@@ -21,11 +21,33 @@ t.test('PLAIN and SCRAM usernames', async (t) => {
   t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,TOKENAUTH=true')), 'alice', 'TOKENAUTH is not tokenauth');
   t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,tokenauth=true,tokenauth=false')), 'alice', 'the last tokenauth wins');
   t.equal(scramUsername(Buffer.from('n,,n=alice,r=abc,tokenauth=TRUE')), undefined, 'true in any case');
-  t.equal(usernameOf('SCRAM-SHA-512', Buffer.from('n,,n=dave,r=1')), 'dave');
-  t.equal(usernameOf('GSSAPI', Buffer.from('anything')), undefined);
+  t.equal(usernameOf('SCRAM-SHA-512', Buffer.from('n,,n=dave,r=1'), 'sub'), 'dave');
+  t.equal(usernameOf('GSSAPI', Buffer.from('anything'), 'sub'), undefined);
   t.ok(scramServerFinalOk(Buffer.from('v=rmF9pqV8S7suAoZWja4dJRkFsKQ=')));
   t.notOk(scramServerFinalOk(Buffer.from('e=invalid-proof')));
   t.same([clientTokens('PLAIN'), clientTokens('SCRAM-SHA-256'), clientTokens('SCRAM-SHA-512')], [1, 2, 2]);
+});
+
+/** An OAUTHBEARER client first message as Kafka's OAuthBearerClientInitialResponse writes it, with a JWS of these claims. */
+const oauthFirst = (claims: object, o: { authzid?: string; extensions?: string; scheme?: string; signature?: string } = {}) => {
+  const part = (x: object) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const jws = `${part({ alg: 'none' })}.${part(claims)}.${o.signature ?? ''}`;
+  return Buffer.from(`n,${o.authzid ? `a=${o.authzid}` : ''},\x01auth=${o.scheme ?? 'Bearer'} ${jws}\x01${o.extensions ?? ''}\x01`);
+};
+
+t.test("OAUTHBEARER: the principal is the token's sub claim (or the claim the broker names), read from the client's first message", async (t) => {
+  const now = Math.floor(Date.now() / 1000);
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 'erin', iat: now, exp: now + 3600 }), 'sub'), 'erin');
+  t.equal(usernameOf('OAUTHBEARER', oauthFirst({ sub: 'erin' }), 'sub'), 'erin');
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 'svc-uuid', client_id: 'orders' }), 'client_id'), 'orders', 'sasl.oauthbearer.sub.claim.name client_id');
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 'erin' }, { authzid: 'erin', extensions: 'traceId=abc\x01', signature: 'c2lnbmF0dXJl' }), 'sub'), 'erin', 'an authorization id, an extension and a signature');
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 'erin' }, { scheme: 'bearer' }), 'sub'), 'erin', 'the scheme in any case');
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 'erin' }, { scheme: 'Basic' }), 'sub'), undefined, 'another scheme');
+  t.equal(oauthbearerPrincipal(oauthFirst({ sub: 42 }), 'sub'), undefined, 'a claim that is no string');
+  t.equal(oauthbearerPrincipal(oauthFirst({ name: 'erin' }), 'sub'), undefined, 'no such claim');
+  t.equal(oauthbearerPrincipal(Buffer.from('n,,\x01auth=Bearer not-a-jws\x01\x01'), 'sub'), undefined, 'a token that is no JWS');
+  t.equal(oauthbearerPrincipal(Buffer.from('n,,\x01auth=Bearer a.!!!.b\x01\x01'), 'sub'), undefined, 'a payload that is no base64url');
+  t.equal(oauthbearerPrincipal(Buffer.from('\x01'), 'sub'), undefined, "the client's answer to an error challenge");
 });
 
 t.test('users by source address (CIDR lists), else ANONYMOUS', async (t) => {
