@@ -96,6 +96,8 @@ export interface ConnectionContext {
   gate: AdminGate;
   /** tenants.oauthbearerSubClaim: the JWT claim that names an OAUTHBEARER login's user. */
   oauthbearerClaim: string;
+  /** A SASL login has succeeded on some connection of this sidecar: its broker's listener is a SASL one. */
+  saslLogins: boolean;
   warn: RateLimitedLog;
   now(): number;
   closed(conn: Connection): void;
@@ -131,7 +133,10 @@ export class Connection {
   private principal: string | undefined;
   /** The client is not read before this time (throttled). */
   private mutedUntil = 0;
-  /** When its throttle ends (mutedUntil may end sooner, at sessionEnd): a client that does not back off waits for its responses till then. */
+  /**
+   * When its throttle ends (mutedUntil may end sooner, at sessionEnd): a client that does not back off waits for its
+   * responses till then.
+   */
   private throttledUntil = 0;
   /**
    * Pauses (a mute, a full in-flight queue, a drain) decided while a request was being forwarded: they start when that
@@ -172,6 +177,8 @@ export class Connection {
   private sessionExpiry = Infinity;
   /** The requests' hold ends at sessionEnd rather than when their debt is paid: nothing is held again at its end. */
   private holdAtSessionEnd = false;
+  /** A SASL exchange of this connection has succeeded. */
+  private loggedIn = false;
 
   constructor(
     readonly id: number,
@@ -190,13 +197,18 @@ export class Connection {
     this.heldResponses = { until: 0, pieces: [], timer: new DeadlineTimer(ctx) };
     this.principal = certificatePrincipal;
     this.tenant = ctx.quotas.newTenant(client.remoteAddress, certificatePrincipal);
-    this.sasl = new SaslTracker((principal) => this.bindPrincipal(principal), (lifetimeMs) => {
+    this.sasl = new SaslTracker((principal) => {
+      this.loggedIn = true;
+      ctx.saslLogins = true;
+      this.bindPrincipal(principal);
+    }, (lifetimeMs) => {
       this.sessionExpiry = ctx.now() + lifetimeMs;
       this.sessionEnd = this.sessionExpiry - Math.min(SESSION_MARGIN_MS, lifetimeMs * SESSION_MARGIN_SHARE);
     }, () => ctx.oauthbearerClaim);
     this.view = {
       head: EMPTY, size: 0, header: this.header, bodyAt: -1, tenant: this.tenant,
       resume: () => this.unpark(), ticket: undefined, lookedUp: false, wake: undefined, forwardBy: Infinity, forwardLeftMs: Infinity,
+      beforeLogin: false,
     };
     this.inflight = new InflightQueue(limits.maxInFlightPerConnection);
     this.requests = new FrameSplitter(this.requestHandler(), limits.maxFrameBytes, REQUEST_HEAD);
@@ -595,6 +607,7 @@ export class Connection {
       view.forwardBy = this.keepBackLimit(now);
     }
     view.forwardLeftMs = view.forwardBy - now;
+    view.beforeLogin = this.ctx.saslLogins && !this.loggedIn;
     try {
       readRequestHeader(head, h, this.reader, 4);
       view.head = head;

@@ -140,6 +140,7 @@ export class ProxyServer {
       gate: this.gate,
       limits: config.limits,
       oauthbearerClaim: config.tenants.oauthbearerSubClaim,
+      saslLogins: false,
       metrics: this.metrics,
       rewriter: this.rewriterFor(config),
       warn,

@@ -48,6 +48,11 @@ export interface RequestView {
   forwardBy: number;
   /** forwardBy from the time this stage call began (ms; <= 0 once it has passed). */
   forwardLeftMs: number;
+  /**
+   * The connection has not logged in, on a listener whose clients log in (a SASL login has succeeded on this sidecar;
+   * before the first one, nothing says so).
+   */
+  beforeLogin: boolean;
 }
 
 /** What a stage decided. One object per connection, reset before each request. */
@@ -144,16 +149,19 @@ export class RequestStages implements StageTable {
 }
 
 /**
- * ApiVersions at a version this build cannot read (a client newer than the Kafka jar the codec comes from): answered
- * as Kafka answers a version it does not know (KIP-511; KafkaApis.handleApiVersionsRequest, ApiVersionsRequest.
- * getErrorResponse): UNSUPPORTED_VERSION in the v0 format, listing the ApiVersions versions taken, so that the client
- * asks again with one. Forwarded, a broker that knows the version answers in it, which the proxy cannot cap, and the
- * connection was closed each time the client tried.
+ * ApiVersions: not charged before a SASL login (below). At a version this build cannot read (a client newer than the
+ * Kafka jar the codec comes from): answered as Kafka answers a version it does not know (KIP-511;
+ * KafkaApis.handleApiVersionsRequest, ApiVersionsRequest.getErrorResponse): UNSUPPORTED_VERSION in the v0 format,
+ * listing the ApiVersions versions taken, so that the client asks again with one. Forwarded, a broker that knows the
+ * version answers in it, which the proxy cannot cap, and the connection was closed each time the client tried.
  */
 function apiVersions(next: Stage): Stage {
   const max = API_SCHEMAS.find((a) => a.key === ApiKey.ApiVersions)!.maxVersion;
   return (req, d) => {
-    next(req, d);
+    // before a SASL login, Kafka's authenticator answers ApiVersions itself (SaslServerAuthenticator), uncharged: charged
+    // here, every connecting client of every tenant shared ANONYMOUS's request bucket, and a burst of connections
+    // throttled the logins of all
+    if (!req.beforeLogin) next(req, d);
     if (req.header.apiVersion <= max) return;
     const body = { ...defaultApiVersionsResponse(), errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [{ ...defaultApiVersion(), apiKey: ApiKey.ApiVersions, maxVersion: max }] };
     d.answer = encodeResponse(ApiKey.ApiVersions, 0, req.header.correlationId, body);

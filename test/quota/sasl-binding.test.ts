@@ -8,8 +8,10 @@ import { Writer } from '../../src/protocol/writer.js';
 import * as Handshake from '../../src/protocol/generated/sasl-handshake-response.js';
 import * as Authenticate from '../../src/protocol/generated/sasl-authenticate-response.js';
 import * as ProduceRes from '../../src/protocol/generated/produce-response.js';
-import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
-import { RawClient, encodeRequest } from '../support/raw-client.js';
+import { FakeBroker, answerApiVersions, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
+import { API_VERSIONS_V3, RawClient, encodeRequest } from '../support/raw-client.js';
+import { decodeResponseFrame } from '../../src/protocol/message.js';
+import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { produceRequest } from '../support/requests.js';
 import { EMPTY } from '../../src/protocol/constants.js';
 
@@ -20,11 +22,11 @@ const encode = (f: (w: Writer) => void) => {
 };
 
 /** A broker whose SCRAM/PLAIN exchange answers `verdicts` in turn (true: accept that token). */
-async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
+async function setup(t: Test, verdicts: boolean[], rawV0 = false, quotas?: object[]) {
   let step = 0;
   let raw = 0;
   let mechanism = '';
-  const broker = new FakeBroker((frame) => {
+  const broker = new FakeBroker((frame, socket) => {
     if (raw > 0) {
       raw--;
       return [Buffer.from([0, 0, 0, 0])]; // an empty unframed server token
@@ -49,10 +51,10 @@ async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
       return [responseFrame(id, encode((w) => Authenticate.encodeSaslAuthenticateResponse(w, version, body)), version >= 2)];
     }
     if (key === 0) return [responseFrame(id, encode((w) => ProduceRes.encodeProduceResponse(w, version, ProduceRes.defaultProduceResponse())), version >= 9)];
-    return undefined;
+    return answerApiVersions(frame, socket);
   });
   const { proxy, port } = await proxyBefore(broker, {
-    quotas: [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'erin', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
+    quotas: quotas ?? [{ user: 'bob', produceBytesPerSec: 1e9 }, { user: 'alice', produceBytesPerSec: 1e9 }, { user: 'erin', produceBytesPerSec: 1e9 }, { user: 'ANONYMOUS', produceBytesPerSec: 1e9 }],
   });
   const client = await RawClient.open(port);
   t.teardown(async () => {
@@ -65,7 +67,7 @@ async function setup(t: Test, verdicts: boolean[], rawV0 = false) {
     const line = text.split('\n').find((l) => l.includes(`tenant="${tenant}"`) && l.includes('kind="produce"'));
     return line ? Number(line.split(' ').pop()) : 0;
   };
-  return { client, charged };
+  return { client, charged, port, proxy };
 }
 
 const authenticate = (bytes: string) => ({ authBytes: Buffer.from(bytes), unknownTaggedFields: undefined });
@@ -140,4 +142,27 @@ t.test('OAUTHBEARER refused with an error challenge (errorCode 0): nothing is bo
   await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
   t.equal(await charged('erin'), 0, 'not to erin, whom the broker did not accept');
   t.ok((await charged('ANONYMOUS')) > 5000, 'to ANONYMOUS');
+});
+
+t.test("once the sidecar has seen a SASL login, a connection's ApiVersions before its own login is not charged (Kafka's authenticator answers it)", async (t) => {
+  // ANONYMOUS, the user of every connection before it logs in, has 1 request a second: charged, the ApiVersions of a
+  // few connections at once would throttle the logins of all of them
+  const { client, port, proxy } = await setup(t, [true, true], false, [{ user: 'ANONYMOUS', requestsPerSec: 1 }]);
+  const throttleOf = async (c: RawClient) => (decodeResponseFrame((await c.response(c.send(18, 3, API_VERSIONS_V3))).subarray(4), 18, 3).body as ApiVersionsResponse).throttleTimeMs;
+  const throttled = async () => {
+    const line = (await proxy.metrics.registry.getSingleMetricAsString('kqp_tenant_throttled_requests_total')).split('\n').find((l) => l.includes('tenant="ANONYMOUS"'));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  // before any login nothing says the listener is a SASL one: charged, as on a PLAINTEXT listener (a new bucket holds
+  // a tenth of a second of the rate, so it owes 0.9 s)
+  t.ok((await throttleOf(client)) > 0, "the first connection's ApiVersions, before any login here, is charged");
+  const before = await throttled();
+  await client.response(client.send(17, 1, { mechanism: 'SCRAM-SHA-512', unknownTaggedFields: undefined }));
+  await client.response(client.send(36, 2, authenticate('n,,n=bob,r=clientnonce')));
+  await client.response(client.send(36, 2, authenticate('c=biws,r=clientnonceservernonce,p=proof')));
+  const others = await Promise.all(Array.from({ length: 5 }, () => RawClient.open(port)));
+  t.teardown(() => others.forEach((c) => c.close()));
+  const throttles = await Promise.all(others.map(throttleOf));
+  t.same(throttles, [0, 0, 0, 0, 0], 'five new connections\' ApiVersions: none throttled (before: all five, 1 s each)');
+  t.equal(await throttled(), before, 'no more throttled requests for ANONYMOUS');
 });
