@@ -175,8 +175,6 @@ export class Connection {
    */
   private sessionEnd = Infinity;
   private sessionExpiry = Infinity;
-  /** The requests' hold ends at sessionEnd rather than when their debt is paid: nothing is held again at its end. */
-  private holdAtSessionEnd = false;
   /** A SASL exchange of this connection has succeeded. */
   private loggedIn = false;
 
@@ -529,7 +527,7 @@ export class Connection {
   private releaseRequests(): void {
     // a hold cut to one coordination interval: on while the tenant still owes more than a request may leave
     let more = 0;
-    if (!this.holdAtSessionEnd) for (const check of this.holdChecks) more = Math.max(more, this.ctx.quotas.holdLeft(check));
+    for (const check of this.holdChecks) more = Math.max(more, this.ctx.quotas.holdLeft(check));
     const now = this.ctx.now();
     const until = Math.min(now + more, this.keepBackLimit(now));
     if (until > now) {
@@ -544,7 +542,6 @@ export class Connection {
       return;
     }
     this.holdChecks.length = 0;
-    this.holdAtSessionEnd = false;
     const pieces = this.heldRequests.pieces.splice(0);
     this.heldRequests.until = 0;
     this.budgetUntil = 0;
@@ -641,7 +638,6 @@ export class Connection {
     const heldFor = Math.min(holdMs, Math.max(0, view.forwardLeftMs));
     if (heldFor < holdMs) d.responseThrottleMs += holdMs - heldFor;
     if (heldFor > 0) {
-      if (heldFor < holdMs) this.holdAtSessionEnd = true;
       this.holdRequests(now + heldFor);
       this.budgetUntil = Math.max(this.budgetUntil, now + Math.min(d.budgetWaitMs, heldFor));
       if (d.holdCheck) this.holdChecks.push(d.holdCheck);
