@@ -13,6 +13,7 @@ import { API_VERSIONS_V3, RawClient, encodeRequest } from '../support/raw-client
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { produceRequest } from '../support/requests.js';
+import { oauthFirst } from '../support/oauth-first.js';
 import { EMPTY } from '../../src/protocol/constants.js';
 
 const encode = (f: (w: Writer) => void) => {
@@ -117,16 +118,10 @@ t.test('PLAIN over v0 unframed tokens binds its user once the broker answers the
   t.ok((await charged('alice')) > 5000, 'charged to alice');
 });
 
-/** OAUTHBEARER's client first message with an unsecured JWS whose sub is `sub`. */
-const oauthFirst = (sub: string) => {
-  const part = (x: object) => Buffer.from(JSON.stringify(x)).toString('base64url');
-  return Buffer.from(`n,,\x01auth=Bearer ${part({ alg: 'none' })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}.\x01\x01`);
-};
-
 t.test('OAUTHBEARER accepted: produce is charged to the token\'s sub', async (t) => {
   const { client, charged } = await setup(t, [true]);
   await client.response(client.send(17, 1, { mechanism: 'OAUTHBEARER', unknownTaggedFields: undefined }));
-  await client.response(client.send(36, 2, { authBytes: oauthFirst('erin'), unknownTaggedFields: undefined }));
+  await client.response(client.send(36, 2, { authBytes: oauthFirst({ sub: 'erin', exp: Math.floor(Date.now() / 1000) + 3600 }), unknownTaggedFields: undefined }));
   await client.response(client.send(0, 9, produceRequest('t', 0, Buffer.alloc(5000, 1), 1)));
   t.ok((await charged('erin')) > 5000, 'charged to erin');
   t.equal(await charged('ANONYMOUS'), 0, 'and to nobody else');
@@ -135,7 +130,7 @@ t.test('OAUTHBEARER accepted: produce is charged to the token\'s sub', async (t)
 t.test('OAUTHBEARER refused with an error challenge (errorCode 0): nothing is bound', async (t) => {
   const { client, charged } = await setup(t, [false]);
   await client.response(client.send(17, 1, { mechanism: 'OAUTHBEARER', unknownTaggedFields: undefined }));
-  await client.response(client.send(36, 2, { authBytes: oauthFirst('erin'), unknownTaggedFields: undefined }));
+  await client.response(client.send(36, 2, { authBytes: oauthFirst({ sub: 'erin', exp: Math.floor(Date.now() / 1000) + 3600 }), unknownTaggedFields: undefined }));
   // a real broker then fails the client's %x01 and closes the connection; this one keeps serving, so what the
   // connection sends next shows whom it is charged to
   await client.response(client.send(36, 2, { authBytes: Buffer.from([1]), unknownTaggedFields: undefined }));

@@ -3,6 +3,7 @@ import t from 'tap';
 import { configFromObject } from '../../src/config/load-config.js';
 import { oauthbearerPrincipal, plainUsername, scramUsername, scramServerFinalOk, usernameOf, clientTokens } from '../../src/quota/sasl-principal.js';
 import { TenantResolver, ANONYMOUS } from '../../src/quota/tenant-resolver.js';
+import { oauthFirst } from '../support/oauth-first.js';
 
 t.test('PLAIN and SCRAM usernames', async (t) => {
   t.equal(plainUsername(Buffer.from('\0alice\0secret')), 'alice');
@@ -27,13 +28,6 @@ t.test('PLAIN and SCRAM usernames', async (t) => {
   t.notOk(scramServerFinalOk(Buffer.from('e=invalid-proof')));
   t.same([clientTokens('PLAIN'), clientTokens('SCRAM-SHA-256'), clientTokens('SCRAM-SHA-512')], [1, 2, 2]);
 });
-
-/** An OAUTHBEARER client first message as Kafka's OAuthBearerClientInitialResponse writes it, with a JWS of these claims. */
-const oauthFirst = (claims: object, o: { authzid?: string; extensions?: string; scheme?: string; signature?: string } = {}) => {
-  const part = (x: object) => Buffer.from(JSON.stringify(x)).toString('base64url');
-  const jws = `${part({ alg: 'none' })}.${part(claims)}.${o.signature ?? ''}`;
-  return Buffer.from(`n,${o.authzid ? `a=${o.authzid}` : ''},\x01auth=${o.scheme ?? 'Bearer'} ${jws}\x01${o.extensions ?? ''}\x01`);
-};
 
 t.test("OAUTHBEARER: the principal is the token's sub claim (or the claim the broker names), read from the client's first message", async (t) => {
   const now = Math.floor(Date.now() / 1000);
