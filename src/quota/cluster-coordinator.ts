@@ -25,6 +25,13 @@ const METADATA_EVERY_MS = 30_000;
  * record batch, and a batch over the topic's max.message.bytes (1 MB by default) would be refused whole.
  */
 const PARTS_PER_SEND = 8;
+/** While publishing fails, the topic is looked for (and created again if gone) at most this often. */
+const TOPIC_CHECK_EVERY_MS = 10_000;
+/**
+ * A consumer that reads nothing back this long after it was (re)started, while publishing works, is started again:
+ * more than a new group's first join takes (group.initial.rebalance.delay.ms, 3 s by default, and the join itself).
+ */
+const CONSUMER_STALL_MS = 15_000;
 /** A consumer stopped by kafkajs is started again after 1 s, doubling to this at most while it keeps stopping. */
 const MAX_RESTART_MS = 30_000;
 /** ConfigResourceTypes.TOPIC (kafkajs' enum is not among the names its CommonJS module exports to ES modules). */
@@ -45,6 +52,8 @@ export class ClusterCoordinator {
   private connected = false;
   private parts = 0;
   private metadataMs = -Infinity;
+  private topicCheckedMs = -Infinity;
+  private consumerStartedMs = -Infinity;
   private collisions = 0;
   /** The consumer's stops since it last read a report (its restart's back-off). */
   private crashes = 0;
@@ -104,12 +113,7 @@ export class ClusterCoordinator {
         await this.admin.connect();
         await this.refreshBrokers();
         const brokers = this.shares.brokers;
-        const existing = await this.admin.listTopics();
-        if (!existing.includes(topic)) {
-          await this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers), configEntries: TOPIC_CONFIGS }] });
-        } else {
-          await this.checkTopic();
-        }
+        if (!(await this.createTopicIfGone())) await this.checkTopic();
         await this.producer.connect();
         this.connected = true;
         await this.consume();
@@ -120,6 +124,32 @@ export class ClusterCoordinator {
         this.warn.warn('coordination-start', { err: (err as Error).message, attempt }, 'quota coordination: cannot start yet (cluster-scoped quotas use their fallback share)');
         await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)).unref());
       }
+    }
+  }
+
+  /** Creates the topic if it does not exist; says whether this sidecar did. */
+  private async createTopicIfGone(): Promise<boolean> {
+    const { topic } = this.shares.settings;
+    if ((await this.admin.listTopics()).includes(topic)) return false;
+    // another sidecar may create it first: kafkajs answers false then (TOPIC_ALREADY_EXISTS), and that is as good
+    return this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, this.shares.brokers), configEntries: TOPIC_CONFIGS }] });
+  }
+
+  /**
+   * Publishing failed: if the topic is gone (deleted while the sidecars ran), it is created again, at most once every
+   * TOPIC_CHECK_EVERY_MS (the consumer is then started again by tick: published, but not read back). Until this
+   * sidecar reads its own report back, cluster-scoped quotas use their fallback share.
+   */
+  private async recreateTopic(): Promise<void> {
+    const now = Date.now();
+    if (now - this.topicCheckedMs < TOPIC_CHECK_EVERY_MS) return;
+    this.topicCheckedMs = now;
+    try {
+      if (!(await this.createTopicIfGone())) return;
+      this.warn.warn('coordination-recreated', { topic: this.shares.settings.topic },
+        'quota coordination: its topic was gone (deleted?) and was created again; coordination resumes once the sidecars read their reports back');
+    } catch (err) {
+      this.warn.warn('coordination-recreate-failed', { err: (err as Error).message }, 'quota coordination: its topic is gone and could not be created again');
     }
   }
 
@@ -142,6 +172,7 @@ export class ClusterCoordinator {
 
   /** Subscribes the consumer to the topic (from its end) and runs it. */
   private async consume(): Promise<void> {
+    this.consumerStartedMs = Date.now();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.shares.settings.topic, fromBeginning: false });
     await this.consumer.run({
@@ -159,15 +190,19 @@ export class ClusterCoordinator {
     });
   }
 
-  /** The consumer stopped (or would not start again): it is started again after a back-off. */
-  private restartConsumer(err: Error): void {
+  /**
+   * The consumer stopped (or would not start again), or reads nothing: it is started again after a back-off, stopped
+   * first (kafkajs may be retrying on a back-off of its own, which that ends).
+   */
+  private restartConsumer(err: Error, why = 'its consumer stopped on an error kafkajs does not retry'): void {
     if (this.stopped) return;
     const ms = Math.min(MAX_RESTART_MS, 1000 * 2 ** this.crashes++);
     this.warn.warn('coordination-consumer', { err: err.message, restartInMs: ms },
-      'quota coordination: its consumer stopped on an error kafkajs does not retry (started again; meanwhile this sidecar falls back to the static share)');
+      `quota coordination: ${why} (started again; meanwhile this sidecar falls back to the static share)`);
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
-      if (!this.stopped) this.consume().catch((e: Error) => this.restartConsumer(e));
+      this.restartTimer = undefined;
+      if (!this.stopped) this.consumer.stop().then(() => this.consume()).catch((e: Error) => this.restartConsumer(e));
     }, ms);
     this.restartTimer.unref();
   }
@@ -204,9 +239,16 @@ export class ClusterCoordinator {
         await this.producer.send({ topic: this.shares.settings.topic, acks: 1, messages: records.slice(i, i + PARTS_PER_SEND) });
       }
       this.shares.published(records.length, records.reduce((n, r) => n + r.key.length + (r.value?.length ?? 0), 0), entries.length);
+      // published, yet its own reports are not read back (the topic deleted and created again, by this sidecar or
+      // another; a consumer kafkajs keeps retrying): its consumer is started again
+      const sinceStart = Date.now() - this.consumerStartedMs;
+      if (this.shares.mode() === 'stale' && sinceStart > CONSUMER_STALL_MS && this.restartTimer === undefined) {
+        this.restartConsumer(new Error(`nothing read back for ${this.shares.settings.staleAfterMs} ms`), 'its consumer reads none of the reports published');
+      }
       if (Date.now() - this.metadataMs > METADATA_EVERY_MS) await this.refreshBrokers();
     } catch (err) {
       this.warn.warn('coordination-publish', { err: (err as Error).message }, 'quota coordination: publishing failed');
+      await this.recreateTopic();
     } finally {
       this.publishing = false;
     }

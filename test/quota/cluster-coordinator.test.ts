@@ -1,10 +1,11 @@
 // The coordination client's own life, against an in-process fake of its kafkajs clients: a consumer that kafkajs
 // stops for good (a crash it does not retry: authorization lost, a group coordinator not found, a SASL login refused)
 // is started again, with a back-off that doubles while it keeps stopping; one kafkajs restarts itself is left to it;
-// nothing is started after stop(); a coordination topic made by someone else is checked (one partition, compacted).
+// nothing is started after stop(); a coordination topic made by someone else is checked (one partition, compacted); a
+// topic deleted while the sidecars run is created again and the consumer, which reads nothing of it, started again.
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KafkaConfig } from 'kafkajs';
+import type { KafkaConfig, Message } from 'kafkajs';
 import { ClusterCoordinator, type KafkaClients } from '../../src/quota/cluster-coordinator.js';
 import { ClusterShares } from '../../src/quota/cluster-shares.js';
 import { BucketTable } from '../../src/quota/bucket-table.js';
@@ -14,25 +15,45 @@ import { Writable } from 'node:stream';
 
 const CRASH = 'consumer.crash';
 
-/** kafkajs' three clients, doing nothing but count the consumer's runs and keep its crash listener; the topic exists already. */
-function fakeKafka(topic = { partitions: 1, cleanupPolicy: 'compact' }) {
-  const state = { runs: 0, crash: undefined as ((e: { payload: { error: Error; restart: boolean } }) => void) | undefined };
+/**
+ * kafkajs' three clients, counting the consumer's runs and stops and keeping its crash listener; the topic exists
+ * already. What the producer sends, a running consumer reads at once (unless not `readsBack`), unless the topic was
+ * deleted after that run began (a consumer of a deleted topic reads nothing until it is run again).
+ */
+function fakeKafka(topic = { partitions: 1, cleanupPolicy: 'compact' }, readsBack = true) {
+  const state = {
+    runs: 0, stops: 0, creates: 0, exists: true, crash: undefined as ((e: { payload: { error: Error; restart: boolean } }) => void) | undefined,
+    reader: undefined as ((p: { message: Message }) => Promise<void>) | undefined,
+  };
   const noop = async () => undefined;
   const clients = {
     admin: () => ({
-      connect: noop, disconnect: noop, describeCluster: async () => ({ brokers: [{}, {}, {}] }), listTopics: async () => ['kqp-quota-coordination'], createTopics: noop,
+      connect: noop, disconnect: noop, describeCluster: async () => ({ brokers: [{}, {}, {}] }),
+      listTopics: async () => (state.exists ? ['kqp-quota-coordination'] : []),
+      createTopics: async () => (state.creates++, state.exists = true),
       fetchTopicMetadata: async () => ({ topics: [{ name: 'kqp-quota-coordination', partitions: Array.from({ length: topic.partitions }, (_, i) => ({ partitionId: i })) }] }),
       describeConfigs: async () => ({ resources: [{ configEntries: [{ configName: 'cleanup.policy', configValue: topic.cleanupPolicy }] }] }),
     }),
-    producer: () => ({ connect: noop, disconnect: noop, send: noop }),
+    producer: () => ({
+      connect: noop, disconnect: noop,
+      send: async ({ messages }: { messages: Message[] }) => {
+        if (!state.exists) throw new Error('This server does not host this topic-partition');
+        if (readsBack) for (const m of messages) await state.reader?.({ message: { ...m, value: typeof m.value === 'string' ? Buffer.from(m.value) : m.value } });
+      },
+    }),
     consumer: () => ({
       events: { CRASH },
       on: (event: string, listener: typeof state.crash) => void (event === CRASH && (state.crash = listener)),
       connect: noop, disconnect: noop, subscribe: noop,
-      run: async () => void state.runs++,
+      stop: async () => void (state.stops++, state.reader = undefined),
+      run: async ({ eachMessage }: { eachMessage: typeof state.reader }) => void (state.runs++, state.reader = eachMessage),
     }),
   } as unknown as KafkaClients;
-  return { state, clients: (_config: KafkaConfig) => clients };
+  const deleteTopic = () => {
+    state.exists = false;
+    state.reader = undefined;
+  };
+  return { state, deleteTopic, clients: (_config: KafkaConfig) => clients };
 }
 
 function coordinator(fake: ReturnType<typeof fakeKafka>, lines: string[] = []) {
@@ -41,7 +62,7 @@ function coordinator(fake: ReturnType<typeof fakeKafka>, lines: string[] = []) {
   const settings = { topic: 'kqp-quota-coordination', intervalMs: 1000, staleAfterMs: 5000, forgetAfterMs: 20_000, maxSidecars: 16, floorShare: 0.03, sidecarId: 'me' };
   const shares = new ClusterShares(settings, 5, KINDS, (slot) => table.keyOf(slot), table.generation, now);
   const log = createLogger('warn', new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) }));
-  return new ClusterCoordinator(shares, { host: '127.0.0.1', port: 9 }, log, new RateLimitedLog(log), KINDS, 64, fake.clients);
+  return { c: new ClusterCoordinator(shares, { host: '127.0.0.1', port: 9 }, log, new RateLimitedLog(log), KINDS, 64, fake.clients), shares };
 }
 
 const until = async (check: () => boolean, timeoutMs = 10_000) => {
@@ -49,8 +70,8 @@ const until = async (check: () => boolean, timeoutMs = 10_000) => {
 };
 
 t.test('a consumer kafkajs stops for good is started again, later each time it keeps stopping; one it restarts is left to it', async (t) => {
-  const fake = fakeKafka();
-  const c = coordinator(fake);
+  const fake = fakeKafka(undefined, false);
+  const { c } = coordinator(fake);
   t.teardown(() => c.stop());
   c.start();
   await until(() => fake.state.runs === 1);
@@ -82,7 +103,7 @@ t.test('a coordination topic made by someone else: one partition and compacted, 
   for (const [topic, warned] of [[{ partitions: 1, cleanupPolicy: 'compact' }, false], [{ partitions: 6, cleanupPolicy: 'delete' }, true], [{ partitions: 1, cleanupPolicy: 'delete' }, true]] as const) {
     const fake = fakeKafka(topic);
     const lines: string[] = [];
-    const c = coordinator(fake, lines);
+    const { c } = coordinator(fake, lines);
     c.start();
     await until(() => fake.state.runs === 1);
     await c.stop();
@@ -90,4 +111,28 @@ t.test('a coordination topic made by someone else: one partition and compacted, 
     t.equal(warning !== undefined, warned, `${topic.partitions} partition(s), cleanup.policy ${topic.cleanupPolicy}: ${warning ?? 'no warning'}`);
     t.equal(fake.state.runs, 1, 'and coordination runs all the same');
   }
+});
+
+t.test('the topic deleted while the sidecars run: created again, the consumer started again, coordinated again', async (t) => {
+  const fake = fakeKafka();
+  const lines: string[] = [];
+  const { c, shares } = coordinator(fake, lines);
+  t.teardown(() => c.stop());
+  c.start();
+  await until(() => shares.mode() === 'coordinated');
+  t.equal(shares.mode(), 'coordinated', 'its own reports read back');
+  // a consumer is started again only once it has had longer than a first join takes (15 s) to read anything
+  await sleep(15_000);
+  const runs = fake.state.runs;
+  fake.deleteTopic();
+  const deletedAt = performance.now();
+  await until(() => fake.state.creates === 1, 5000);
+  t.equal(fake.state.creates, 1, `created again ${((performance.now() - deletedAt) / 1000).toFixed(1)} s after it was deleted (the next publish failed)`);
+  t.ok(lines.some((l) => l.includes('coordination-recreated')), 'and said so');
+  await until(() => shares.mode() === 'stale', 10_000);
+  t.equal(shares.mode(), 'stale', 'the fallback share meanwhile: the consumer of the deleted topic reads nothing');
+  await until(() => shares.mode() === 'coordinated', 10_000);
+  t.equal(shares.mode(), 'coordinated', `coordinated again ${((performance.now() - deletedAt) / 1000).toFixed(1)} s after the deletion`);
+  t.same([fake.state.runs - runs, fake.state.stops], [1, 1], 'its consumer stopped and run again, once');
+  t.equal(fake.state.creates, 1, 'the topic created once');
 });

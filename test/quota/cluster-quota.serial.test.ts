@@ -12,9 +12,10 @@
 //     one interval's worth (1 s of it each) over any stretch of 2 s or more;
 // (e) 10,000 distinct client ids at every sidecar, each its own cluster-scoped bucket: coordination bytes per second
 //     and RSS, reported and bounded;
-// (d) coordination lost, last: the coordination topic deleted under load (nothing creates it again while the sidecars
-//     run: the topic cannot be read or written): every sidecar falls back to quota / brokers, and the tenant's rate
-//     over the run and over every 10-second window stays within the quota + 5%.
+// (d) coordination lost, last: the coordination topic deleted under load: every sidecar falls back to quota / brokers
+//     (its consumer reads nothing more), one creates the topic again (publishing failed), each starts its consumer
+//     again (published, nothing read back) and all are coordinated again within 60 s (measured: 11.5-17.5 s); the tenant's
+//     rate over the run and over every 10-second window stays within the quota + 5%.
 // Rates are least-squares slopes of the byte counts sampled every 500 ms, from 6 s after the load starts (the shares
 // converge within two or three intervals of 1 s) to its end. As in accuracy.serial, the lower side is scaled by the
 // share of the time each sidecar throttled the tenant: a client starved of CPU asks for less than its quota (and when
@@ -160,8 +161,8 @@ t.test(`(e) ${MANY.toLocaleString('en')} distinct cluster-scoped tenants at ever
   t.equal(sidecars.filter((s) => s.exited() !== null).length, 0, 'every sidecar still runs');
 });
 
-// last: it deletes the coordination topic, and nothing creates it again while the sidecars run
-t.test('(d) coordination lost (the topic deleted): the sidecars fall back to the static share, the total stays within the quota', async (t) => {
+// last: it deletes the coordination topic under load
+t.test('(d) coordination lost (the topic deleted): the sidecars fall back to the static share, create the topic again and coordinate again; the total stays within the quota', async (t) => {
   withCleanup(t);
   const topic = await topicOn(rig, nodes.map(() => nodes[0]!.id));
   const bytes = brokerBytes(rig, topic);
@@ -170,29 +171,46 @@ t.test('(d) coordination lost (the topic deleted): the sidecars fall back to the
   const coordinatedShares = await shares(sidecars, tenants.lost);
   await admin.deleteTopics({ topics: [coordinationTopic] });
   const deletedAt = bytes.samples.at(-1)?.seconds ?? 0;
-  // staleAfterMs (5 s) after the last report read back, each sidecar serves quota / brokers
-  const staleBy = Date.now() + 15_000;
-  let states = await Promise.all(sidecars.map(coordination));
-  while (!states.every((c) => c?.mode === 'stale') && Date.now() < staleBy) {
+  const timeline: string[] = [];
+  let last = '';
+  const until = Date.now() + 60_000;
+  let staleAt = -1;
+  let fallbackShares: number[] = [];
+  let backAt = -1;
+  while (Date.now() < until) {
+    const states = await Promise.all(sidecars.map(coordination));
+    const modes = states.map((c) => `${c?.mode}/${c?.liveSidecars}`).join(',');
+    const at = bytes.samples.at(-1)?.seconds ?? 0;
+    if (modes !== last) timeline.push(`${(at - deletedAt).toFixed(1)} s ${modes}`);
+    last = modes;
+    if (staleAt < 0 && states.every((c) => c?.mode === 'stale')) {
+      staleAt = at;
+      fallbackShares = await shares(sidecars, tenants.lost);
+    }
+    if (staleAt >= 0 && states.every((c) => c?.mode === 'coordinated' && c.liveSidecars === sidecars.length)) {
+      backAt = at;
+      break;
+    }
     await sleep(250);
-    states = await Promise.all(sidecars.map(coordination));
   }
-  const staleAt = bytes.samples.at(-1)?.seconds ?? 0;
-  await sleep(6000);
-  const fallbackShares = await shares(sidecars, tenants.lost);
-  states = await Promise.all(sidecars.map(coordination));
+  await sleep(4000);
   await load.stop();
   const samples = await bytes.stop();
   const end = samples.at(-1)!.seconds;
-  t.same(states.map((c) => c?.mode), ['stale', 'stale', 'stale'], `every sidecar in fallback ${(staleAt - deletedAt).toFixed(1)} s after the topic was deleted`);
+  t.comment(`each sidecar's mode/live sidecars from the deletion: ${timeline.join('; ')}`);
+  t.ok(staleAt >= 0, `every sidecar in fallback ${(staleAt - deletedAt).toFixed(1)} s after the topic was deleted`);
   t.ok(fallbackShares.every((x) => Math.abs(x - 1 / 3) < 1e-9), `the static share in force: ${fallbackShares.map((x) => x.toFixed(3)).join(', ')} ` +
-    `(quota / ${states[0]?.brokers} brokers; coordinated: ${coordinatedShares.map((x) => x.toFixed(3)).join(', ')})`);
+    `(quota / 3 brokers; coordinated: ${coordinatedShares.map((x) => x.toFixed(3)).join(', ')})`);
+  t.ok(backAt >= 0, `coordinated again, hearing all three, ${(backAt - deletedAt).toFixed(1)} s after the deletion (60 s allowed)`);
+  const partitions = (await admin.fetchTopicMetadata({ topics: [coordinationTopic] })).topics[0]?.partitions.length;
+  const configs = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2 /* TOPIC */, name: coordinationTopic, configNames: ['cleanup.policy'] }] });
+  t.same([partitions, configs.resources[0]?.configEntries[0]?.configValue], [1, 'compact'], 'the topic created again as the sidecars create it: one partition, compacted');
   const rate = slope(samples, FROM_SECONDS, end);
   const window = maxWindowRatio(samples.filter((x) => x.seconds >= FROM_SECONDS), QUOTA, WINDOW_SECONDS);
-  const after = slope(samples, staleAt + 1, end);
   t.ok(rate <= QUOTA * (1 + TOLERANCE) && window.ratio <= 1 + TOLERANCE,
     `from ${FROM_SECONDS} s to the end (${end.toFixed(1)} s) ${(rate / MB).toFixed(3)} MB/s; busiest ${WINDOW_SECONDS}-second window ${window.ratio.toFixed(3)}x ` +
     `the quota from ${window.from.toFixed(1)} s (topic deleted at ${deletedAt.toFixed(1)} s, all stale at ${staleAt.toFixed(1)} s)`);
-  t.ok(after <= QUOTA * 0.5, `in fallback the one broker's sidecar serves a third: ${(after / MB).toFixed(3)} MB/s (${(after / QUOTA).toFixed(3)} of the ` +
-    `quota) from ${(staleAt + 1).toFixed(1)} s`);
+  // for the record (the fallback lasts a few seconds: too few samples to judge a rate by)
+  t.comment(`the tenant in fallback (${(staleAt + 1).toFixed(1)}-${backAt.toFixed(1)} s) ${(slope(samples, staleAt + 1, backAt) / MB).toFixed(3)} MB/s; ` +
+    `coordinated again ${(slope(samples, backAt + 1, end) / MB).toFixed(3)} MB/s`);
 });
