@@ -5,7 +5,7 @@ import { testKafka } from '../support/kafkajs.js';
 import { sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { kcatConsume, kcatProduce } from '../support/kcat.js';
 import { consumerPerformance, producerPerformance, verifiableConsumer, verifiableProducer } from '../support/java-clients.js';
-import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
+import { createTopicsAndWait, topicMetadata } from '../../src/local-kafka/topics.js';
 
 const RECORDS = 10_000;
 const cluster = sharedCluster();
@@ -25,8 +25,7 @@ t.teardown(() => admin.disconnect());
 
 t.test('a topic with replication factor 3 has 3 replicas in sync on each partition', async (t) => {
   const topic = await createTopic();
-  const md = await admin.fetchTopicMetadata({ topics: [topic] });
-  const partitions = md.topics[0]!.partitions;
+  const partitions = (await topicMetadata(admin, [topic]))[0]!.partitions;
   t.equal(partitions.length, 3);
   for (const p of partitions) {
     t.same([...p.replicas].sort(), [1, 2, 3], `partition ${p.partitionId} replicas`);

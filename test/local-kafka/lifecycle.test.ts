@@ -10,7 +10,7 @@ import { KafkaCluster, type ClusterInfo } from '../../src/local-kafka/kafka-clus
 import { freePorts } from '../../src/local-kafka/ports.js';
 import { kcatConsume, kcatProduce } from '../support/kcat.js';
 import { verifiableProducer } from '../support/java-clients.js';
-import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
+import { createTopicsAndWait, topicMetadata } from '../../src/local-kafka/topics.js';
 
 function processAlive(pid: number): boolean {
   try {
@@ -46,8 +46,8 @@ t.test('SIGKILL of a leader under an acks=all producer loses no acknowledged rec
   await admin.connect();
   const topic = 'durable';
   await createTopicsAndWait(admin, [{ topic, numPartitions: 3, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] }]);
-  const md = await admin.fetchTopicMetadata({ topics: [topic] });
-  const victim = md.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+  const [md] = await topicMetadata(admin, [topic]);
+  const victim = md!.partitions.find((p) => p.partitionId === 0)!.leader;
   await admin.disconnect();
 
   let killed: Promise<void> | undefined;

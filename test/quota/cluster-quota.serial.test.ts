@@ -29,6 +29,7 @@ import { testKafka } from '../support/kafkajs.js';
 import { startProxyProcess, startSidecarProcesses } from '../support/proxy-process.js';
 import { slope } from '../support/broker-bytes.js';
 import { maxWindowRatio } from '../support/windows.js';
+import { topicMetadata } from '../../src/local-kafka/topics.js';
 import {
   MB, brokerBytes, coordination, javaPush, manyTenants, maxExcess, shares, shiftLoad, steadyLoad, topicOn, waitCoordinated, type ClusterQuotaRig,
   type SteadyResult,
@@ -202,7 +203,7 @@ t.test('(d) coordination lost (the topic deleted): the sidecars fall back to the
   t.ok(fallbackShares.every((x) => Math.abs(x - 1 / 3) < 1e-9), `the static share in force: ${fallbackShares.map((x) => x.toFixed(3)).join(', ')} ` +
     `(quota / 3 brokers; coordinated: ${coordinatedShares.map((x) => x.toFixed(3)).join(', ')})`);
   t.ok(backAt >= 0, `coordinated again, hearing all three, ${(backAt - deletedAt).toFixed(1)} s after the deletion (60 s allowed)`);
-  const partitions = (await admin.fetchTopicMetadata({ topics: [coordinationTopic] })).topics[0]?.partitions.length;
+  const partitions = (await topicMetadata(admin, [coordinationTopic]))[0]?.partitions.length;
   const configs = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2 /* TOPIC */, name: coordinationTopic, configNames: ['cleanup.policy'] }] });
   t.same([partitions, configs.resources[0]?.configEntries[0]?.configValue], [1, 'compact'], 'the topic created again as the sidecars create it: one partition, compacted');
   const rate = slope(samples, FROM_SECONDS, end);
