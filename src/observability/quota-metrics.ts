@@ -1,8 +1,11 @@
 // Per-tenant quota metrics. Tenants named in the config are labelled by name; everyone else is "other", so the label
-// set is bounded by the config. The bucket table reports its occupancy, evictions and overflow.
+// set is bounded by the config. The configured quotas themselves, by entity. The bucket table reports its occupancy,
+// evictions and overflow.
 import { Gauge, type Registry } from 'prom-client';
 import type { BucketTable } from '../quota/bucket-table.js';
 import { QUOTA_KINDS, type QuotaKind } from '../quota/quota-kinds.js';
+import { MAX_NAMED_TENANTS, entityOf } from '../quota/quota-rules.js';
+import type { QuotaEntry } from '../config/load-config.js';
 import { registerScrapedMetric, type Sample } from './scraped-metric.js';
 
 /** The label of every tenant the config does not name. */
@@ -30,8 +33,14 @@ class TenantCounts {
 
 export class QuotaMetrics {
   private readonly tenants = new Map<string, TenantCounts>();
+  /** The config's quotas as samples of kqp_quota_rate and kqp_quota_burst (set at start and at each reload). */
+  private configured: { rates: Sample[]; bursts: Sample[] } = { rates: [], bursts: [] };
 
   constructor(private readonly registry: Registry) {
+    const units = QUOTA_KINDS.map((k) => `${k.name} in ${k.unit}`).join(', ');
+    const which = `labelled by its entity as Kafka writes it (user=U,client-id=C), kind, scope (broker: each sidecar's; cluster: the total across the sidecars) and mode (enforce or shadow); the config's first ${MAX_NAMED_TENANTS} entries`;
+    registerScrapedMetric(registry, 'kqp_quota_rate', `Each configured quota's rate per second (${units}), ${which}`, 'gauge', () => this.configured.rates);
+    registerScrapedMetric(registry, 'kqp_quota_burst', `Each configured quota's burst (its bucket's size, in the kind's unit), ${which}`, 'gauge', () => this.configured.bursts);
     const byteKinds = BYTE_KINDS.map((i) => QUOTA_KINDS[i]!.charged).join('; ');
     registerScrapedMetric(registry, 'kqp_tenant_bytes_total', `Bytes charged to a tenant, by kind: ${byteKinds}`, 'counter', () => {
       const out: Sample[] = [];
@@ -60,6 +69,22 @@ export class QuotaMetrics {
     counter('kqp_quota_evictions_total', 'Slots reused for another key', () => s.evictions);
     counter('kqp_quota_evictions_lost_debt_total', 'Evictions of buckets that had not refilled (the table is too small)', () => s.evictionsLostDebt);
     counter('kqp_quota_overflow_total', 'Keys charged to the overflow slot (throttled as from an empty bucket) because every candidate slot was throttled', () => s.overflowed);
+  }
+
+  /** The config's quotas (at start and at a reload), the first MAX_NAMED_TENANTS entries: a config may hold 100,000. */
+  quotas(entries: readonly QuotaEntry[]): void {
+    const rates: Sample[] = [];
+    const bursts: Sample[] = [];
+    for (const e of entries.slice(0, MAX_NAMED_TENANTS)) {
+      const entity = entityOf(e.user, e.clientId);
+      e.rates.forEach((r, k) => {
+        if (!r) return;
+        const labels = { entity, kind: QUOTA_KINDS[k]!.name, scope: e.cluster ? 'cluster' : 'broker', mode: e.shadow ? 'shadow' : 'enforce' };
+        rates.push({ labels, value: r.rate });
+        bursts.push({ labels, value: r.burst });
+      });
+    }
+    this.configured = { rates, bursts };
   }
 
   /**

@@ -11,7 +11,7 @@ export interface Sample {
   metricName?: string;
 }
 
-export function registerScrapedMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', samples: () => Sample[]): void {
+export function registerScrapedMetric(registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', samples: () => Sample[]): void {
   const metric = { name, help, type, aggregator: 'sum', get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: samples() }) };
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 }

@@ -146,6 +146,7 @@ export class QuotaEnforcer {
     this.active = config.quotas.length > 0;
     this.named = QuotaRules.namedTenants(config.quotas);
     this.metrics.retain(new Set([...this.named.users, ...this.named.clients]));
+    this.metrics.quotas(config.quotas);
     this.generation++;
   }
 

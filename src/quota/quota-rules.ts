@@ -88,6 +88,11 @@ export class QuotaRules {
   }
 }
 
+/** A quota entry's entity as Kafka writes it (kafka-configs --describe): "user=alice", "user=alice,client-id=<default>", "client-id=app". */
+export function entityOf(user: string | undefined, clientId: string | undefined): string {
+  return [user === undefined ? [] : [`user=${user}`], clientId === undefined ? [] : [`client-id=${clientId}`]].flat().join(',');
+}
+
 function levelOf(user: string | undefined, clientId: string | undefined): { level: number; key: string } {
   if (user !== undefined && user !== DEFAULT) {
     if (clientId === undefined) return { level: 3, key: user };

@@ -3,6 +3,8 @@
 import t from 'tap';
 import { Counter, Registry } from 'prom-client';
 import { QuotaMetrics } from '../../src/observability/quota-metrics.js';
+import { MAX_NAMED_TENANTS } from '../../src/quota/quota-rules.js';
+import { configFromObject } from '../../src/config/load-config.js';
 import { QUOTA_KINDS } from '../../src/quota/quota-kinds.js';
 
 const kind = (name: string) => QUOTA_KINDS.findIndex((k) => k.name === name);
@@ -40,7 +42,8 @@ t.test('scraped, the tenant counts read as prom-client counters fed the same upd
   }
   updates.push(() => { metrics.throttled('other', 40, false, 0); throttleSeconds.labels('other').inc(0.04); throttledTime.labels('other').inc(0.04); });
   for (const u of updates) u();
-  const lines = async (r: Registry) => (await r.metrics()).split('\n').sort();
+  // the tenants' series (the configured quotas' are tested below)
+  const lines = async (r: Registry) => (await r.metrics()).split('\n').filter((l) => l && !/kqp_quota_(rate|burst)\b/.test(l)).sort();
   t.strictSame(await lines(ours), await lines(theirs), 'the same exposition, line for line');
   const other = (await ours.getSingleMetric('kqp_tenant_throttle_seconds_total')!.get()).values.find((v) => v.labels.tenant === 'other');
   t.equal(other?.value, 0.04, 'getSingleMetric reads it too');
@@ -63,4 +66,37 @@ t.test('a reload keeps the counts of the tenants it still names, and of other', 
   metrics.retain(new Set(['bob', 'carol']));
   const tenants = (await registry.getSingleMetric('kqp_tenant_throttle_seconds_total')!.get()).values.map((v) => v.labels.tenant);
   t.same(tenants.sort(), ['bob', 'other'], 'alice, named no more, is dropped: reloads do not grow the label set');
+});
+
+t.test('the configured quotas, by entity as Kafka writes it, kind, scope and mode; a reload replaces them; at most the first 1,000 entries', async (t) => {
+  const registry = new Registry();
+  const metrics = new QuotaMetrics(registry);
+  const config = (quotas: object[], more: object = {}) => configFromObject({ listen: '127.0.0.1:1', upstream: '127.0.0.1:2', quotas, ...more }).quotas;
+  metrics.quotas(config([
+    { user: 'alice', produceBytesPerSec: 1048576, fetchBytesPerSec: 2097152, fetchBurstBytes: 4194304 },
+    { user: 'alice', clientId: 'etl', requestsPerSec: 50 },
+    { clientId: '<default>', partitionMutationsPerSec: 10, groupJoinsPerSec: 5, scope: 'cluster' },
+    { user: '<default>', produceBytesPerSec: 65536, mode: 'shadow' },
+  ]));
+  const read = async (name: string) => (await registry.getSingleMetric(name)!.get()).values
+    .map((v) => `${v.labels.entity} ${v.labels.kind} ${v.labels.scope} ${v.labels.mode} ${v.value}`);
+  t.strictSame(await read('kqp_quota_rate'), [
+    'user=alice produce broker enforce 1048576', 'user=alice fetch broker enforce 2097152',
+    'user=alice,client-id=etl requests broker enforce 50',
+    'client-id=<default> groupJoins cluster enforce 5', 'client-id=<default> partitionMutations cluster enforce 10',
+    'user=<default> produce broker shadow 65536',
+  ], 'each kind an entry sets, in the config\'s order');
+  const bursts = await read('kqp_quota_burst');
+  t.ok(bursts.includes('user=alice fetch broker enforce 4194304') && bursts.includes('user=alice produce broker enforce 1048576'),
+    `bursts, set or the default (1 s of the rate): ${bursts.slice(0, 2).join('; ')}`);
+  t.match(await registry.metrics(), /# TYPE kqp_quota_rate gauge/, 'a gauge');
+
+  metrics.quotas(config([{ user: 'bob', produceBytesPerSec: 1000 }]));
+  t.strictSame(await read('kqp_quota_rate'), ['user=bob produce broker enforce 1000'], 'a reload: the quotas it no longer sets are gone');
+  metrics.quotas(config([{ user: 'bob', produceBytesPerSec: 1000 }], { enforce: false }));
+  t.strictSame(await read('kqp_quota_rate'), ['user=bob produce broker shadow 1000'], 'enforce: false: every quota in shadow');
+
+  metrics.quotas(config(Array.from({ length: MAX_NAMED_TENANTS + 500 }, (_, i) => ({ clientId: `app-${i}`, produceBytesPerSec: 1000 }))));
+  const many = await read('kqp_quota_rate');
+  t.same([many.length, many.at(-1)], [MAX_NAMED_TENANTS, `client-id=app-${MAX_NAMED_TENANTS - 1} produce broker enforce 1000`], `${MAX_NAMED_TENANTS + 500} entries: the first ${MAX_NAMED_TENANTS} exported`);
 });

@@ -74,12 +74,15 @@ t.test('quotas turned on where there were none, and settings that need a restart
   const listen = proxy.config.listen;
   await send(1);
   t.equal(requests().quota, null, 'no quota at first');
+  const quotaRates = async () => (await proxy.metrics.registry.getSingleMetricAsString('kqp_quota_rate')).split('\n').filter((l) => !l.startsWith('#'));
+  t.same(await quotaRates(), [], 'and no kqp_quota_rate series');
   const kept = proxy.reload(next({ quotas: [{ clientId: 'raw-client', requestsPerSec: 0.25, requestBurst: 1 }], quotaTable: { capacity: 2000, newBucketShare: 1 } }));
   t.same(kept, ['listen', 'upstream', 'metrics', 'quotaTable'], 'named: what needs a restart');
   const pending = (await proxy.metrics.registry.getSingleMetricAsString('kqp_config_restart_pending')).split('\n').filter((l) => l.endsWith(' 1'));
   t.same(pending.map((l) => /setting="([^"]+)"/.exec(l)![1]), kept, 'and kqp_config_restart_pending is 1 for each of them');
   const reloads = await proxy.metrics.registry.getSingleMetricAsString('kqp_config_reload_total');
   t.match(reloads, /kqp_config_reload_total\{result="failure"\} 0/, 'a reload failure\'s series exists at 0 before the first failure (so increase() sees the first)');
+  t.same(await quotaRates(), ['kqp_quota_rate{entity="client-id=raw-client",kind="requests",scope="broker",mode="enforce"} 0.25'], 'the new quota in kqp_quota_rate');
   t.same(proxy.config.listen, listen, 'the listen address in force is the old one');
   t.equal(proxy.config.quotaTable.capacity, 10000, 'and the table keeps its capacity');
   await send(2);
