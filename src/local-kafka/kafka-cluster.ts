@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureKafkaJars, KAFKA_VERSION, type KafkaJars } from './kafka-jars.js';
 import { kafkaLine, type KafkaLine } from './kafka-versions.js';
 import { runJavaOk } from './java-tool.js';
-import { freePorts, waitForPort } from './ports.js';
+import { freePorts, holdPorts, waitForPort } from './ports.js';
 import { checkServes } from './readiness.js';
 import { clusterRoot } from './cluster-root.js';
 import { killWithOwner } from './owner-watchdog.js';
@@ -296,12 +296,13 @@ export class KafkaCluster {
     return clusterLogTails(this.info, lines);
   }
 
-  /** Sends a signal to one node's JVM and waits until it has exited. */
+  /** Sends a signal to one node's JVM and waits until it has exited (its ports held for a restart meanwhile). */
   async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const n = this.nodes.find((x) => x.info.id === id);
     if (!n?.child) return;
     n.child.kill(signal);
     await n.exited;
+    holdPorts(portsOf(n.info));
   }
 
   /** Starts a node that was killed again, with the same ports and data, and waits for its client port. */
@@ -309,6 +310,7 @@ export class KafkaCluster {
     const n = this.nodes.find((x) => x.info.id === id);
     if (!n) throw new Error(`no node ${id}`);
     if (alive(n)) throw new Error(`node ${id} is running`);
+    holdPorts(portsOf(n.info));
     this.launch(n);
     await waitForPort(HOST, n.info.port, 60_000);
   }
@@ -402,6 +404,11 @@ export class KafkaCluster {
     }
     throw new Error(`not serving after ${timeoutMs} ms: ${(lastError as Error | undefined)?.message}`);
   }
+}
+
+/** Every port a node listens on. */
+function portsOf(n: NodeInfo): number[] {
+  return [n.port, n.saslPort, n.sslPort, n.saslSslPort, n.internalPort, n.controllerPort, n.jmxPort].filter((p): p is number => p !== undefined);
 }
 
 function alive(n: RunningNode): boolean {

@@ -70,6 +70,22 @@ function reserve(port: number): boolean {
   return true;
 }
 
+/**
+ * Notes `ports` (drawn earlier) as drawn now: a process that closed them and will bind them again (a broker killed
+ * and started again on its own ports) keeps them from other processes' draws for another RESERVE_MS.
+ */
+export function holdPorts(ports: readonly number[]): void {
+  for (const port of ports) {
+    const file = join(RESERVED_DIR, String(port));
+    try {
+      const now = new Date();
+      utimesSync(file, now, now);
+    } catch {
+      reserve(port); // no note of it (drawn from the kernel's range, or notes cannot be written): one made now, if it can be
+    }
+  }
+}
+
 function closed(server: Server): Promise<undefined> {
   return new Promise((resolve) => server.close(() => resolve(undefined)));
 }

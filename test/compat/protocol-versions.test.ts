@@ -21,6 +21,7 @@ import { produceRequest } from '../support/requests.js';
 import { runKcat } from '../support/kcat.js';
 import { recordBatch } from '../support/record-batch.js';
 import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
+import { waitForTopicAt } from '../support/broker-metadata.js';
 import { decodeResponseFrame } from '../../src/protocol/message.js';
 import * as ProduceRequest from '../../src/protocol/generated/produce-request.js';
 import * as ApiVersionsRequest from '../../src/protocol/generated/api-versions-request.js';
@@ -43,6 +44,8 @@ t.teardown(() => Promise.all([...sidecars, ...saslSidecars].map((s) => s.stop())
 async function topicOnFirstNode(): Promise<string> {
   const topic = uniqueName('versions');
   await createTopicsAndWait(admin, [{ topic, replicaAssignment: [{ partition: 0, replicas: [node.id] }] }]);
+  // the raw produces below go to this broker and never retry: it must have applied the topic itself
+  await waitForTopicAt(node.port, topic);
   return topic;
 }
 

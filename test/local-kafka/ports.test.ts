@@ -1,9 +1,12 @@
 // freePorts: distinct ports, free when returned, drawn below the kernel's ephemeral range (where outgoing connections
-// take theirs), so that a process given one can still bind it a moment later.
+// take theirs), so that a process given one can still bind it a moment later; holdPorts renews their notes (a broker
+// killed and started again on its ports).
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { freePorts } from '../../src/local-kafka/ports.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts, holdPorts } from '../../src/local-kafka/ports.js';
 
 t.test('distinct, bindable, below the ephemeral range', async (t) => {
   const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
@@ -17,4 +20,14 @@ t.test('distinct, bindable, below the ephemeral range', async (t) => {
   })));
   t.equal(servers.length, 20, 'each could be bound after');
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+t.test('holdPorts notes drawn ports as drawn now (a killed broker keeps its ports for its restart)', async (t) => {
+  const [port] = await freePorts(1);
+  const note = join(tmpdir(), 'kqp-ports', String(port));
+  const old = new Date(Date.now() - 10 * 60_000);
+  utimesSync(note, old, old);
+  holdPorts([port!]);
+  const age = Date.now() - statSync(note).mtimeMs;
+  t.ok(age < 60_000, `its note, ten minutes old, is new again (${age.toFixed(0)} ms)`);
 });

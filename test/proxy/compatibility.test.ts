@@ -162,9 +162,19 @@ t.test('Java admin: create, alter and describe configs, delete', async (t) => {
   const base = ['--bootstrap-server', bootstrap];
   await runJavaOk('org.apache.kafka.tools.TopicCommand', [...base, '--create', '--topic', name, '--partitions', '2', '--replication-factor', '3'], cp);
   await runJavaOk('org.apache.kafka.tools.ConfigCommand', [...base, '--alter', '--entity-type', 'topics', '--entity-name', name, '--add-config', 'max.message.bytes=2000000'], cp);
-  const described = await runJavaOk('org.apache.kafka.tools.ConfigCommand', [...base, '--describe', '--entity-type', 'topics', '--entity-name', name], cp);
-  t.match(described.stdout, /max\.message\.bytes=2000000/);
+  // the broker a command asks may not have applied what the controller committed for the one before: asked again
+  // (30 s at most) until it has
+  const settled = async (args: string[], done: (out: string) => boolean) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { stdout } = await runJavaOk('org.apache.kafka.tools.' + args[0], [...base, ...args.slice(1)], cp);
+      if (done(stdout) || Date.now() > deadline) return stdout;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const described = await settled(['ConfigCommand', '--describe', '--entity-type', 'topics', '--entity-name', name], (out) => /max\.message\.bytes=2000000/.test(out));
+  t.match(described, /max\.message\.bytes=2000000/);
   await runJavaOk('org.apache.kafka.tools.TopicCommand', [...base, '--delete', '--topic', name], cp);
-  const list = await runJavaOk('org.apache.kafka.tools.TopicCommand', [...base, '--list'], cp);
-  t.notMatch(list.stdout, name, 'deleted');
+  const list = await settled(['TopicCommand', '--list'], (out) => !out.split('\n').includes(name));
+  t.notOk(list.split('\n').includes(name), 'deleted');
 });

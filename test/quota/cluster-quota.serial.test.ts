@@ -170,7 +170,7 @@ t.test('(d) coordination lost (the topic deleted): the sidecars fall back to the
   const load = javaPush(rig, topic, tenants.lost);
   await sleep(8000);
   const coordinatedShares = await shares(sidecars, tenants.lost);
-  await admin.deleteTopics({ topics: [coordinationTopic] });
+  await admin.deleteTopics({ topics: [coordinationTopic], timeout: 30_000 });
   const deletedAt = bytes.samples.at(-1)?.seconds ?? 0;
   const timeline: string[] = [];
   let last = '';

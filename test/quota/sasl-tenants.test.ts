@@ -46,7 +46,8 @@ async function newTopic(prefix: string): Promise<string> {
 }
 
 async function produceWithKafkajs(sasl: SASLOptions, bytes: number): Promise<void> {
-  const kafka = testKafka(bootstrap, { sasl, retry: { retries: 1 } });
+  // retried: the first send may ask a broker that has not applied the new topic yet (a refused login is not retried)
+  const kafka = testKafka(bootstrap, { sasl, retry: { retries: 5 } });
   const topic = await newTopic('sasl-tenant');
   const producer = kafka.producer();
   await producer.connect();

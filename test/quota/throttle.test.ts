@@ -312,8 +312,9 @@ const shareFetch = (maxBytes: number, groupIdBytes = 10) => ({ ...defaultShareFe
 const shareMaxBytesAsked = (f: Buffer) => f.readInt32BE(shareFetchMaxBytesAt(f, 4 + readRequestHeader(f, undefined, undefined, 4).length, f.readInt16BE(6)));
 
 t.test('share fetch (KIP-932): max_bytes capped, after a group id of any length; the response charged to the fetch quota, the client muted', async (t) => {
-  // 100 KB/s, burst 100 KB; each response carries 150 000 record bytes: about half a second of debt
-  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 150_000 }));
+  // 100 KB/s, burst 100 KB; each response carries 600 000 record bytes: about 4.9 s of debt (seconds of margin for
+  // 'at once' with the whole unit phase running beside it)
+  const { client, arrivals, proxy } = await setup(t, [{ clientId: 'raw-client', fetchBytesPerSec: 102_400 }], brokerScript({ fetchBytes: 600_000 }));
   const sentAt = performance.now();
   const r = await client.response(client.send(78, 1, shareFetch(50_000_000, 700)), 20_000);
   const waited = performance.now() - sentAt;
@@ -361,7 +362,8 @@ t.test('a reload that removes a quota, or turns it to shadow mode, ends the hold
     const reloadedAt = performance.now();
     reload(proxy, change);
     await client.response(1002, 20_000);
-    t.ok(arrivals[1]!.at - reloadedAt < 1000, `${name}: the held produce reached the broker ${(arrivals[1]!.at - reloadedAt).toFixed(0)} ms after the reload`);
+    // (held for about 15 s more without the reload)
+    t.ok(arrivals[1]!.at - reloadedAt < 5000, `${name}: the held produce reached the broker ${(arrivals[1]!.at - reloadedAt).toFixed(0)} ms after the reload`);
 
     // a fetch response (v12) of 300 KB mutes the client for about 28 s under the same fetch quota
     reload(proxy, { quotas: [{ clientId: 'raw-client', fetchBytesPerSec: 10_240 }] });
@@ -372,7 +374,7 @@ t.test('a reload that removes a quota, or turns it to shadow mode, ends the hold
     const again = performance.now();
     reload(proxy, change);
     await client.response(next, 20_000);
-    t.ok(arrivals[3]!.at - again < 1000, `${name}: it reached the broker ${(arrivals[3]!.at - again).toFixed(0)} ms after the reload`);
+    t.ok(arrivals[3]!.at - again < 5000, `${name}: it reached the broker ${(arrivals[3]!.at - again).toFixed(0)} ms after the reload`);
   }
 });
 

@@ -38,12 +38,24 @@ await new Promise<void>((resolve, reject) => {
 });
 await consumer.disconnect();
 
+// KRaft answers AlterConfigs and DeleteTopics once the controller committed them; the broker asked next may not have
+// applied them yet: read until it has (30 s at most), reporting what was read last
+const settled = async <T>(read: () => Promise<T>, done: (v: T) => boolean): Promise<T> => {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const v = await read();
+    if (done(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
 await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic!, configEntries: [{ name: 'retention.ms', value: '7200000' }] }] });
-const described = await admin.describeConfigs({ resources: [{ type: 2, name: topic!, configNames: ['retention.ms'] }], includeSynonyms: false });
-const retention = described.resources[0]!.configEntries.find((e) => e.configName === 'retention.ms')!.configValue;
+const retention = await settled(async () => {
+  const described = await admin.describeConfigs({ resources: [{ type: 2, name: topic!, configNames: ['retention.ms'] }], includeSynonyms: false });
+  return described.resources[0]!.configEntries.find((e) => e.configName === 'retention.ms')!.configValue;
+}, (v) => v === '7200000');
 const cluster = await admin.describeCluster();
-await admin.deleteTopics({ topics: [topic!] });
-const remaining = await admin.listTopics();
+await admin.deleteTopics({ topics: [topic!], timeout: 30_000 });
+const remaining = await settled(() => admin.listTopics(), (topics) => !topics.includes(topic!));
 await admin.disconnect();
 console.log(JSON.stringify({
   produced: count,
