@@ -44,6 +44,7 @@ export class ConfigReloader {
       next = loadConfig(this.file);
     } catch (err) {
       metrics.configReloads.labels('failure').inc();
+      metrics.configLastReloadFailure.set(Date.now() / 1000);
       log.error({ trigger, file: this.file, error: (err as Error).message }, 'config reload failed: the config in force is unchanged');
       return false;
     }

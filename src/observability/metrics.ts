@@ -15,6 +15,7 @@ export class ProxyMetrics {
   coordination: () => ClusterStats | undefined = () => undefined;
   readonly configReloads: Counter<'result'>;
   readonly configLastReloadSuccess: Gauge;
+  readonly configLastReloadFailure: Gauge;
   readonly configRestartPending: Gauge<'setting'>;
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
@@ -54,6 +55,11 @@ export class ProxyMetrics {
     this.configReloads = new Counter({ name: 'kqp_config_reload_total', help: 'Config reloads (SIGHUP, or a change of the file with reload.watch), by result: success or failure (the old config stays in force)', labelNames: ['result'], registers });
     this.configLastReloadSuccess = new Gauge({ name: 'kqp_config_last_reload_success_timestamp_seconds', help: 'When the config in force was loaded (at start, or by the last successful reload)', registers });
     this.configLastReloadSuccess.set(Date.now() / 1000);
+    this.configLastReloadFailure = new Gauge({
+      name: 'kqp_config_last_reload_failure_timestamp_seconds', registers,
+      help: 'When a reload last failed (0: none since start); later than the last success: the file on disk is not the config in force',
+    });
+    this.configLastReloadFailure.set(0);
     this.configRestartPending = new Gauge({
       name: 'kqp_config_restart_pending', labelNames: ['setting'], registers,
       help: 'Settings (restart-only) that the config file changed and a reload could not apply: 1 until the process restarts with them',

@@ -1,6 +1,6 @@
 // The config reloader with reload.watch, in front of a fake broker: a file replaced by an editor's rename-over is put in
 // force without a signal (200 ms after the last change; asserted within FOLLOW_MS); a file that fails validation
-// changes nothing. (A Kubernetes ConfigMap volume's
+// changes nothing, and its time is kept (kqp_config_last_reload_failure_timestamp_seconds). (A Kubernetes ConfigMap volume's
 // update, the ..data symlink swapped, is tested with the deploy kit's config in test/deploy/kubernetes.test.ts.)
 import t, { type Test } from 'tap';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,4 +55,10 @@ t.test("an editor's rename-over", async (t) => {
   while (!failed.test(await proxy.metrics.registry.metrics()) && Date.now() - started < FOLLOW_MS) await sleep(20);
   t.match(await proxy.metrics.registry.metrics(), failed, `a file that fails validation is counted as a failed reload (after ${Date.now() - started} ms)`);
   t.equal(rate(), 20, 'and changes nothing');
+  const gauge = async (name: string) => (await proxy.metrics.registry.getSingleMetric(name)!.get()).values[0]!.value;
+  const [success, failure] = [await gauge('kqp_config_last_reload_success_timestamp_seconds'), await gauge('kqp_config_last_reload_failure_timestamp_seconds')];
+  t.ok(failure > success, `its time is after the last success's (${(failure - success).toFixed(3)} s): the file is not the config in force`);
+  writeFileSync(join(dir, 'proxy.yaml'), text(30));
+  await followed(30);
+  t.ok(rate() === 30 && (await gauge('kqp_config_last_reload_success_timestamp_seconds')) > failure, 'a good file again: the last success is after the failure');
 });

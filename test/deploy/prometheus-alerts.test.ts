@@ -37,9 +37,12 @@ t.test('every alert fires in a test case and stays quiet in another, and says wh
   }
 });
 
-t.test('the alerts watch evictions that lost debt, overflow, throttled tenants, upstream errors and readiness', async (t) => {
+t.test('the alerts watch evictions that lost debt, overflow, throttled tenants, upstream errors, readiness, reloads and quota drift', async (t) => {
   const used = new Set(alerts.flatMap((a) => metricNamesIn(a.expr)));
-  const wanted = ['kqp_quota_evictions_lost_debt_total', 'kqp_quota_overflow_total', 'kqp_tenant_throttled_time_seconds_total', 'kqp_upstream_errors_total', 'kqp_ready'];
+  const wanted = [
+    'kqp_quota_evictions_lost_debt_total', 'kqp_quota_overflow_total', 'kqp_tenant_throttled_time_seconds_total', 'kqp_upstream_errors_total', 'kqp_ready',
+    'kqp_config_last_reload_failure_timestamp_seconds', 'kqp_config_restart_pending', 'kqp_quota_rate',
+  ];
   t.same(wanted.filter((name) => !used.has(name)), [], 'an alert for each');
 });
 
