@@ -132,6 +132,8 @@ export interface Acked {
 export interface VerifiableProducerResult {
   acked: Acked[];
   errors: number;
+  /** The first few distinct send errors, "Exception: message". */
+  errorMessages: string[];
   exitCode: number | null;
   /** The tail of its stderr, for failure messages. */
   stderr: string;
@@ -160,20 +162,24 @@ export async function verifiableProducer(classpath: string, o: VerifiableProduce
   if (o.props) args.push('--producer.config', propertiesFile(o.props));
   const acked: Acked[] = [];
   let errors = 0;
+  const errorMessages = new Set<string>();
   const r = await runJava(`${TOOLS}.VerifiableProducer`, args, {
     classpath,
     timeoutMs: o.timeoutMs ?? 300_000,
     ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
     onLine: (line) => {
       if (!line.startsWith('{')) return;
-      const e = JSON.parse(line) as { name: string; value?: string; partition?: number; offset?: number };
+      const e = JSON.parse(line) as { name: string; value?: string; partition?: number; offset?: number; exception?: string; message?: string };
       if (e.name === 'producer_send_success') {
         acked.push({ value: e.value!, partition: e.partition!, offset: e.offset! });
         o.onAck?.(acked.length);
-      } else if (e.name === 'producer_send_error') errors++;
+      } else if (e.name === 'producer_send_error') {
+        errors++;
+        if (errorMessages.size < 5) errorMessages.add(`${e.exception}: ${e.message}`);
+      }
     },
   });
-  return { acked, errors, exitCode: r.code, stderr: r.stderr.slice(-4000) };
+  return { acked, errors, errorMessages: [...errorMessages], exitCode: r.code, stderr: r.stderr.slice(-4000) };
 }
 
 export interface ConsumedRecord {
