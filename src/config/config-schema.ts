@@ -166,6 +166,10 @@ export const CONFIG_SCHEMA = {
           type: 'integer', minimum: 100, maximum: MAX_TIMER_MS, default: 20000,
           description: 'longest wait for the gate; then the proxy answers REQUEST_TIMED_OUT (below the clients\' request.timeout.ms, 30 s by default)',
         },
+        holdUntilAppliedMs: {
+          type: 'integer', minimum: 0, maximum: MAX_TIMER_MS, default: 0,
+          description: 'a CreateTopics, CreatePartitions or DeleteTopics keeps its gate place after its response until the broker shows the change in its Metadata (it has applied it), for this long at most; 0: off',
+        },
         defaultPartitions: {
           type: 'integer', minimum: 1, default: 1,
           description: "the brokers' num.partitions, charged for a topic created with the default count until a CreateTopics response shows the broker's",

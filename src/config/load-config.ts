@@ -59,6 +59,8 @@ export interface ConnectionLimits {
 export interface AdminConfig {
   maxInFlight: number;
   maxWaitMs: number;
+  /** A topic change keeps its gate place until the broker has applied it, for this long at most (0: off). */
+  holdUntilAppliedMs: number;
   defaultPartitions: number;
   topicCacheCapacity: number;
 }

@@ -2,7 +2,7 @@
 // at most admin.maxInFlight of them at the broker at once. The rest wait, each its client connection not read (one
 // request per waiting connection is all that is held), in one queue per tenant; a freed place goes to the next tenant
 // in turn (round robin), so that one tenant's thousand requests do not put another tenant's single request behind
-// them. A waiter whose client goes away leaves its queue; one that waits admin.maxWaitMs is told so (the request is
+// them. A mutation the broker has yet to apply may keep its place after its response (admin.holdUntilAppliedMs). A waiter whose client goes away leaves its queue; one that waits admin.maxWaitMs is told so (the request is
 // then answered REQUEST_TIMED_OUT by its stage).
 import type { Counter, Gauge } from 'prom-client';
 
@@ -72,6 +72,14 @@ export class AdminGate {
     if (ticket.state !== 'waiting') return;
     ticket.state = 'cancelled';
     this.leave(ticket);
+  }
+
+  /**
+   * Takes a place whatever the limit, for a request whose response is coming back now and whose place is released
+   * right after (apply-watch.ts: the place stays taken, by the change the broker has yet to apply, until release()).
+   */
+  reserve(): void {
+    this.setInFlight(this.inFlight + 1);
   }
 
   /** An admitted request's response came back (or its connection closed): its place goes to the next tenant in turn. */

@@ -10,7 +10,8 @@
 // tenant's refused topics are served in order rather than by whichever retry arrives first. Versions older than
 // KIP-599's (CreateTopics v6, CreatePartitions v3, DeleteTopics v5: their clients do not know error 89) are held,
 // unforwarded, while the tenant is in debt, then charged whole, as Kafka's PermissiveControllerMutationQuota charges
-// them. validate_only requests are not charged.
+// them. validate_only requests are not charged. With admin.holdUntilAppliedMs, a mutation keeps its gate place until
+// the broker has applied it (apply-watch.ts).
 import { REQUEST_CODECS } from '../protocol/generated/codecs.js';
 import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import { ErrorCode, KAFKA_ERRORS } from '../protocol/generated/error-codes.js';
@@ -27,6 +28,7 @@ import type { QuotaEnforcer } from '../quota/quota-enforcer.js';
 import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
 import type { BrokerBudget } from '../quota/broker-budget.js';
 import type { AdminGate } from './admin-gate.js';
+import type { ApplyWatch, TopicChange } from './apply-watch.js';
 import type { MutationTurns } from '../quota/mutation-turns.js';
 import type { TopicPartitions, TopicRef } from './topic-partitions.js';
 import { ANSWERABLE, encodeResponse, errorResponse } from './error-responses.js';
@@ -48,6 +50,7 @@ export interface AdminDeps {
   quotas: QuotaEnforcer;
   budget: BrokerBudget;
   gate: AdminGate;
+  applied: ApplyWatch;
   topics: TopicPartitions;
   turns: MutationTurns;
 }
@@ -70,8 +73,8 @@ interface MutationApi<Req, Res, T> {
   cost(item: T, topics: TopicPartitions): number;
   /** The response's result list (refused results are appended to it). */
   results(res: Res): unknown[];
-  /** Learns from the broker's results (accepted items, in order). */
-  learn(accepted: T[], res: Res, topics: TopicPartitions): void;
+  /** Learns from the broker's results (accepted items, in order); returns the last change it accepted. */
+  learn(accepted: T[], res: Res, topics: TopicPartitions): TopicChange | undefined;
 }
 
 type CreatableTopic = CreateTopicsRequest['topics'][number];
@@ -90,6 +93,7 @@ const createTopics: MutationApi<CreateTopicsRequest, CreateTopicsResponse, Creat
   // a topic created: its count from the response (v5+), else from what was asked (older clients, kafkajs among them,
   // delete the topics they create: their DeleteTopics is charged from this)
   learn: (accepted, res, topics) => {
+    let last: TopicChange | undefined;
     for (const result of res.topics) {
       if (result.errorCode !== ErrorCode.NONE) continue;
       const asked = accepted.find((t) => t.name === result.name);
@@ -99,7 +103,9 @@ const createTopics: MutationApi<CreateTopicsRequest, CreateTopicsResponse, Creat
       } else if (asked) {
         topics.set(result, partitionsAsked(asked, topics));
       }
+      last = { name: result.name, partitions: Math.max(1, topics.get(result) ?? 1), topicId: result.topicId };
     }
+    return last;
   },
 };
 
@@ -113,10 +119,15 @@ const createPartitions: MutationApi<CreatePartitionsRequest, CreatePartitionsRes
   cost: (t, topics) => Math.max(0, t.count - (topics.get({ name: t.name }) ?? topics.defaultPartitions)),
   results: (r) => r.results,
   learn: (accepted, res, topics) => {
+    let last: TopicChange | undefined;
     for (const result of res.results) {
       const asked = accepted.find((t) => t.name === result.name);
-      if (asked && result.errorCode === ErrorCode.NONE) topics.set({ name: result.name }, asked.count);
+      if (asked && result.errorCode === ErrorCode.NONE) {
+        topics.set({ name: result.name }, asked.count);
+        last = { name: result.name, partitions: asked.count };
+      }
     }
+    return last;
   },
 };
 
@@ -132,7 +143,13 @@ const deleteTopics: MutationApi<DeleteTopicsRequest, DeleteTopicsResponse, Delet
   cost: (t, topics) => topics.get(t) ?? topics.defaultPartitions,
   results: (r) => r.responses,
   learn: (_accepted, res, topics) => {
-    for (const result of res.responses) if (result.errorCode === ErrorCode.NONE) topics.forget(result);
+    let last: TopicChange | undefined;
+    for (const result of res.responses) {
+      if (result.errorCode !== ErrorCode.NONE) continue;
+      topics.forget(result);
+      if (result.name !== null) last = { name: result.name, partitions: 0, topicId: result.topicId };
+    }
+    return last;
   },
 };
 
@@ -251,9 +268,11 @@ function chargeMutations(apiKey: number, api: MutationApi<object, object, object
   }
   if (refused.length > 0) d.forward = reencode(apiKey, req, api.withItems(body, accepted));
   const refusedBody = refused.length > 0 ? errorResponse(apiKey, h.apiVersion, api.withItems(body, refused), ErrorCode.THROTTLING_QUOTA_EXCEEDED, THROTTLED_MESSAGE, 0) : undefined;
-  const topics = deps.topics;
+  const { topics, gate, applied } = deps;
   d.merge = (res) => {
-    api.learn(accepted, res, topics);
+    // the change keeps this request's gate place until the broker has applied it (released right after this)
+    const change = api.learn(accepted, res, topics);
+    if (change && applied.watch(change, () => gate.release())) gate.reserve();
     if (refusedBody) api.results(res).push(...api.results(refusedBody));
     return refusedBody !== undefined;
   };

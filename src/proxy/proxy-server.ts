@@ -20,6 +20,7 @@ import { QuotaMetrics } from '../observability/quota-metrics.js';
 import { PARTITION_MUTATIONS } from '../quota/quota-kinds.js';
 import { AdminGate } from './admin-gate.js';
 import { TopicPartitions } from './topic-partitions.js';
+import { ApplyWatch } from './apply-watch.js';
 import { MutationTurns } from '../quota/mutation-turns.js';
 import { UpstreamDialer } from './upstream-dialer.js';
 import { TlsListener, type TlsRejection } from '../tls/tls-listener.js';
@@ -98,6 +99,7 @@ export class ProxyServer {
   private readonly ctx: ConnectionContext;
   readonly quotas: QuotaEnforcer;
   readonly gate: AdminGate;
+  private readonly applied: ApplyWatch;
   private readonly budget: BrokerBudget;
   readonly topics: TopicPartitions;
   private readonly turns: MutationTurns;
@@ -129,6 +131,7 @@ export class ProxyServer {
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
+    this.applied = new ApplyWatch(this.dialer, config.admin.holdUntilAppliedMs, now, { unapplied: m.adminUnapplied, lagSeconds: m.adminApplyLagSeconds, timeouts: m.adminApplyTimeouts });
     this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
     this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, this.dialer);
     this.turns = new MutationTurns(config.admin.topicCacheCapacity, now);
@@ -176,7 +179,7 @@ export class ProxyServer {
   private stagesFor(): RequestStages {
     const c = this.current;
     const shareFetchLimit = c.advertise.mode !== 'none' ? Math.floor(c.limits.maxRewriteFrameBytes / 2) : Infinity;
-    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, topics: this.topics, turns: this.turns }, shareFetchLimit);
+    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, applied: this.applied, topics: this.topics, turns: this.turns }, shareFetchLimit);
   }
 
   /** Partition counts are learnt from relayed metadata only when something counts partitions. */
@@ -217,6 +220,7 @@ export class ProxyServer {
     this.quotas.configure(c);
     this.budget.configure(c.brokerBudget);
     this.gate.configure(c.admin.maxInFlight, c.admin.maxWaitMs);
+    this.applied.configure(c.admin.holdUntilAppliedMs);
     this.ctx.limits = c.limits;
     this.ctx.oauthbearerClaim = c.tenants.oauthbearerSubClaim;
     this.server.maxConnections = c.limits.maxConnections;
@@ -302,7 +306,7 @@ export class ProxyServer {
     const c = this.config.connections;
     return {
       ...(this.quotas.cluster ? { coordination: this.quotas.cluster.clusterStats() } : {}),
-      adminGate: { ...this.gate.stats, maxWaitMs: this.config.admin.maxWaitMs },
+      adminGate: { ...this.gate.stats, maxWaitMs: this.config.admin.maxWaitMs, ...this.applied.stats },
       brokerBudget: this.budget.stats,
       topicCache: { topics: this.topics.size, capacity: this.config.admin.topicCacheCapacity, defaultPartitions: this.topics.defaultPartitions },
       connections: {
@@ -329,6 +333,7 @@ export class ProxyServer {
     this.stopping = true;
     await this.starting?.catch(() => undefined);
     this.probe.stop();
+    this.applied.stop();
     const coordinated = this.coordinator?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.waiting) s.destroy();

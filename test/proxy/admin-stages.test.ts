@@ -27,9 +27,12 @@ const encode = (f: (w: Writer) => void) => {
   return Buffer.from(w.finish());
 };
 
-/** Answers CreateTopics (each topic created with the partitions it asked for), DeleteTopics, Metadata (every topic has METADATA_PARTITIONS) and ApiVersions. */
+/**
+ * Answers CreateTopics (each topic created with the partitions it asked for), DeleteTopics, Metadata (every topic has
+ * METADATA_PARTITIONS, or, given `shown`, the topics in it; the others are unknown) and ApiVersions.
+ */
 const METADATA_PARTITIONS = 7;
-function answer(frame: Buffer): Buffer | undefined {
+function answer(frame: Buffer, shown?: Set<string>): Buffer | undefined {
   const id = correlationOf(frame);
   const v = frame.readInt16BE(6);
   switch (apiKeyOf(frame)) {
@@ -47,7 +50,9 @@ function answer(frame: Buffer): Buffer | undefined {
     case ApiKey.Metadata: {
       const req = decodeRequestFrame(frame.subarray(4)).body as { topics: { name: string }[] };
       const partitions = Array.from({ length: METADATA_PARTITIONS }, (_, i) => ({ ...MetadataRes.defaultMetadataResponsePartition(), partitionIndex: i }));
-      const topics = req.topics.map((x) => ({ ...MetadataRes.defaultMetadataResponseTopic(), name: x.name, topicId: Buffer.alloc(16, 1), partitions }));
+      const topics = req.topics.map((x) => (!shown || shown.has(x.name)
+        ? { ...MetadataRes.defaultMetadataResponseTopic(), name: x.name, topicId: Buffer.alloc(16, 1), partitions }
+        : { ...MetadataRes.defaultMetadataResponseTopic(), name: x.name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }));
       return responseFrame(id, encode((w) => MetadataRes.encodeMetadataResponse(w, v, { ...MetadataRes.defaultMetadataResponse(), topics })), v >= 9);
     }
     case ApiKey.ApiVersions:
@@ -66,9 +71,9 @@ interface Received {
 
 /**
  * A fake broker that records what reached it; CreateTopics answers wait for release() when `holdCreates` (so that
- * requests stay in flight at the gate).
+ * requests stay in flight at the gate); its Metadata shows only the topics in `shown`, when given.
  */
-async function setup(t: Test, config: Record<string, unknown>, holdCreates = false) {
+async function setup(t: Test, config: Record<string, unknown>, holdCreates = false, shown?: Set<string>) {
   const received: Received[] = [];
   const held: { frame: Buffer; socket: Socket }[] = [];
   const broker = new FakeBroker((frame, socket) => {
@@ -78,7 +83,7 @@ async function setup(t: Test, config: Record<string, unknown>, holdCreates = fal
       held.push({ frame, socket });
       return undefined;
     }
-    const out = answer(frame);
+    const out = answer(frame, shown);
     return out ? [out] : undefined;
   });
   // as a sidecar runs: rewriting broker addresses (responses taken whole to merge them must come through that too)
@@ -301,6 +306,56 @@ t.test("a place freed by a response is given back once, even when the connection
   release();
   await waitFor(() => proxy.gate.stats.inFlight === 0);
   t.equal(received.filter((r) => r.key === ApiKey.CreateTopics).length, 4, 'c reached the broker once b was answered');
+});
+
+t.test('holdUntilAppliedMs: a topic change keeps its gate place until the broker shows it, or for holdUntilAppliedMs at most', async (t) => {
+  const shown = new Set<string>();
+  const HOLD_MS = 2000;
+  const { proxy, open, received } = await setup(t, { admin: { maxInFlight: 1, holdUntilAppliedMs: HOLD_MS } }, false, shown);
+  const forwarded = () => received.filter((r) => r.key === ApiKey.CreateTopics || r.key === ApiKey.DeleteTopics).length;
+  const watching = () => received.filter((r) => r.key === ApiKey.Metadata && r.clientId === 'kqp-apply-watch').length;
+  const a = await open();
+  const b = await open();
+  t.equal(createResponse(await a.response(a.send(ApiKey.CreateTopics, 7, create([topic('a', 7)]))), 7).topics[0]!.errorCode, ErrorCode.NONE, 'a created');
+  t.equal(proxy.gate.stats.inFlight, 1, 'answered, its creation still holds the one place: the broker does not show a yet');
+  const second = b.send(ApiKey.CreateTopics, 7, create([topic('b', 7)]));
+  await waitFor(() => watching() >= 3);
+  t.equal(forwarded(), 1, `b waits for the place (the sidecar asked the broker about a ${watching()} times meanwhile)`);
+  shown.add('a');
+  await b.response(second);
+  t.equal(forwarded(), 2, 'once the broker shows a, b goes to the broker');
+
+  // the broker never shows b: its place is given back after holdUntilAppliedMs, counted
+  const answeredAt = performance.now();
+  await waitFor(() => proxy.gate.stats.inFlight === 0);
+  const heldMs = performance.now() - answeredAt;
+  t.ok(heldMs >= HOLD_MS - TIMER_EARLY_MS - 100, `b's place was held ${heldMs.toFixed(0)} ms (holdUntilAppliedMs ${HOLD_MS})`);
+  const timeouts = await proxy.metrics.registry.getSingleMetric('kqp_admin_apply_timeouts_total')!.get();
+  t.equal(timeouts.values[0]!.value, 1, 'one change not applied in time');
+
+  t.match(proxy.sidecarState(), { adminGate: { unapplied: 0, holdUntilAppliedMs: HOLD_MS } }, '/quota says so');
+});
+
+t.test('holdUntilAppliedMs: a deletion is applied once the broker no longer knows the topic, and ends the watch of its creation', async (t) => {
+  const HOLD_MS = 10_000;
+  const { proxy, open } = await setup(t, { admin: { maxInFlight: 2, holdUntilAppliedMs: HOLD_MS } }, false, new Set());
+  const a = await open();
+  await a.response(a.send(ApiKey.CreateTopics, 7, create([topic('d', 7)])));
+  t.equal(proxy.gate.stats.inFlight, 1, 'd not shown by the broker: its creation holds a place');
+  const deletedAt = performance.now();
+  await a.response(a.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'd' }], timeoutMs: 30_000 }));
+  await waitFor(() => proxy.gate.stats.inFlight === 0, HOLD_MS / 2);
+  t.pass(`both places free ${(performance.now() - deletedAt).toFixed(0)} ms after the deletion was sent (holdUntilAppliedMs ${HOLD_MS})`);
+  const timeouts = await proxy.metrics.registry.getSingleMetric('kqp_admin_apply_timeouts_total')!.get();
+  t.equal(timeouts.values[0]!.value, 0, 'neither timed out');
+});
+
+t.test('holdUntilAppliedMs 0 (the default): a place is given back with the response', async (t) => {
+  const { proxy, open, received } = await setup(t, {}, false, new Set());
+  const a = await open();
+  await a.response(a.send(ApiKey.CreateTopics, 7, create([topic('a', 7)])));
+  t.equal(proxy.gate.stats.inFlight, 0, 'free at once');
+  t.notOk(received.some((r) => r.clientId === 'kqp-apply-watch'), 'nothing watched');
 });
 
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
