@@ -10,7 +10,8 @@
 //
 // Phases: `baseline` (the two tenants alone, straight to the broker), `baseline-sidecar` (the same through a sidecar
 // with the default config), then the storm `direct`, through a `sidecar` with the default config (every role through
-// it), through a sidecar with the `guarded` config (GUARD in test/support/admin-storm.ts), and direct with Kafka's own KIP-599 quota
+// it), through a sidecar with the `guarded` config (GUARD in test/support/admin-storm.ts), the same with each topic
+// change keeping its gate place until the broker has applied it (`guarded-applied`: admin.holdUntilAppliedMs), and direct with Kafka's own KIP-599 quota
 // (`kafka-quota`: controller_mutation_rate, KAFKA_QUOTA below). After each phase its topics and groups are deleted and
 // the broker is watched until it has settled (no partition directory of the phase's topics left, no deletion pending):
 // a broker that dies (during the phase or while settling), or that has not settled within --settle seconds (or has
@@ -19,7 +20,7 @@
 //
 // Figures: each *ProduceP99Ratio is the producer's p99 during the storm over its p99 without it (the direct baseline
 // for the direct phases, the sidecar baseline for the sidecar phases); guardedQuietAdminP99Ratio the quiet tenant's
-// CreateTopics p99 with the guard over its sidecar baseline; and per phase the storm calls that failed, the most
+// CreateTopics p99 with the guard over its sidecar baseline (guardedApplied*: the same for guarded-applied); and per phase the storm calls that failed, the most
 // partition mutations per second the broker applied (log directories) and its controller accepted (successful calls),
 // open files, pending deletions, RSS (maxima over the phase and its settling), whether the broker survived, and the CPU
 // seconds the broker, the sidecar and the two JVMs used (all on the same 2 cores: the clients' CPU is the broker's
@@ -40,7 +41,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { KafkaCluster, setClientQuota, type NodeInfo } from '../src/local-kafka/kafka-cluster.js';
 import { createTopicsAndWait } from '../src/local-kafka/topics.js';
 import { startSidecarProcesses, type ProxyProcess } from '../test/support/proxy-process.js';
-import { compileAdminStorm, runAdminStorm, GUARD, PRODUCER, QUIET_INTERVAL_MS, STORM, WARM_UP_MS, type CallStats, type StormResult } from '../test/support/admin-storm.js';
+import { compileAdminStorm, runAdminStorm, GUARD, GUARD_APPLIED, PRODUCER, QUIET_INTERVAL_MS, STORM, WARM_UP_MS, type CallStats, type StormResult } from '../test/support/admin-storm.js';
 import { brokerHealthNow, watchBrokerHealth, type HealthSummary } from '../test/support/broker-health.js';
 import { testKafka } from '../test/support/kafkajs.js';
 import { buildProxy, cpuSeconds, pinProcess } from './support/processes.js';
@@ -51,7 +52,7 @@ import { median } from './support/stats.js';
 const KAFKA_QUOTA = { clientId: 'default' as const, controllerMutationRate: 100 };
 
 // ------------------------------------------------------------------------------------------------
-const PHASES = ['baseline', 'baseline-sidecar', 'direct', 'sidecar', 'guarded', 'kafka-quota'] as const;
+const PHASES = ['baseline', 'baseline-sidecar', 'direct', 'sidecar', 'guarded', 'guarded-applied', 'kafka-quota'] as const;
 type Phase = (typeof PHASES)[number];
 const PRODUCER_TOPIC = 'well-behaved';
 const GROUP_TOPIC = 'group-storm-source';
@@ -260,12 +261,12 @@ const lastLines = (file: string, n: number) => {
 
 async function runPhase(b: Bench, phase: Phase, o: { stormSec: number; watchSec: number; awaitSec: number; settleSec: number }): Promise<PhaseResult> {
   const stormed = !phase.startsWith('baseline');
-  const throughSidecar = phase === 'sidecar' || phase === 'guarded' || phase === 'baseline-sidecar';
-  const config = phase === 'guarded' ? GUARD : {};
-  if (phase === 'guarded') {
-    const why = await refusal(GUARD);
+  const throughSidecar = phase === 'sidecar' || phase.startsWith('guarded') || phase === 'baseline-sidecar';
+  const config = phase === 'guarded' ? GUARD : phase === 'guarded-applied' ? GUARD_APPLIED : {};
+  if (phase.startsWith('guarded')) {
+    const why = await refusal(config);
     if (why) {
-      log(`*** phase guarded skipped: the proxy refuses the guard's config (partitionMutationsPerSec, brokerBudget's ` +
+      log(`*** phase ${phase} skipped: the proxy refuses the guard's config (partitionMutationsPerSec, brokerBudget's ` +
         `partition mutations, admin: not in its config schema yet?): ${why}`);
       return { phase, skipped: `config refused: ${why}` };
     }
@@ -486,6 +487,8 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       guardedProduceP99Ratio: ratio(p99('guarded'), p99('baseline-sidecar')),
       kafkaQuotaProduceP99Ratio: ratio(p99('kafka-quota'), p99('baseline')),
       guardedQuietAdminP99Ratio: ratio(quietP99('guarded'), quietP99('baseline-sidecar')),
+      guardedAppliedProduceP99Ratio: ratio(p99('guarded-applied'), p99('baseline-sidecar')),
+      guardedAppliedQuietAdminP99Ratio: ratio(quietP99('guarded-applied'), quietP99('baseline-sidecar')),
       directQuietAdminP99Ratio: ratio(quietP99('direct'), quietP99('baseline')),
       sidecarQuietAdminP99Ratio: ratio(quietP99('sidecar'), quietP99('baseline-sidecar')),
       kafkaQuotaQuietAdminP99Ratio: ratio(quietP99('kafka-quota'), quietP99('baseline')),

@@ -2,8 +2,9 @@
 // at most admin.maxInFlight of them at the broker at once. The rest wait, each its client connection not read (one
 // request per waiting connection is all that is held), in one queue per tenant; a freed place goes to the next tenant
 // in turn (round robin), so that one tenant's thousand requests do not put another tenant's single request behind
-// them. A mutation the broker has yet to apply may keep its place after its response (admin.holdUntilAppliedMs). A waiter whose client goes away leaves its queue; one that waits admin.maxWaitMs is told so (the request is
-// then answered REQUEST_TIMED_OUT by its stage).
+// them. A mutation the broker has yet to apply may keep its place after its response (admin.holdUntilAppliedMs). A
+// waiter whose client goes away leaves its queue; one that waits admin.maxWaitMs is told so (the request is then
+// answered REQUEST_TIMED_OUT by its stage).
 import type { Counter, Gauge } from 'prom-client';
 
 /** A request's place in the gate: waiting, then admitted (it holds a place until released) or timed out. */

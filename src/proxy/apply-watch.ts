@@ -100,10 +100,10 @@ export class ApplyWatch {
     this.schedule();
   }
 
-  private finish(w: Watch, applied: boolean): void {
+  private finish(w: Watch, shown: boolean): void {
     if (!this.watches.delete(w)) return;
     clearTimeout(w.timer);
-    if (!applied) this.metrics.timeouts.inc();
+    if (!shown) this.metrics.timeouts.inc();
     this.metrics.lagSeconds.set((this.now() - w.since) / 1000);
     this.setUnapplied();
     w.done();

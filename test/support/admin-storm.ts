@@ -42,6 +42,9 @@ export const GUARD = {
   admin: { maxInFlight: 5, maxWaitMs: 20000 },
 };
 
+/** The guard, each topic change keeping its gate place until the broker has applied it (the bench's guarded-applied phase). */
+export const GUARD_APPLIED = { ...GUARD, admin: { ...GUARD.admin, holdUntilAppliedMs: 30000 } };
+
 /** The clients' own logs: errors only, to stderr (stdout carries the results). */
 const LOG4J2 = `status = warn
 appender.stderr.type = Console
