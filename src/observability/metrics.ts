@@ -79,7 +79,7 @@ export class ProxyMetrics {
     this.gateTimeouts = new Counter({ name: 'kqp_admin_gate_timeouts_total', help: 'Admin requests answered REQUEST_TIMED_OUT after admin.maxWaitMs at the gate', registers });
     this.adminUnapplied = new Gauge({ name: 'kqp_admin_unapplied', help: 'Topic changes the controller accepted that the broker has not yet applied, each holding a gate place (admin.holdUntilAppliedMs)', registers });
     this.adminApplyLagSeconds = new Gauge({ name: 'kqp_admin_apply_lag_seconds', help: 'How long the broker took to apply the last topic change watched, after its controller accepted it (admin.holdUntilAppliedMs)', registers });
-    this.adminApplyTimeouts = new Counter({ name: 'kqp_admin_apply_timeouts_total', help: 'Topic changes still not applied by the broker after admin.holdUntilAppliedMs (their gate places given back)', registers });
+    this.adminApplyTimeouts = new Counter({ name: 'kqp_admin_apply_timeouts_total', help: 'Topic changes let go unconfirmed (their gate places given back): not shown by the broker after admin.holdUntilAppliedMs, or the broker did not answer the sidecar\'s own Metadata request (a SASL listener does not)', registers });
     this.budgetWaits = new Counter({ name: 'kqp_broker_budget_waits_total', help: 'Requests that waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.budgetWaitSeconds = new Counter({ name: 'kqp_broker_budget_wait_seconds_total', help: 'Time requests waited for the broker-wide budget, by budget', labelNames: ['budget'], registers });
     this.upstreamErrors = new Counter({ name: 'kqp_upstream_errors_total', help: 'Errors on broker connections', labelNames: ['kind'], registers });

@@ -73,12 +73,17 @@ interface Received {
  * A fake broker that records what reached it; CreateTopics answers wait for release() when `holdCreates` (so that
  * requests stay in flight at the gate); its Metadata shows only the topics in `shown`, when given.
  */
-async function setup(t: Test, config: Record<string, unknown>, holdCreates = false, shown?: Set<string>) {
+async function setup(t: Test, config: Record<string, unknown>, holdCreates = false, shown?: Set<string>, refuseOwnLookups = false) {
   const received: Received[] = [];
   const held: { frame: Buffer; socket: Socket }[] = [];
   const broker = new FakeBroker((frame, socket) => {
     const d = decodeRequestFrame(frame.subarray(4));
     received.push({ key: d.header.apiKey, body: d.body, at: performance.now(), clientId: d.header.clientId });
+    // as a SASL listener does with a first request that is not part of a login
+    if (refuseOwnLookups && d.header.clientId?.startsWith('kqp-')) {
+      socket.destroy();
+      return undefined;
+    }
     if (holdCreates && d.header.apiKey === ApiKey.CreateTopics) {
       held.push({ frame, socket });
       return undefined;
@@ -348,6 +353,18 @@ t.test('holdUntilAppliedMs: a deletion is applied once the broker no longer know
   t.pass(`both places free ${(performance.now() - deletedAt).toFixed(0)} ms after the deletion was sent (holdUntilAppliedMs ${HOLD_MS})`);
   const timeouts = await proxy.metrics.registry.getSingleMetric('kqp_admin_apply_timeouts_total')!.get();
   t.equal(timeouts.values[0]!.value, 0, 'neither timed out');
+});
+
+t.test('holdUntilAppliedMs: a broker that does not answer the sidecar\'s own Metadata request (a SASL listener) holds nothing', async (t) => {
+  const HOLD_MS = 10_000;
+  const { proxy, open } = await setup(t, { admin: { maxInFlight: 1, holdUntilAppliedMs: HOLD_MS } }, false, new Set(), true);
+  const a = await open();
+  const sentAt = performance.now();
+  await a.response(a.send(ApiKey.CreateTopics, 7, create([topic('a', 7)])));
+  await waitFor(() => proxy.gate.stats.inFlight === 0, HOLD_MS / 2);
+  t.pass(`the place is free ${(performance.now() - sentAt).toFixed(0)} ms after the request was sent (holdUntilAppliedMs ${HOLD_MS})`);
+  const unconfirmed = await proxy.metrics.registry.getSingleMetric('kqp_admin_apply_timeouts_total')!.get();
+  t.equal(unconfirmed.values[0]!.value, 1, 'counted as let go unconfirmed');
 });
 
 t.test('holdUntilAppliedMs 0 (the default): a place is given back with the response', async (t) => {
