@@ -47,7 +47,7 @@ export class ApplyWatch {
   private polling = false;
 
   constructor(
-    private readonly upstream: UpstreamDialer | undefined,
+    private readonly upstream: UpstreamDialer,
     /** The longest a change is watched (0: off). */
     private maxMs: number,
     private readonly now: () => number,
@@ -68,7 +68,7 @@ export class ApplyWatch {
    * when watching is off. A deletion ends the watch of the same topic's creation (its creation was applied before it).
    */
   watch(change: TopicChange, done: () => void): boolean {
-    if (this.maxMs <= 0 || !this.upstream) return false;
+    if (this.maxMs <= 0) return false;
     if (change.partitions === 0) for (const w of this.watches) if (w.change.name === change.name && w.change.partitions > 0) this.finish(w, true);
     const w: Watch = { change, since: this.now(), done, timer: setTimeout(() => this.finish(w, false), this.maxMs) };
     w.timer.unref();
@@ -95,7 +95,7 @@ export class ApplyWatch {
     this.polling = true;
     const asked = [...this.watches];
     const names = [...new Set(asked.map((w) => w.change.name))];
-    const answer = await lookUpMetadata(this.upstream!, names.map((name) => ({ name })), 'kqp-apply-watch', LOOKUP_TIMEOUT_MS);
+    const answer = await lookUpMetadata(this.upstream, names.map((name) => ({ name })), 'kqp-apply-watch', LOOKUP_TIMEOUT_MS);
     this.polling = false;
     // no answer (a SASL listener closes a connection whose first request is not part of a login; a broker too busy
     // to answer in 2 s): what was asked is not held on a guess, and counted

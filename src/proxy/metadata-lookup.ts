@@ -54,7 +54,10 @@ export function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[], cli
     const chunks: Buffer[] = [];
     let got = 0;
     let size = -1;
+    let finished = false;
     const finish = (response: Buffer | undefined) => {
+      if (finished) return; // the 'close' that destroy() brings
+      finished = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(response && decode(response, correlationId));

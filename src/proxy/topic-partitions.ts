@@ -8,8 +8,6 @@ import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
 import { isZeroId, lookUpMetadata, type TopicRef } from './metadata-lookup.js';
 
-export type { TopicRef } from './metadata-lookup.js';
-
 const LOOKUP_TIMEOUT_MS = 2000;
 /** Lookups of the broker under way at once; a miss beyond them is charged the default partition count. */
 const MAX_LOOKUPS = 8;
