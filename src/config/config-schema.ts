@@ -27,10 +27,10 @@ const keystore = {
   cipherSuites,
 } as const;
 
-/** listen and upstream: host:port, or {address, tls} with these TLS settings. */
-const endpoint = <T extends object>(description: string, tls: { description: string; properties: T }) => ({
+/** listen and upstream: host:port, or {address, tls, ...more} with these TLS settings. */
+const endpoint = <T extends object, M extends object>(description: string, tls: { description: string; properties: T }, more: M) => ({
   description,
-  anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls } } }],
+  anyOf: [address, { type: 'object', additionalProperties: false, required: ['address'], properties: { address, tls: { type: 'object', additionalProperties: false, ...tls }, ...more } }],
 }) as const;
 
 export const CONFIG_SCHEMA = {
@@ -47,13 +47,26 @@ export const CONFIG_SCHEMA = {
         principalMappingRules: { type: 'string', description: 'ssl.principal.mapping.rules: client certificate subject DN to user (default DEFAULT: the DN itself)' },
         handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: MAX_TIMER_MS, description: 'a client that has not completed its handshake by then is closed (default 10000; not a Kafka setting)' },
       },
-    }),
-    upstream: endpoint("host:port of this sidecar's broker; or {address, tls} when the broker only offers TLS", {
+    }, {}),
+    upstream: endpoint("host:port of this sidecar's broker; or {address, tls, sasl} when the broker only offers TLS, or SASL", {
       description: "TLS to the broker, its certificate verified against truststoreCertificates, in Kafka's ssl.* terms",
       properties: {
         ...keystore,
         endpointIdentificationAlgorithm: { enum: ['https', ''], description: "ssl.endpoint.identification.algorithm: https (default) checks the broker's host name; empty does not" },
         serverName: { type: 'string', minLength: 1, description: "the name sent as SNI and checked against the broker's certificate (default: the address's host)" },
+      },
+    }, {
+      sasl: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['mechanism', 'username'],
+        description: "the sidecar's own SASL login, when upstream is a SASL listener: its coordination client's and its Metadata lookups' (give exactly one of passwordFile and passwordEnv)",
+        properties: {
+          mechanism: { enum: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], description: "Kafka's sasl.mechanism" },
+          username: { type: 'string', minLength: 1 },
+          passwordFile: { type: 'string', minLength: 1, description: 'a file holding the password (a mounted Secret); one trailing newline is ignored' },
+          passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable holding the password' },
+        },
       },
     }),
     advertise: {
@@ -209,18 +222,6 @@ export const CONFIG_SCHEMA = {
           description: "share of each cluster quota split evenly among the sidecars before the rest follows demand: what a sidecar with no recent demand serves at once",
         },
         sidecarId: { type: 'string', minLength: 1, maxLength: 256, description: "this sidecar's name in the topic, one per sidecar (default: this machine's host name/the upstream host:port)" },
-        sasl: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['mechanism', 'username'],
-          description: "the coordination client's own SASL login, when upstream is a SASL listener (give exactly one of passwordFile and passwordEnv)",
-          properties: {
-            mechanism: { enum: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], description: "Kafka's sasl.mechanism" },
-            username: { type: 'string', minLength: 1 },
-            passwordFile: { type: 'string', minLength: 1, description: 'a file holding the password (a mounted Secret); one trailing newline is ignored' },
-            passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable holding the password' },
-          },
-        },
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

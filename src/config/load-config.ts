@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { cidrError, cidrKey } from '../quota/addresses.js';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { listenerTls, upstreamTls, untrustedBroker, TlsSettingError, type ListenerTls, type TlsFileSettings, type UpstreamTls } from '../tls/tls-settings.js';
+import type { SaslLogin } from '../proxy/sasl-client.js';
 
 export interface HostPort {
   host: string;
@@ -24,9 +25,10 @@ export interface Listen extends HostPort {
   tls: ListenerTls | undefined;
 }
 
-/** The broker, and the TLS the sidecar speaks to it (none: plaintext). */
+/** The broker, the TLS the sidecar speaks to it (none: plaintext), and the sidecar's own login there (none: not a SASL listener). */
 export interface Upstream extends HostPort {
   tls: UpstreamTls | undefined;
+  sasl?: SaslLogin;
 }
 
 export type Advertise =
@@ -153,7 +155,7 @@ export function configFromObject(raw: unknown): ProxyConfig {
     tenants: { user: 'sasl' | 'address' | 'none'; addresses?: Record<string, string[]>; clientIdPattern?: string; oauthbearerSubClaim: string };
     quotas: Record<string, string | number | undefined>[];
     quotaTable: { capacity: number; maxKeyLength: number; newBucketShare: number };
-    coordination: Omit<CoordinationSettings, 'sidecarId' | 'sasl'> & { sidecarId?: string; sasl?: SaslFileSettings };
+    coordination: Omit<CoordinationSettings, 'sidecarId' | 'sasl'> & { sidecarId?: string };
   };
   let advertise: Advertise;
   if (c.advertise.mode === 'map') {
@@ -166,12 +168,12 @@ export function configFromObject(raw: unknown): ProxyConfig {
   } else {
     advertise = { mode: 'none' };
   }
-  const upstreamAt = endpoint('upstream', c.upstream, (tls, host) => upstreamTls(tls, host));
+  const upstreamSasl = typeof c.upstream === 'string' || !c.upstream.sasl ? undefined : saslLogin(c.upstream.sasl);
+  const upstreamAt: Upstream = { ...endpoint('upstream', c.upstream, (tls, host) => upstreamTls(tls, host)), ...(upstreamSasl ? { sasl: upstreamSasl } : {}) };
   if (c.coordination.staleAfterMs <= c.coordination.intervalMs) throw new ConfigError('invalid config:\n  coordination.staleAfterMs: must be more than coordination.intervalMs');
   if (c.coordination.forgetAfterMs < c.coordination.staleAfterMs) throw new ConfigError('invalid config:\n  coordination.forgetAfterMs: must be at least coordination.staleAfterMs');
   const quotas = c.quotas.map((q, i) => quotaEntry(q, i, c.enforce));
   checkEntities(quotas);
-  const { sasl: saslWritten, ...coordinationRest } = c.coordination;
   checkCidrs(Object.keys(c.connections.maxPerIpOverrides).map((cidr) => ['connections.maxPerIpOverrides', cidr]));
   checkCidrs(Object.entries(c.tenants.addresses ?? {}).flatMap(([user, cidrs]) => cidrs.map((cidr) => [`tenants.addresses.${user}`, cidr] as const)));
   return {
@@ -189,10 +191,10 @@ export function configFromObject(raw: unknown): ProxyConfig {
     quotas,
     quotaTable: c.quotaTable,
     coordination: {
-      ...coordinationRest,
+      ...c.coordination,
       sidecarId: c.coordination.sidecarId ?? defaultSidecarId(upstreamAt),
       ...(upstreamAt.tls && typeof c.upstream !== 'string' && c.upstream.tls ? { tls: coordinationTls(upstreamAt.tls, c.upstream.tls) } : {}),
-      ...(saslWritten ? { sasl: coordinationSasl(saslWritten) } : {}),
+      ...(upstreamSasl ? { sasl: { ...upstreamSasl, mechanism: upstreamSasl.mechanism.toLowerCase() } as CoordinationSasl } : {}),
     },
   };
 }
@@ -222,7 +224,7 @@ function coordinationTls(upstream: UpstreamTls, s: TlsFileSettings): ConnectionO
   };
 }
 
-/** coordination.sasl as written: the password in a file or an environment variable. */
+/** upstream.sasl as written: the password in a file or an environment variable. */
 interface SaslFileSettings {
   mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
   username: string;
@@ -233,9 +235,9 @@ interface SaslFileSettings {
 /** A password file larger than this is not one (a wrong path to a big file is refused rather than read whole). */
 const MAX_PASSWORD_FILE_BYTES = 4096;
 
-/** The coordination client's login (kafkajs' sasl), its password read now: a missing secret fails the start or the check. */
-function coordinationSasl(s: SaslFileSettings): CoordinationSasl {
-  const bad = (field: string, why: string) => new ConfigError(`invalid config:\n  coordination.sasl.${field}: ${why}`);
+/** The sidecar's own login (upstream.sasl), its password read now: a missing secret fails the start or the check. */
+function saslLogin(s: SaslFileSettings): SaslLogin {
+  const bad = (field: string, why: string) => new ConfigError(`invalid config:\n  upstream.sasl.${field}: ${why}`);
   if ((s.passwordFile === undefined) === (s.passwordEnv === undefined)) throw bad('passwordFile', 'give exactly one of passwordFile and passwordEnv');
   let password: string;
   if (s.passwordFile !== undefined) {
@@ -251,11 +253,11 @@ function coordinationSasl(s: SaslFileSettings): CoordinationSasl {
     password = process.env[s.passwordEnv!] ?? '';
   }
   if (password === '') throw bad(s.passwordFile !== undefined ? 'passwordFile' : 'passwordEnv', `the password in ${s.passwordFile ?? `$${s.passwordEnv}`} is empty or missing`);
-  return { mechanism: s.mechanism.toLowerCase(), username: s.username, password } as CoordinationSasl;
+  return { mechanism: s.mechanism, username: s.username, password };
 }
 
-/** listen and upstream: host:port, or {address, tls}. */
-type Endpoint = string | { address: string; tls?: TlsFileSettings };
+/** listen and upstream: host:port, or {address, tls} (upstream: and sasl). */
+type Endpoint = string | { address: string; tls?: TlsFileSettings; sasl?: SaslFileSettings };
 
 function endpoint<T>(name: string, e: Endpoint, tls: (settings: TlsFileSettings, host: string) => T): HostPort & { tls: T | undefined } {
   const at = parseHostPort(typeof e === 'string' ? e : e.address);

@@ -9,7 +9,8 @@
 // One topic is watched per request, its last accepted one: the controller appends a request's records together and
 // the broker applies the log in order, so when the last shows the others have too. Every 100 ms while anything is
 // watched, one Metadata request of the sidecar's own asks about all of them (at most admin.maxInFlight topics); when
-// the broker does not answer it (a SASL listener does not, to a client that has not logged in) they are let go.
+// the broker does not answer it (a SASL listener does not, without upstream.sasl or with a login it refuses) they
+// are let go.
 import type { Counter, Gauge } from 'prom-client';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
@@ -97,8 +98,8 @@ export class ApplyWatch {
     const names = [...new Set(asked.map((w) => w.change.name))];
     const answer = await lookUpMetadata(this.upstream, names.map((name) => ({ name })), 'kqp-apply-watch', LOOKUP_TIMEOUT_MS);
     this.polling = false;
-    // no answer (a SASL listener closes a connection whose first request is not part of a login; a broker too busy
-    // to answer in 2 s): what was asked is not held on a guess, and counted
+    // no answer (a SASL listener closes a connection whose first request is not part of a login, and refuses a wrong
+    // one; a broker too busy to answer in 2 s): what was asked is not held on a guess, and counted
     for (const w of asked) if (this.watches.has(w) && (!answer || applied(w.change, answer))) this.finish(w, answer !== undefined);
     this.schedule();
   }

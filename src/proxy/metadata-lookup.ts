@@ -1,18 +1,30 @@
-// One Metadata request of the sidecar's own to its broker, on a connection of its own: what the broker knows of some
-// topics now (their partition counts, whether it has applied a topic's creation or deletion).
+// One Metadata request of the sidecar's own to its broker, on a connection of its own (logged in with upstream.sasl
+// when the broker's listener is a SASL one): what the broker knows of some topics now (their partition counts, whether
+// it has applied a topic's creation or deletion).
+import type { Socket } from 'node:net';
 import type { UpstreamDialer } from './upstream-dialer.js';
 import { REQUEST_CODECS, RESPONSE_CODECS } from '../protocol/generated/codecs.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
+import { requestHeaderVersion } from '../protocol/api.js';
+import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { MetadataRequest } from '../protocol/generated/metadata-request.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
+import type { SaslAuthenticateRequest } from '../protocol/generated/sasl-authenticate-request.js';
+import type { SaslAuthenticateResponse } from '../protocol/generated/sasl-authenticate-response.js';
+import type { SaslHandshakeResponse } from '../protocol/generated/sasl-handshake-response.js';
 import { readResponseHeader, writeRequestHeader } from '../protocol/headers.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { SIZE_PREFIX } from '../protocol/frame-splitter.js';
+import { startSasl, type SaslLogin } from './sasl-client.js';
 
 /** Metadata v12: topics by name or by id, supported by every broker from 3.1 on. */
 const METADATA_VERSION = 12;
-/** The largest Metadata response a lookup reads. */
+/** SaslHandshake v1: the mechanism, its exchange then in SaslAuthenticate requests (KIP-152; v0, raw tokens, is deprecated). */
+const SASL_HANDSHAKE_VERSION = 1;
+/** SaslAuthenticate v2 (flexible): every Kafka 3 and 4 broker. */
+const SASL_AUTHENTICATE_VERSION = 2;
+/** The largest response a lookup reads. */
 const MAX_LOOKUP_RESPONSE = 16 * 1024 * 1024;
 
 /** A topic by name, or by id (16 bytes) when its name is null. */
@@ -30,10 +42,11 @@ export function isZeroId(id: Buffer): boolean {
 let correlationIds = 0;
 
 /**
- * Asks the broker about `topics` (`clientId` names the asker in the broker's logs and metrics). Resolves to its answer,
- * or undefined when there was none within `timeoutMs`, the connection failed, or the answer could not be read.
+ * Asks the broker about `topics` (`clientId` names the asker in the broker's logs and metrics), logged in first with
+ * upstream.sasl when it is set. Resolves to its answer, or undefined when there was none within `timeoutMs`, the
+ * connection failed, the broker refused the login (the dialer's loginRefused says why), or the answer could not be read.
  */
-export function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[], clientId: string, timeoutMs: number): Promise<MetadataResponse | undefined> {
+export async function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[], clientId: string, timeoutMs: number): Promise<MetadataResponse | undefined> {
   const request: MetadataRequest = {
     topics: topics.map((t) => ({ name: t.name, topicId: t.topicId ?? Buffer.alloc(16), unknownTaggedFields: undefined })),
     allowAutoTopicCreation: false,
@@ -41,46 +54,121 @@ export function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[], cli
     includeTopicAuthorizedOperations: false,
     unknownTaggedFields: undefined,
   };
-  const w = new Writer(256);
-  w.int32(0);
-  const correlationId = (correlationIds = (correlationIds + 1) | 0);
-  writeRequestHeader(w, { apiKey: ApiKey.Metadata, apiVersion: METADATA_VERSION, correlationId, clientId, headerVersion: 2, unknownTaggedFields: undefined });
-  REQUEST_CODECS.get(ApiKey.Metadata)!.encode(w, METADATA_VERSION, request);
-  const frame = w.finish();
-  frame.writeInt32BE(frame.length - SIZE_PREFIX, 0);
-
-  return new Promise((resolve) => {
-    const socket = upstream.connect();
-    const chunks: Buffer[] = [];
-    let got = 0;
-    let size = -1;
-    let finished = false;
-    const finish = (response: Buffer | undefined) => {
-      if (finished) return; // the 'close' that destroy() brings
-      finished = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(response && decode(response, correlationId));
-    };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
-    socket.write(frame);
-    socket.on('data', (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-      if (size < 0 && got >= SIZE_PREFIX) size = Buffer.concat(chunks).readInt32BE(0);
-      if (size > MAX_LOOKUP_RESPONSE) finish(undefined);
-      else if (size >= 0 && got >= size + SIZE_PREFIX) finish(Buffer.concat(chunks).subarray(0, size + SIZE_PREFIX));
-    });
-    socket.once('error', () => finish(undefined));
-    socket.once('close', () => finish(undefined));
-  });
+  const connection = new OwnConnection(upstream.connect(), clientId);
+  const timer = setTimeout(() => connection.close(), timeoutMs);
+  try {
+    const login = upstream.sasl;
+    if (login) {
+      const refused = await logIn(connection, login);
+      if (refused !== undefined) {
+        upstream.loginRefused(refused);
+        return undefined;
+      }
+    }
+    return (await connection.call(ApiKey.Metadata, METADATA_VERSION, request)) as MetadataResponse | undefined;
+  } finally {
+    clearTimeout(timer);
+    connection.close();
+  }
 }
 
-function decode(frame: Buffer, correlationId: number): MetadataResponse | undefined {
+/**
+ * Kafka's SASL login (KIP-152): SaslHandshake, then SaslAuthenticate until the mechanism is done. Resolves to undefined
+ * once logged in, or to why the broker refused (or the exchange failed).
+ */
+async function logIn(connection: OwnConnection, login: SaslLogin): Promise<string | undefined> {
+  const handshake = (await connection.call(ApiKey.SaslHandshake, SASL_HANDSHAKE_VERSION, { mechanism: login.mechanism })) as SaslHandshakeResponse | undefined;
+  if (!handshake) return connection.closed ? undefined : 'no SaslHandshake response';
+  if (handshake.errorCode !== ErrorCode.NONE) return `mechanism ${login.mechanism} not enabled (the listener offers ${handshake.mechanisms.join(', ') || 'none'})`;
+  const conversation = startSasl(login);
   try {
-    const header = readResponseHeader(frame, ApiKey.Metadata, METADATA_VERSION, undefined, new Reader(frame), SIZE_PREFIX);
+    for (let out: Buffer | undefined = conversation.first; out;) {
+      const request: SaslAuthenticateRequest = { authBytes: out, unknownTaggedFields: undefined };
+      const answer = (await connection.call(ApiKey.SaslAuthenticate, SASL_AUTHENTICATE_VERSION, request)) as SaslAuthenticateResponse | undefined;
+      if (!answer) return connection.closed ? undefined : 'no SaslAuthenticate response';
+      if (answer.errorCode !== ErrorCode.NONE) return answer.errorMessage ?? `error code ${answer.errorCode}`;
+      out = await conversation.next(answer.authBytes);
+    }
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
+/** A connection of the sidecar's own to its broker: one request at a time, its answer read whole. */
+class OwnConnection {
+  private readonly chunks: Buffer[] = [];
+  private got = 0;
+  /** The size of the frame being read (-1: not known yet). */
+  private size = -1;
+  private waiting: ((frame: Buffer | undefined) => void) | undefined;
+  closed = false;
+
+  constructor(private readonly socket: Socket, private readonly clientId: string) {
+    socket.on('data', (c: Buffer) => {
+      this.chunks.push(c);
+      this.got += c.length;
+      this.deliver();
+    });
+    socket.once('error', () => this.close());
+    socket.once('close', () => this.close());
+  }
+
+  close(): void {
+    if (this.closed) return; // the 'close' that destroy() brings
+    this.closed = true;
+    this.socket.destroy();
+    this.answer(undefined);
+  }
+
+  /** Sends a request; resolves to its response decoded, or undefined when there was none or it could not be read. */
+  async call(apiKey: number, version: number, body: object): Promise<unknown> {
+    if (this.closed) return undefined;
+    const w = new Writer(256);
+    w.int32(0);
+    const correlationId = (correlationIds = (correlationIds + 1) | 0);
+    writeRequestHeader(w, { apiKey, apiVersion: version, correlationId, clientId: this.clientId, headerVersion: requestHeaderVersion(apiKey, version)!, unknownTaggedFields: undefined });
+    REQUEST_CODECS.get(apiKey)!.encode(w, version, body);
+    const frame = w.finish();
+    frame.writeInt32BE(frame.length - SIZE_PREFIX, 0);
+    const answered = new Promise<Buffer | undefined>((resolve) => (this.waiting = resolve));
+    this.socket.write(frame);
+    const response = await answered;
+    return response && decode(response, apiKey, version, correlationId);
+  }
+
+  private answer(frame: Buffer | undefined): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.(frame);
+  }
+
+  private deliver(): void {
+    if (this.got < SIZE_PREFIX) return;
+    if (this.size < 0) {
+      const head = this.chunks[0]!.length >= SIZE_PREFIX ? this.chunks[0]! : Buffer.concat(this.chunks);
+      this.size = head.readInt32BE(0);
+      if (this.size < 0 || this.size > MAX_LOOKUP_RESPONSE || !this.waiting) {
+        this.close(); // too large, or an answer to nothing asked
+        return;
+      }
+    }
+    if (this.got < this.size + SIZE_PREFIX) return;
+    const all = Buffer.concat(this.chunks);
+    const rest = all.subarray(this.size + SIZE_PREFIX);
+    const frame = all.subarray(0, this.size + SIZE_PREFIX);
+    this.chunks.splice(0, this.chunks.length, ...(rest.length > 0 ? [rest] : []));
+    this.got = rest.length;
+    this.size = -1;
+    this.answer(frame);
+  }
+}
+
+function decode(frame: Buffer, apiKey: number, version: number, correlationId: number): unknown {
+  try {
+    const header = readResponseHeader(frame, apiKey, version, undefined, new Reader(frame), SIZE_PREFIX);
     if (header.correlationId !== correlationId) return undefined;
-    return RESPONSE_CODECS.get(ApiKey.Metadata)!.decode(new Reader(frame, SIZE_PREFIX + header.length), METADATA_VERSION) as MetadataResponse;
+    return RESPONSE_CODECS.get(apiKey)!.decode(new Reader(frame, SIZE_PREFIX + header.length), version);
   } catch {
     return undefined; // a response the codec cannot read teaches nothing
   }

@@ -58,11 +58,12 @@ const valueAt = (c: ProxyConfig, path: string): unknown => path.split('.').reduc
 /** A setting's value as far as a restart is needed: listen's and upstream's address and whether they speak TLS (their TLS settings, certificates included, apply at a reload). */
 const setting = (c: ProxyConfig, path: string): unknown => {
   if (path === 'listen' || path === 'upstream') return [c[path].host, c[path].port, c[path].tls !== undefined];
-  // coordination's sidecarId defaults to one from the upstream's address, which has a line of its own; its TLS is upstream.tls's
-  // (whose change is not a restart-only one: the coordination client keeps what it started with, as README says)
+  // coordination's sidecarId defaults to one from the upstream's address, which has a line of its own; its TLS and SASL
+  // login are upstream.tls's and upstream.sasl's (whose changes are not restart-only ones: the coordination client keeps
+  // what it started with, as README says)
   if (path === 'coordination') {
     const sidecarId = c.coordination.sidecarId === defaultSidecarId(c.upstream) ? undefined : c.coordination.sidecarId;
-    return { ...c.coordination, sidecarId, tls: undefined };
+    return { ...c.coordination, sidecarId, tls: undefined, sasl: undefined };
   }
   return valueAt(c, path);
 };
@@ -118,7 +119,8 @@ export class ProxyServer {
     this.metrics.ready = () => this.ready();
     this.metrics.coordination = () => this.quotas.cluster?.clusterStats();
     const warn = (this.warn = new RateLimitedLog(this.log));
-    this.dialer = new UpstreamDialer(config.upstream);
+    this.dialer = new UpstreamDialer(config.upstream, (reason) =>
+      warn.warn('upstream-login-refused', { reason }, "the broker refused the sidecar's own login (upstream.sasl): its Metadata lookups go unanswered (partition counts it does not know are charged admin.defaultPartitions)"));
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
     // readiness changes are rare (a broker restarting, or down): each is one line
     this.probe = new BrokerProbe(this.dialer, (ready) => this.logReadiness(ready));
@@ -210,7 +212,8 @@ export class ProxyServer {
     c = {
       ...c,
       listen: { ...c.listen, tls: keepTls(c.listen.tls, next.listen.tls) },
-      upstream: { ...c.upstream, tls: sameUpstream ? keepTls(c.upstream.tls, next.upstream.tls) : c.upstream.tls },
+      // upstream.sasl too, the sidecar's own login (its next lookups log in with it)
+      upstream: sameUpstream ? { ...next.upstream, tls: keepTls(c.upstream.tls, next.upstream.tls) } : c.upstream,
     };
     this.current = c;
     this.log.level = c.logLevel;

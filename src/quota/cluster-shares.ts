@@ -35,11 +35,11 @@ export interface CoordinationSettings {
   sidecarId: string;
   /** With upstream.tls: the coordination client's TLS options (load-config.ts coordinationTls). */
   tls?: ConnectionOptions;
-  /** coordination.sasl: the coordination client's login, its password read at start (load-config.ts coordinationSasl). */
+  /** upstream.sasl: the coordination client's login, its password read at start (load-config.ts saslLogin). */
   sasl?: CoordinationSasl;
 }
 
-/** kafkajs' SASLOptions for the mechanisms coordination.sasl offers. */
+/** kafkajs' SASLOptions for the mechanisms upstream.sasl offers. */
 export type CoordinationSasl = { username: string; password: string } & (
   { mechanism: 'plain' } | { mechanism: 'scram-sha-256' } | { mechanism: 'scram-sha-512' }
 );

@@ -99,30 +99,35 @@ t.test('the sample configs name config/proxy.schema.json, and it validates them 
   t.notOk(validate({ listen: '127.0.0.1:9092', upstream: '127.0.0.1:9093', quotas: [{ clientId: 'a', produceBytesPerSecc: 1 }] }), 'a typo is an error to an editor too');
 });
 
-t.test("coordination.sasl: the coordination client's login, its password read from a file or the environment", async (t) => {
+t.test("upstream.sasl: the sidecar's own login (its lookups', its coordination client's), its password read from a file or the environment", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kqp-sasl-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const base = { listen: 'a:1', upstream: 'b:1' };
+  const base = { listen: 'a:1' };
+  const withSasl = (sasl: Record<string, unknown>) => ({ ...base, upstream: { address: 'b:1', sasl } });
   const file = join(dir, 'password');
   writeFileSync(file, 'bob-secret\n');
-  t.same(configFromObject({ ...base, coordination: { sasl: { mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile: file } } }).coordination.sasl,
-    { mechanism: 'scram-sha-512', username: 'bob', password: 'bob-secret' }, 'a Secret mounted as a file: its trailing newline dropped');
-  process.env.KQP_TEST_COORDINATION_PASSWORD = 'alice-secret';
-  t.teardown(() => delete process.env.KQP_TEST_COORDINATION_PASSWORD);
-  t.same(configFromObject({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'alice', passwordEnv: 'KQP_TEST_COORDINATION_PASSWORD' } } }).coordination.sasl,
-    { mechanism: 'plain', username: 'alice', password: 'alice-secret' }, 'from the environment');
-  t.equal(configFromObject(base).coordination.sasl, undefined, 'none by default');
-  const sasl = (s: Record<string, unknown>) => errorOf({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'alice', ...s } } });
-  t.match(sasl({}), /coordination\.sasl\.passwordFile: give exactly one of passwordFile and passwordEnv/);
-  t.match(sasl({ passwordFile: file, passwordEnv: 'KQP_TEST_COORDINATION_PASSWORD' }), /give exactly one/);
-  t.match(sasl({ passwordFile: join(dir, 'missing') }), /coordination\.sasl\.passwordFile: cannot read .*missing: ENOENT/);
-  t.match(sasl({ passwordEnv: 'KQP_TEST_NO_SUCH_VARIABLE' }), /coordination\.sasl\.passwordEnv: the password in \$KQP_TEST_NO_SUCH_VARIABLE is empty or missing/);
+  const fromFile = configFromObject(withSasl({ mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile: file }));
+  t.same(fromFile.upstream.sasl, { mechanism: 'SCRAM-SHA-512', username: 'bob', password: 'bob-secret' }, 'a Secret mounted as a file: its trailing newline dropped');
+  t.same(fromFile.coordination.sasl, { mechanism: 'scram-sha-512', username: 'bob', password: 'bob-secret' }, "the coordination client's, in kafkajs' terms");
+  process.env.KQP_TEST_UPSTREAM_PASSWORD = 'alice-secret';
+  t.teardown(() => delete process.env.KQP_TEST_UPSTREAM_PASSWORD);
+  t.same(configFromObject(withSasl({ mechanism: 'PLAIN', username: 'alice', passwordEnv: 'KQP_TEST_UPSTREAM_PASSWORD' })).upstream.sasl,
+    { mechanism: 'PLAIN', username: 'alice', password: 'alice-secret' }, 'from the environment');
+  const none = configFromObject({ ...base, upstream: 'b:1' });
+  t.ok(none.upstream.sasl === undefined && none.coordination.sasl === undefined, 'none by default');
+  const sasl = (s: Record<string, unknown>) => errorOf(withSasl({ mechanism: 'PLAIN', username: 'alice', ...s }));
+  t.match(sasl({}), /upstream\.sasl\.passwordFile: give exactly one of passwordFile and passwordEnv/);
+  t.match(sasl({ passwordFile: file, passwordEnv: 'KQP_TEST_UPSTREAM_PASSWORD' }), /give exactly one/);
+  t.match(sasl({ passwordFile: join(dir, 'missing') }), /upstream\.sasl\.passwordFile: cannot read .*missing: ENOENT/);
+  t.match(sasl({ passwordEnv: 'KQP_TEST_NO_SUCH_VARIABLE' }), /upstream\.sasl\.passwordEnv: the password in \$KQP_TEST_NO_SUCH_VARIABLE is empty or missing/);
   writeFileSync(file, '\n');
-  t.match(sasl({ passwordFile: file }), /coordination\.sasl\.passwordFile: the password in .* is empty or missing/);
+  t.match(sasl({ passwordFile: file }), /upstream\.sasl\.passwordFile: the password in .* is empty or missing/);
   writeFileSync(file, 'x'.repeat(5000));
   t.match(sasl({ passwordFile: file }), /holds 5000 bytes, more than a password \(4096 at most\)/);
-  t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'GSSAPI', username: 'a', passwordFile: file } } }), /coordination\.sasl\.mechanism: must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
-  t.match(errorOf({ ...base, coordination: { sasl: { mechanism: 'PLAIN', username: 'a', password: 'inline' } } }), /coordination\.sasl\.password: unknown setting/);
+  t.match(errorOf(withSasl({ mechanism: 'GSSAPI', username: 'a', passwordFile: file })), /upstream\.sasl\.mechanism: must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
+  t.match(errorOf(withSasl({ mechanism: 'PLAIN', username: 'a', password: 'inline' })), /upstream\.sasl\.password: unknown setting/);
+  t.match(errorOf({ ...base, upstream: 'b:1', coordination: { sasl: { mechanism: 'PLAIN', username: 'a', passwordFile: file } } }), /coordination\.sasl: unknown setting/,
+    'the old place of the login is refused, not ignored');
 });
 
 t.test('mistakes a file can hold that would be read other than as written', async (t) => {

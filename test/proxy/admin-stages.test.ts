@@ -17,6 +17,10 @@ import * as CreateRes from '../../src/protocol/generated/create-topics-response.
 import * as DeleteReq from '../../src/protocol/generated/delete-topics-request.js';
 import * as DeleteRes from '../../src/protocol/generated/delete-topics-response.js';
 import * as MetadataRes from '../../src/protocol/generated/metadata-response.js';
+import * as HandshakeRes from '../../src/protocol/generated/sasl-handshake-response.js';
+import * as AuthRes from '../../src/protocol/generated/sasl-authenticate-response.js';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/observability/logger.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
@@ -207,6 +211,59 @@ t.test('DeleteTopics is charged the partitions the sidecar looks up itself', asy
   const used = 100 - mutationTokens(proxy);
   const elapsedS = (performance.now() - started) / 1000;
   t.ok(used <= METADATA_PARTITIONS && used >= METADATA_PARTITIONS - elapsedS, `charged ${used.toFixed(2)} partitions (x has ${METADATA_PARTITIONS}; ${elapsedS.toFixed(2)} s to refill since the send)`);
+});
+
+t.test("on a SASL listener the sidecar's lookups log in with upstream.sasl; refused, the count is admin.defaultPartitions and the log says why", async (t) => {
+  // a broker whose listener wants a PLAIN login before anything else (as Kafka's SASL listeners do, ApiVersions aside)
+  const loggedIn = new WeakSet<Socket>();
+  const saslBroker = () => new FakeBroker((frame, socket) => {
+    const id = correlationOf(frame);
+    const d = decodeRequestFrame(frame.subarray(4));
+    if (d.header.apiKey === ApiKey.SaslHandshake) {
+      const body = { ...HandshakeRes.defaultSaslHandshakeResponse(), mechanisms: ['PLAIN'] };
+      return [responseFrame(id, encode((w) => HandshakeRes.encodeSaslHandshakeResponse(w, 1, body)))];
+    }
+    if (d.header.apiKey === ApiKey.SaslAuthenticate) {
+      const right = (d.body as { authBytes: Buffer }).authBytes.toString() === '\0sidecar\0sidecar-secret';
+      if (right) loggedIn.add(socket);
+      const body = { ...AuthRes.defaultSaslAuthenticateResponse(), ...(right ? {} : { errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: 'Authentication failed: Invalid username or password' }) };
+      return [responseFrame(id, encode((w) => AuthRes.encodeSaslAuthenticateResponse(w, 2, body)), true)];
+    }
+    if (d.header.clientId?.startsWith('kqp-') && !loggedIn.has(socket)) {
+      socket.destroy();
+      return undefined;
+    }
+    const out = answer(frame);
+    return out ? [out] : undefined;
+  });
+  const chargedWith = async (password: string) => {
+    process.env.KQP_TEST_SIDECAR_PASSWORD = password;
+    const lines: string[] = [];
+    const logger = createLogger('warn', new Writable({ write: (chunk: Buffer, _e, done) => done(void lines.push(chunk.toString())) }));
+    const broker = saslBroker();
+    const { proxy, port } = await proxyBefore(broker, {
+      upstream: { sasl: { mechanism: 'PLAIN', username: 'sidecar', passwordEnv: 'KQP_TEST_SIDECAR_PASSWORD' } },
+      admin: { defaultPartitions: 2 }, quotaTable: { newBucketShare: 1 },
+      quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 0.001, partitionMutationBurst: 100 }],
+    }, logger);
+    const client = await RawClient.open(port);
+    t.teardown(async () => {
+      client.close();
+      await proxy.stop();
+      await broker.close();
+    });
+    const id = client.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'x' }], timeoutMs: 30_000 });
+    await client.response(id);
+    return { charged: 100 - mutationTokens(proxy), refusals: lines.filter((l) => l.includes('upstream-login-refused')) };
+  };
+  t.teardown(() => delete process.env.KQP_TEST_SIDECAR_PASSWORD);
+  const right = await chargedWith('sidecar-secret');
+  t.ok(Math.abs(right.charged - METADATA_PARTITIONS) < 0.01, `logged in: charged ${right.charged.toFixed(3)} partitions (x has ${METADATA_PARTITIONS})`);
+  t.same(right.refusals, [], 'nothing said');
+  const wrong = await chargedWith('not-the-secret');
+  t.ok(Math.abs(wrong.charged - 2) < 0.01, `refused: charged ${wrong.charged.toFixed(3)} partitions (admin.defaultPartitions 2)`);
+  t.equal(wrong.refusals.length, 1, 'one warning');
+  t.match(wrong.refusals[0], /Invalid username or password/, "with the broker's reason");
 });
 
 t.test('a topic created by an older client (CreateTopics v3: no count in the response) is charged its partitions when deleted (DeleteTopics v1), without a lookup', async (t) => {

@@ -1,5 +1,7 @@
-// Cluster-scoped quotas in front of SASL listeners: the coordination client logs in with coordination.sasl (its own
-// principal, SCRAM-SHA-512 here, the password in a file as a mounted Secret would be). Three sidecar processes relaying
+// Sidecars in front of SASL listeners log in with upstream.sasl (their own principal, SCRAM-SHA-512 here, the password
+// in a file as a mounted Secret would be): their coordination client, for cluster-scoped quotas, and their own
+// Metadata lookups (a DeleteTopics of a topic a sidecar has never seen is charged the partitions the broker says it
+// has, not admin.defaultPartitions). Three sidecar processes relaying
 // to the shared cluster's SASL_PLAINTEXT listeners read their own reports back and hear each other, and read the
 // cluster's metadata (3 brokers: the static share's divisor). One started after them finds the topic made and finds it
 // right. Another, with a wrong password, is refused by the broker, says so in its log, and stays uncoordinated (quota ÷
@@ -12,6 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SHARED_SASL_USERS, sharedCluster, uniqueName } from '../support/shared-cluster.js';
 import { startSidecarProcesses } from '../support/proxy-process.js';
 import { coordination, waitCoordinated } from './cluster-quota-load.js';
+import { testKafka } from '../support/kafkajs.js';
+import { createTopicsAndWait } from '../../src/local-kafka/topics.js';
 
 const cluster = sharedCluster();
 const dir = mkdtempSync(join(tmpdir(), 'kqp-coordination-sasl-'));
@@ -20,12 +24,22 @@ const secret = (name: string, password: string) => {
   writeFileSync(join(dir, name), `${password}\n`, { mode: 0o600 });
   return join(dir, name);
 };
-const config = (passwordFile: string) => ({
-  quotas: [{ clientId: uniqueName('cluster-sasl'), produceBytesPerSec: 3 * 1024 * 1024, scope: 'cluster' }],
-  coordination: { topic: uniqueName('kqp-coordination-sasl'), sasl: { mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile } },
-});
-const good = config(secret('bob', SHARED_SASL_USERS.scramSha512!.bob!));
-const sidecars = await startSidecarProcesses(cluster.nodes, good, 'saslPort');
+const [plainUser, plainPassword] = Object.entries(SHARED_SASL_USERS.plain!)[0]!;
+const DELETER = uniqueName('deleter');
+/** What a sidecar charges a topic it does not know the partitions of (set apart from the topic's 7 below). */
+const DEFAULT_PARTITIONS = 5;
+const config = {
+  quotas: [
+    { clientId: uniqueName('cluster-sasl'), produceBytesPerSec: 3 * 1024 * 1024, scope: 'cluster' },
+    // refills 0.001 a second: what a deletion takes stays out of the bucket for the test's length
+    { user: plainUser, clientId: DELETER, partitionMutationsPerSec: 0.001, partitionMutationBurst: 1000 },
+  ],
+  admin: { defaultPartitions: DEFAULT_PARTITIONS },
+  coordination: { topic: uniqueName('kqp-coordination-sasl') },
+};
+const bobLogin = (passwordFile: string) => ({ mechanism: 'SCRAM-SHA-512', username: 'bob', passwordFile });
+const good = { upstreamSasl: bobLogin(secret('bob', SHARED_SASL_USERS.scramSha512!.bob!)) };
+const sidecars = await startSidecarProcesses(cluster.nodes, config, 'saslPort', good);
 t.teardown(() => Promise.all(sidecars.map((s) => s.stop())));
 
 t.test('with its own SASL login, the coordination client coordinates through SASL listeners', async (t) => {
@@ -40,9 +54,30 @@ t.test('with its own SASL login, the coordination client coordinates through SAS
   t.same(live, [3, 3, 3], 'kqp_coordination_sidecars: three live');
 });
 
+t.test("a DeleteTopics of a topic the sidecars never saw is charged its partitions: their own lookups log in", async (t) => {
+  const topic = uniqueName('sasl-lookup');
+  const direct = testKafka(cluster.bootstrap).admin();
+  await direct.connect();
+  t.teardown(() => direct.disconnect());
+  await createTopicsAndWait(direct, [{ topic, numPartitions: 7 }]);
+  // a client of the tenant, logged in through the sidecars (the proxy relays its SASL exchange to the broker)
+  const admin = testKafka(sidecars[0]!.bootstrap, { clientId: DELETER, sasl: { mechanism: 'plain', username: plainUser, password: plainPassword } }).admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  const tokens = async () => Promise.all(sidecars.map(async (s) =>
+    ((await s.quota(plainUser, DELETER)) as { partitionMutations: { bucket: { tokens: number } } }).partitionMutations.bucket.tokens));
+  const before = await tokens();
+  await admin.deleteTopics({ topics: [topic] });
+  const after = await tokens();
+  const charged = before.reduce((sum, b, i) => sum + b - after[i]!, 0);
+  t.ok(Math.abs(charged - 7) < 0.1, `charged ${charged.toFixed(3)} partitions over the sidecars (the topic's 7; ${DEFAULT_PARTITIONS} would be the default): ${before.map((b, i) => `${b.toFixed(3)} → ${after[i]!.toFixed(3)}`).join(', ')}`);
+  const refused = sidecars.flatMap((s) => readFileSync(s.logFile, 'utf8').split('\n').filter((l) => l.includes('upstream-login-refused')));
+  t.same(refused, [], 'no sidecar says its own login was refused');
+});
+
 t.test('a sidecar that finds the topic made already checks it (one partition, compacted) and says nothing of it', async (t) => {
   // in front of the first broker too: an id of its own (the default, host and upstream, is the first sidecar's)
-  const [late] = await startSidecarProcesses(cluster.nodes.slice(0, 1), { ...good, coordination: { ...good.coordination, sidecarId: 'late' } }, 'saslPort');
+  const [late] = await startSidecarProcesses(cluster.nodes.slice(0, 1), { ...config, coordination: { ...config.coordination, sidecarId: 'late' } }, 'saslPort', good);
   t.teardown(() => late!.stop());
   const heard = async () => {
     const c = await coordination(late!);
@@ -56,7 +91,7 @@ t.test('a sidecar that finds the topic made already checks it (one partition, co
 });
 
 t.test('a wrong password: refused by the broker, said in the log, not coordinated', async (t) => {
-  const [wrong] = await startSidecarProcesses(cluster.nodes.slice(0, 1), { ...good, coordination: { ...good.coordination, sasl: { ...good.coordination.sasl, passwordFile: secret('wrong', 'not-bob-secret') } } }, 'saslPort');
+  const [wrong] = await startSidecarProcesses(cluster.nodes.slice(0, 1), config, 'saslPort', { upstreamSasl: bobLogin(secret('wrong', 'not-bob-secret')) });
   t.teardown(() => wrong!.stop());
   const deadline = Date.now() + 30_000;
   let log = '';

@@ -164,20 +164,23 @@ export async function startProxyProcess(config: Record<string, unknown>, o: Prox
 
 /**
  * One proxy process per broker (sidecars), each rewriting every broker's address to its sidecar, so that clients
- * never learn a broker's own address. `listener` picks the broker port they relay to (over TLS with `upstreamTls`).
+ * never learn a broker's own address. `listener` picks the broker port they relay to (over TLS with `upstreamTls`; the
+ * sidecars' own login there with `upstreamSasl`).
  */
 export async function startSidecarProcesses(
   nodes: readonly NodeInfo[],
   config: Record<string, unknown>,
   listener: 'port' | 'saslPort' | 'sslPort' | 'saslSslPort' = 'port',
-  o: Pick<ProxyProcessOptions, 'heapMB' | 'listenTls' | 'compiled'> & { upstreamTls?: Record<string, unknown> } = {},
+  o: Pick<ProxyProcessOptions, 'heapMB' | 'listenTls' | 'compiled'> & { upstreamTls?: Record<string, unknown>; upstreamSasl?: Record<string, unknown> } = {},
 ): Promise<ProxyProcess[]> {
   const ports = await freePorts(nodes.length);
   const map = Object.fromEntries(nodes.map((n, i) => [String(n.id), `127.0.0.1:${ports[i]}`]));
   return Promise.all(
     nodes.map((n, i) =>
       startProxyProcess({
-        upstream: o.upstreamTls ? { address: `${n.host}:${n[listener]}`, tls: o.upstreamTls } : `${n.host}:${n[listener]}`,
+        upstream: o.upstreamTls || o.upstreamSasl
+          ? { address: `${n.host}:${n[listener]}`, ...(o.upstreamTls ? { tls: o.upstreamTls } : {}), ...(o.upstreamSasl ? { sasl: o.upstreamSasl } : {}) }
+          : `${n.host}:${n[listener]}`,
         advertise: { mode: 'map', map }, ...config,
       }, { port: ports[i]!, ...o }),
     ),
