@@ -21,6 +21,7 @@ import * as HandshakeRes from '../../src/protocol/generated/sasl-handshake-respo
 import * as AuthRes from '../../src/protocol/generated/sasl-authenticate-response.js';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/logger.js';
+import { configFromObject } from '../../src/config/load-config.js';
 import { encodeApiVersionsResponse, defaultApiVersionsResponse } from '../../src/protocol/generated/api-versions-response.js';
 import { FakeBroker, apiKeyOf, correlationOf, responseFrame, proxyBefore } from '../support/fake-broker.js';
 import { RawClient, API_VERSIONS_V3, encodeRequest } from '../support/raw-client.js';
@@ -236,34 +237,50 @@ t.test("on a SASL listener the sidecar's lookups log in with upstream.sasl; refu
     const out = answer(frame);
     return out ? [out] : undefined;
   });
-  const chargedWith = async (password: string) => {
+  const settings = {
+    admin: { defaultPartitions: 2 }, quotaTable: { newBucketShare: 1 },
+    quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 0.001, partitionMutationBurst: 100 }],
+  };
+  const sidecarWith = async (password: string) => {
     process.env.KQP_TEST_SIDECAR_PASSWORD = password;
     const lines: string[] = [];
     const logger = createLogger('warn', new Writable({ write: (chunk: Buffer, _e, done) => done(void lines.push(chunk.toString())) }));
     const broker = saslBroker();
-    const { proxy, port } = await proxyBefore(broker, {
-      upstream: { sasl: { mechanism: 'PLAIN', username: 'sidecar', passwordEnv: 'KQP_TEST_SIDECAR_PASSWORD' } },
-      admin: { defaultPartitions: 2 }, quotaTable: { newBucketShare: 1 },
-      quotas: [{ clientId: 'raw-client', partitionMutationsPerSec: 0.001, partitionMutationBurst: 100 }],
-    }, logger);
+    const login = { sasl: { mechanism: 'PLAIN', username: 'sidecar', passwordEnv: 'KQP_TEST_SIDECAR_PASSWORD' } };
+    const { proxy, port } = await proxyBefore(broker, { upstream: login, ...settings }, logger);
     const client = await RawClient.open(port);
     t.teardown(async () => {
       client.close();
       await proxy.stop();
       await broker.close();
     });
-    const id = client.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'x' }], timeoutMs: 30_000 });
-    await client.response(id);
-    return { charged: 100 - mutationTokens(proxy), refusals: lines.filter((l) => l.includes('upstream-login-refused')) };
+    /** Deletes x; how many partitions that was charged. */
+    const charged = async () => {
+      const before = mutationTokens(proxy);
+      await client.response(client.send(ApiKey.DeleteTopics, 6, { ...DeleteReq.defaultDeleteTopicsRequest(), topics: [{ ...DeleteReq.defaultDeleteTopicState(), name: 'x' }], timeoutMs: 30_000 }));
+      return before - mutationTokens(proxy);
+    };
+    const reloadWith = (next: string) => {
+      process.env.KQP_TEST_SIDECAR_PASSWORD = next;
+      const at = (e: { host: string; port: number }) => `${e.host}:${e.port}`;
+      const c = proxy.config;
+      return proxy.reload(configFromObject({ ...settings, listen: at(c.listen), upstream: { address: at(c.upstream), ...login }, metrics: at(c.metrics), logLevel: 'silent' }));
+    };
+    return { charged, reloadWith, refusals: () => lines.filter((l) => l.includes('upstream-login-refused')) };
   };
   t.teardown(() => delete process.env.KQP_TEST_SIDECAR_PASSWORD);
-  const right = await chargedWith('sidecar-secret');
-  t.ok(Math.abs(right.charged - METADATA_PARTITIONS) < 0.01, `logged in: charged ${right.charged.toFixed(3)} partitions (x has ${METADATA_PARTITIONS})`);
-  t.same(right.refusals, [], 'nothing said');
-  const wrong = await chargedWith('not-the-secret');
-  t.ok(Math.abs(wrong.charged - 2) < 0.01, `refused: charged ${wrong.charged.toFixed(3)} partitions (admin.defaultPartitions 2)`);
-  t.equal(wrong.refusals.length, 1, 'one warning');
-  t.match(wrong.refusals[0], /Invalid username or password/, "with the broker's reason");
+  const right = await sidecarWith('sidecar-secret');
+  const logged = await right.charged();
+  t.ok(Math.abs(logged - METADATA_PARTITIONS) < 0.01, `logged in: charged ${logged.toFixed(3)} partitions (x has ${METADATA_PARTITIONS})`);
+  t.same(right.refusals(), [], 'nothing said');
+  const wrong = await sidecarWith('not-the-secret');
+  const refused = await wrong.charged();
+  t.ok(Math.abs(refused - 2) < 0.01, `refused: charged ${refused.toFixed(3)} partitions (admin.defaultPartitions 2)`);
+  t.equal(wrong.refusals().length, 1, 'one warning');
+  t.match(wrong.refusals()[0], /Invalid username or password/, "with the broker's reason");
+  t.same(wrong.reloadWith('sidecar-secret'), [], 'a new password is not a restart-only change');
+  const mended = await wrong.charged();
+  t.ok(Math.abs(mended - METADATA_PARTITIONS) < 0.01, `after a reload with the right password: charged ${mended.toFixed(3)} partitions`);
 });
 
 t.test('a topic created by an older client (CreateTopics v3: no count in the response) is charged its partitions when deleted (DeleteTopics v1), without a lookup', async (t) => {
