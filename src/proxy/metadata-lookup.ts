@@ -73,19 +73,20 @@ export async function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[
 }
 
 /**
- * Kafka's SASL login (KIP-152): SaslHandshake, then SaslAuthenticate until the mechanism is done. Resolves to undefined
- * once logged in, or to why the broker refused (or the exchange failed).
+ * Kafka's SASL login (KIP-152): SaslHandshake, then SaslAuthenticate until the mechanism is done. Resolves to why the
+ * broker refused (or the exchange failed), or to undefined: logged in, or the connection ended (timed out, closed),
+ * which the request after it finds.
  */
 async function logIn(connection: OwnConnection, login: SaslLogin): Promise<string | undefined> {
   const handshake = (await connection.call(ApiKey.SaslHandshake, SASL_HANDSHAKE_VERSION, { mechanism: login.mechanism })) as SaslHandshakeResponse | undefined;
-  if (!handshake) return connection.closed ? undefined : 'no SaslHandshake response';
+  if (!handshake) return connection.closed ? undefined : 'a SaslHandshake response that could not be read';
   if (handshake.errorCode !== ErrorCode.NONE) return `mechanism ${login.mechanism} not enabled (the listener offers ${handshake.mechanisms.join(', ') || 'none'})`;
   const conversation = startSasl(login);
   try {
     for (let out: Buffer | undefined = conversation.first; out;) {
       const request: SaslAuthenticateRequest = { authBytes: out, unknownTaggedFields: undefined };
       const answer = (await connection.call(ApiKey.SaslAuthenticate, SASL_AUTHENTICATE_VERSION, request)) as SaslAuthenticateResponse | undefined;
-      if (!answer) return connection.closed ? undefined : 'no SaslAuthenticate response';
+      if (!answer) return connection.closed ? undefined : 'a SaslAuthenticate response that could not be read';
       if (answer.errorCode !== ErrorCode.NONE) return answer.errorMessage ?? `error code ${answer.errorCode}`;
       out = await conversation.next(answer.authBytes);
     }
