@@ -25,7 +25,7 @@ import { upstreamErrorKind, type ProxyMetrics } from '../observability/metrics.j
 import type { Limits } from '../config/load-config.js';
 import type { HoldCheck, QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
 import { clientBacksOff } from '../quota/client-backoff.js';
-import { GATED, InflightQueue, LOCAL_ANSWER, MERGE, RAW_SASL_TOKEN, THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
+import { GATED, InflightQueue, LOCAL_ANSWER, MERGE, RAW_SASL_TOKEN, REPLICATION, THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { AdminGate } from './admin-gate.js';
 import type { ResponseRewriter } from './response-rewriter.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
@@ -749,7 +749,7 @@ export class Connection {
     if (apiKey === ApiKey.SaslAuthenticate) this.authenticated();
 
     let throttle = this.inflight.firstThrottleMs();
-    if ((apiKey === ApiKey.Fetch || apiKey === ApiKey.ShareFetch) && this.ctx.quotas.active) {
+    if ((apiKey === ApiKey.Fetch || apiKey === ApiKey.ShareFetch) && this.ctx.quotas.active && (this.inflight.firstFlags() & REPLICATION) === 0) {
       const t = this.ctx.quotas.chargeFetchResponse(this.tenant, size);
       if (t > 0) {
         this.ctx.quotas.throttled(this.tenant, t, (this.inflight.firstFlags() & THROTTLE_COUNTED) === 0);

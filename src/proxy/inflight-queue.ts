@@ -13,6 +13,8 @@ export const LOCAL_ANSWER = 4;
 export const GATED = 8;
 /** Its response is taken whole, decoded and passed to the attached Merge (which may change it). */
 export const MERGE = 16;
+/** A follower's fetch (a broker replicating): its response is charged to no quota, as Kafka exempts replication. */
+export const REPLICATION = 32;
 
 /** Called with a decoded response body; returns whether it changed the body. */
 export type Merge = (body: object) => boolean;

@@ -181,7 +181,7 @@ export class ProxyServer {
   private stagesFor(): RequestStages {
     const c = this.current;
     const shareFetchLimit = c.advertise.mode !== 'none' ? Math.floor(c.limits.maxRewriteFrameBytes / 2) : Infinity;
-    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, applied: this.applied, topics: this.topics, turns: this.turns }, shareFetchLimit);
+    return new RequestStages({ quotas: this.quotas, budget: this.budget, gate: this.gate, applied: this.applied, topics: this.topics, turns: this.turns }, shareFetchLimit, c.limits.maxRewriteFrameBytes);
   }
 
   /** Partition counts are learnt from relayed metadata only when something counts partitions. */

@@ -1,5 +1,6 @@
 // The few request fields the proxy reads from a frame's head without decoding the rest.
 import { Reader } from '../protocol/reader.js';
+import { decodeFetchRequest } from '../protocol/generated/fetch-request.js';
 
 const reader = new Reader(Buffer.alloc(0));
 
@@ -55,6 +56,27 @@ export function saslAuthBytes(head: Buffer, at: number, version: number): Buffer
   const r = reader.reset(head, at, head.length).enter('SaslAuthenticateRequest', version);
   return (version >= 2 ? r.compactBytes('AuthBytes', false) : r.bytes('AuthBytes', false))!;
 }
+
+/**
+ * Whether a Fetch is a follower's (a broker replicating; Kafka's FetchRequest.isFromFollower: replica id 0 or more),
+ * from the whole frame (size prefix included). Up to v14 the replica id opens the body; from v15 (KIP-903) it is in
+ * the ReplicaState tagged field, tag 1, which a follower always sends and which then ends the body (tags are written
+ * in order and Fetch has none after it): its 13 bytes (replica id, epoch, no tagged fields) after its tag and size.
+ * A body that ends so is decoded to be sure (a consumer's rack id could end in those bytes); one that does not is a
+ * consumer's.
+ */
+export function isFollowerFetch(frame: Buffer, bodyAt: number, version: number): boolean {
+  if (version <= 14) return frame.readInt32BE(bodyAt) >= 0;
+  const tail = frame.length - REPLICA_STATE_TAIL;
+  if (tail < bodyAt || frame[tail] !== 1 || frame[tail + 1] !== 13 || frame[frame.length - 1] !== 0 || frame.readInt32BE(tail + 2) < 0) return false;
+  try {
+    return decodeFetchRequest(reader.reset(frame, bodyAt, frame.length), version).replicaState.replicaId >= 0;
+  } catch {
+    return false; // not a follower's: the broker will say what is wrong with it
+  }
+}
+/** ReplicaState at the end of a Fetch body: tag (1), size (13), replica id, replica epoch, no tagged fields (0). */
+const REPLICA_STATE_TAIL = 1 + 1 + 4 + 8 + 1;
 
 /**
  * Offset of Fetch's max_bytes from the start of the body: after replica_id (gone from v15), max_wait_ms, min_bytes;

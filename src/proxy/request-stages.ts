@@ -13,10 +13,10 @@ import { API_SCHEMAS, ApiKey } from '../protocol/generated/api-table.js';
 import type { RequestHeader } from '../protocol/headers.js';
 import { TruncatedError } from '../protocol/errors.js';
 import type { HoldCheck, QuotaEnforcer, TenantState } from '../quota/quota-enforcer.js';
-import { THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
+import { REPLICATION, THROTTLE_COUNTED, type Merge } from './inflight-queue.js';
 import type { GateTicket } from './admin-gate.js';
 import { adminStage, CONTROLLER_BOUND, type AdminDeps } from './admin-stages.js';
-import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, joinGroupIsNewMember, produceAcks, shareFetchMaxBytesAt } from './request-peek.js';
+import { deleteGroupsCount, fetchMaxBytesOffset, heartbeatMemberEpoch, isFollowerFetch, joinGroupIsNewMember, produceAcks, shareFetchMaxBytesAt } from './request-peek.js';
 import { GROUP_JOINS } from '../quota/quota-kinds.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import { defaultApiVersion, defaultApiVersionsResponse } from '../protocol/generated/api-versions-response.js';
@@ -116,14 +116,17 @@ export class RequestStages implements StageTable {
   private readonly byKey: Stage[];
   private readonly fallback: Stage;
 
-  /** `shareFetchLimit`: ShareFetch's max_bytes is capped to it whatever the quotas (its responses are rewritten whole). */
-  constructor(deps: AdminDeps, shareFetchLimit = Infinity) {
+  /**
+   * `shareFetchLimit`: ShareFetch's max_bytes is capped to it whatever the quotas (its responses are rewritten whole).
+   * `wholeLimit`: the largest request the relay takes whole (limits.maxRewriteFrameBytes).
+   */
+  constructor(deps: AdminDeps, shareFetchLimit: number, wholeLimit: number) {
     const { quotas, budget } = deps;
     const q = quotas.active ? quotas : undefined;
     this.fallback = q ? requestQuota(q) : forward;
     this.byKey = Array.from({ length: Math.max(...API_SCHEMAS.map((a) => a.key)) + 1 }, () => this.fallback);
     this.byKey[ApiKey.Produce] = produce(q);
-    if (q) this.byKey[ApiKey.Fetch] = fetch(q, fetchMaxBytesField, Infinity, ONE_BATCH_BELOW);
+    if (q) this.byKey[ApiKey.Fetch] = exemptReplication(fetch(q, fetchMaxBytesField, Infinity, ONE_BATCH_BELOW), wholeLimit);
     if (q || shareFetchLimit !== Infinity) this.byKey[ApiKey.ShareFetch] = fetch(q, shareFetchMaxBytesField, shareFetchLimit);
     if (q || budget.limits('groupJoins')) {
       this.byKey[ApiKey.JoinGroup] = groupChurn(q, budget, (r) => (joinGroupIsNewMember(r.head, r.bodyAt, r.header.apiVersion) ? 1 : 0));
@@ -216,6 +219,33 @@ function produce(quotas: QuotaEnforcer | undefined): Stage {
     d.holdMs = charged.holdMs;
     d.holdCheck = charged.check;
     d.responseThrottleMs -= charged.holdMs;
+  };
+}
+
+/**
+ * Fetch: a follower's (a broker replicating through the sidecar) is charged to no quota, neither its bytes nor as a
+ * request, and never held or capped: Kafka exempts replication from client quotas (KafkaApis.handleFetchRequest sends a
+ * follower's response with sendResponseExemptThrottle). From v15 the replica id ends the body, so a fetch whose head is
+ * not the whole frame is taken whole first (up to `wholeLimit`: a larger one is a consumer's as far as the proxy knows).
+ * Every other fetch goes to `consumer`.
+ */
+function exemptReplication(consumer: Stage, wholeLimit: number): Stage {
+  return (req, d) => {
+    if (req.bodyAt >= 0) {
+      const v = req.header.apiVersion;
+      const partial = req.head.length < req.size + 4;
+      if (v >= 15 && partial && req.size <= wholeLimit) {
+        d.whole = true;
+        return;
+      }
+      if (v <= 14 && req.head.length < req.bodyAt + 4) {
+        if (partial) throw new TruncatedError('FetchRequest', v, 'ReplicaId', `at byte ${req.bodyAt}, beyond the ${req.head.length} read`);
+      } else if ((v <= 14 || !partial) && isFollowerFetch(req.head, req.bodyAt, v)) {
+        d.flags = REPLICATION;
+        return;
+      }
+    }
+    consumer(req, d);
   };
 }
 

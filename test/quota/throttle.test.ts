@@ -245,6 +245,41 @@ t.test('fetch: max_bytes is capped; the response that takes the tenant into debt
   t.ok(asked === 1 || (asked >= 32_768 && asked <= refilled + 1), `and asked for ${asked === 1 ? 'one batch (max_bytes 1)' : `${asked} bytes, what refilled after the mute`}`);
 });
 
+t.test("a follower's fetch (a broker replicating) is charged to no quota, as Kafka exempts replication; a consumer's that ends like one is charged", async (t) => {
+  // 100 KB/s of fetch (burst 100 KB) and 1 request a second; the broker answers each fetch with 600 KB (6 s of debt)
+  const quota = { clientId: 'raw-client', fetchBytesPerSec: 102_400, requestsPerSec: 1, requestBurst: 1 };
+  const { client, arrivals, proxy } = await setup(t, [quota], brokerScript({ fetchBytes: 600_000 }));
+  const asked = (f: Buffer) => f.readInt32BE(4 + readRequestHeader(f, undefined, undefined, 4).length + fetchMaxBytesOffset(f.readInt16BE(6)));
+  const throttleOf = (r: Buffer, v: number) => (decodeResponseFrame(r.subarray(4), 1, v).body as FetchRes.FetchResponse).throttleTimeMs;
+  const follower = (v: number) => {
+    const m = fetchRequest('t', { maxBytes: 50_000_000 });
+    // up to v14 the replica id opens the body; from v15 it is ReplicaState's (KIP-903), a tagged field at its end
+    if (v <= 14) m.replicaId = 2;
+    else m.replicaState = { replicaId: 2, replicaEpoch: 5n, unknownTaggedFields: undefined };
+    return m;
+  };
+  for (const v of [12, 17]) {
+    for (let i = 0; i < 3; i++) {
+      const r = await client.response(client.send(1, v, follower(v)), 20_000);
+      t.ok(asked(arrivals.at(-1)!.frame) === 50_000_000 && throttleOf(r, v) === 0, `v${v} follower fetch ${i + 1}: asked for 50 MB as sent, throttle_time_ms ${throttleOf(r, v)}`);
+    }
+  }
+  // a follower's v17 fetch in two writes: its head is not the whole frame, so it is taken whole to find its replica id
+  const frame = encodeRequest(1, 17, 9_999, follower(17));
+  client.socket.write(frame.subarray(0, 40));
+  await sleep(50);
+  client.socket.write(frame.subarray(40));
+  const split = await client.response(9_999, 20_000);
+  t.ok(asked(arrivals.at(-1)!.frame) === 50_000_000 && throttleOf(split, 17) === 0, 'in two writes: taken whole, a follower fetch all the same');
+  t.equal(await throttledRequests(proxy), 0, '7 follower fetches of 600 KB, none throttled (the quota allows 100 KB and one request a second)');
+  // a consumer whose rack id ends with what a ReplicaState is (tag 1, size 13, replica id 2, epoch 5; then the body's
+  // tagged fields, none): decoded, it is a consumer's fetch, capped and charged
+  const consumer = fetchRequest('t', { maxBytes: 50_000_000 });
+  consumer.rackId = `rack${String.fromCharCode(1, 13, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 5)}`;
+  const r = await client.response(client.send(1, 17, consumer), 20_000);
+  t.ok(asked(arrivals.at(-1)!.frame) <= 102_400 && throttleOf(r, 17) > 0, `a consumer's fetch ending in those bytes: asked for ${asked(arrivals.at(-1)!.frame)} bytes, throttle_time_ms ${throttleOf(r, 17)}`);
+});
+
 t.test('fetch: an allowance of 32 KB or more is asked as it is: the bucket, then a quarter of the burst or what refilled', async (t) => {
   // 8 MB/s, burst 8 MB; the broker answers each fetch with 12 MB (half a second of debt)
   const RATE = 8 * 1024 * 1024;
