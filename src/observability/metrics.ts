@@ -4,7 +4,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ApiMetricsTable, type ApiMetrics } from './api-metrics.js';
 import type { ClusterStats } from '../quota/cluster-shares.js';
 
-const UPSTREAM_ERROR_KINDS = ['connect', 'reset', 'timeout', 'tls', 'other'] as const;
+/** login: the broker refused the sidecar's own login (upstream.sasl), on its own connections (Metadata lookups). */
+const UPSTREAM_ERROR_KINDS = ['connect', 'reset', 'timeout', 'tls', 'login', 'other'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
 export class ProxyMetrics {

@@ -119,8 +119,10 @@ export class ProxyServer {
     this.metrics.ready = () => this.ready();
     this.metrics.coordination = () => this.quotas.cluster?.clusterStats();
     const warn = (this.warn = new RateLimitedLog(this.log));
-    this.dialer = new UpstreamDialer(config.upstream, (reason) =>
-      warn.warn('upstream-login-refused', { reason }, "the broker refused the sidecar's own login (upstream.sasl): its Metadata lookups go unanswered (partition counts it does not know are charged admin.defaultPartitions)"));
+    this.dialer = new UpstreamDialer(config.upstream, (reason) => {
+      this.metrics.upstreamErrors.labels('login').inc();
+      warn.warn('upstream-login-refused', { reason }, "the broker refused the sidecar's own login (upstream.sasl): its Metadata lookups go unanswered (partition counts it does not know are charged admin.defaultPartitions)");
+    });
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
     // readiness changes are rare (a broker restarting, or down): each is one line
     this.probe = new BrokerProbe(this.dialer, (ready) => this.logReadiness(ready));

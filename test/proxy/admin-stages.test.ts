@@ -266,7 +266,8 @@ t.test("on a SASL listener the sidecar's lookups log in with upstream.sasl; refu
       const c = proxy.config;
       return proxy.reload(configFromObject({ ...settings, listen: at(c.listen), upstream: { address: at(c.upstream), ...login }, metrics: at(c.metrics), logLevel: 'silent' }));
     };
-    return { charged, reloadWith, refusals: () => lines.filter((l) => l.includes('upstream-login-refused')) };
+    const metrics = () => proxy.metrics.registry.getSingleMetricAsString('kqp_upstream_errors_total');
+    return { charged, reloadWith, metrics, refusals: () => lines.filter((l) => l.includes('upstream-login-refused')) };
   };
   t.teardown(() => delete process.env.KQP_TEST_SIDECAR_PASSWORD);
   const right = await sidecarWith('sidecar-secret');
@@ -278,6 +279,7 @@ t.test("on a SASL listener the sidecar's lookups log in with upstream.sasl; refu
   t.ok(Math.abs(refused - 2) < 0.01, `refused: charged ${refused.toFixed(3)} partitions (admin.defaultPartitions 2)`);
   t.equal(wrong.refusals().length, 1, 'one warning');
   t.match(wrong.refusals()[0], /Invalid username or password/, "with the broker's reason");
+  t.match(await wrong.metrics(), /kqp_upstream_errors_total\{kind="login"\} 1\n/, 'counted in kqp_upstream_errors_total{kind="login"}');
   t.same(wrong.reloadWith('sidecar-secret'), [], 'a new password is not a restart-only change');
   const mended = await wrong.charged();
   t.ok(Math.abs(mended - METADATA_PARTITIONS) < 0.01, `after a reload with the right password: charged ${mended.toFixed(3)} partitions`);
