@@ -6,7 +6,7 @@ import type { UpstreamDialer } from './upstream-dialer.js';
 import { REQUEST_CODECS, RESPONSE_CODECS } from '../protocol/generated/codecs.js';
 import { ApiKey } from '../protocol/generated/api-table.js';
 import { requestHeaderVersion } from '../protocol/api.js';
-import { ErrorCode } from '../protocol/generated/error-codes.js';
+import { ErrorCode, KAFKA_ERRORS } from '../protocol/generated/error-codes.js';
 import type { MetadataRequest } from '../protocol/generated/metadata-request.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
 import type { SaslAuthenticateRequest } from '../protocol/generated/sasl-authenticate-request.js';
@@ -61,8 +61,10 @@ export async function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[
     if (login) {
       const refused = await logIn(connection, login);
       if (refused !== undefined) {
-        upstream.loginRefused(refused);
-        return undefined;
+        // a listener that is not a SASL one answers the handshake so and serves the connection as it is
+        const goesOn = refused === NOT_SASL;
+        upstream.loginRefused(refused, goesOn);
+        if (!goesOn) return undefined;
       }
     }
     return (await connection.call(ApiKey.Metadata, METADATA_VERSION, request)) as MetadataResponse | undefined;
@@ -72,6 +74,9 @@ export async function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[
   }
 }
 
+/** What a listener that is not a SASL one answers a SaslHandshake with (KafkaApis' handleSaslHandshakeRequest). */
+const NOT_SASL = "ILLEGAL_SASL_STATE: the broker's listener is not a SASL one, upstream.sasl is not needed";
+
 /**
  * Kafka's SASL login (KIP-152): SaslHandshake, then SaslAuthenticate until the mechanism is done. Resolves to why the
  * broker refused (or the exchange failed), or to undefined: logged in, or the connection ended (timed out, closed),
@@ -80,7 +85,9 @@ export async function lookUpMetadata(upstream: UpstreamDialer, topics: TopicRef[
 async function logIn(connection: OwnConnection, login: SaslLogin): Promise<string | undefined> {
   const handshake = (await connection.call(ApiKey.SaslHandshake, SASL_HANDSHAKE_VERSION, { mechanism: login.mechanism })) as SaslHandshakeResponse | undefined;
   if (!handshake) return connection.closed ? undefined : 'a SaslHandshake response that could not be read';
-  if (handshake.errorCode !== ErrorCode.NONE) return `mechanism ${login.mechanism} not enabled (the listener offers ${handshake.mechanisms.join(', ') || 'none'})`;
+  if (handshake.errorCode === ErrorCode.ILLEGAL_SASL_STATE) return NOT_SASL;
+  if (handshake.errorCode === ErrorCode.UNSUPPORTED_SASL_MECHANISM) return `mechanism ${login.mechanism} not enabled (the listener offers ${handshake.mechanisms.join(', ') || 'none'})`;
+  if (handshake.errorCode !== ErrorCode.NONE) return `SaslHandshake answered ${KAFKA_ERRORS.get(handshake.errorCode)?.name ?? `error code ${handshake.errorCode}`}`;
   const conversation = startSasl(login);
   try {
     for (let out: Buffer | undefined = conversation.first; out;) {

@@ -119,9 +119,11 @@ export class ProxyServer {
     this.metrics.ready = () => this.ready();
     this.metrics.coordination = () => this.quotas.cluster?.clusterStats();
     const warn = (this.warn = new RateLimitedLog(this.log));
-    this.dialer = new UpstreamDialer(config.upstream, (reason) => {
+    this.dialer = new UpstreamDialer(config.upstream, (reason, goesOn) => {
       this.metrics.upstreamErrors.labels('login').inc();
-      warn.warn('upstream-login-refused', { reason }, "the broker refused the sidecar's own login (upstream.sasl): its Metadata lookups go unanswered (partition counts it does not know are charged admin.defaultPartitions)");
+      warn.warn('upstream-login-refused', { reason }, goesOn
+        ? "the sidecar's own login (upstream.sasl) is not needed: its Metadata lookups go on without it"
+        : "the broker refused the sidecar's own login (upstream.sasl): its Metadata lookups go unanswered (partition counts it does not know are charged admin.defaultPartitions)");
     });
     this.tls = config.listen.tls && new TlsListener(config.listen.tls);
     // readiness changes are rare (a broker restarting, or down): each is one line

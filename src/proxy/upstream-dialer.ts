@@ -9,8 +9,8 @@ import type { SaslLogin } from './sasl-client.js';
 export class UpstreamDialer {
   constructor(
     private upstream: Upstream,
-    /** The broker refused the sidecar's own login (upstream.sasl): why. */
-    readonly loginRefused: (reason: string) => void = () => {},
+    /** The sidecar's own login (upstream.sasl) did not succeed: why, and whether its lookup went on without it. */
+    readonly loginRefused: (reason: string, goesOn: boolean) => void = () => {},
   ) {}
 
   /** New settings (a reload): connections opened from now on use them. */
