@@ -131,12 +131,20 @@ export function parseHostPort(text: string): HostPort {
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
 
+/** Settings that have moved: where they are now. */
+const MOVED: Record<string, string> = { 'coordination.sasl': "now upstream.sasl: the sidecar's own login, its coordination client's and its lookups'" };
+
 function describe(e: ErrorObject): string {
   // a JSON pointer: / between keys, ~1 and ~0 for / and ~ within one (a CIDR key's /16)
   const path = e.instancePath.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') || '(top level)';
-  if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`;
+  if (e.keyword === 'additionalProperties') {
+    const setting = `${path === '(top level)' ? '' : `${path}.`}${(e.params as { additionalProperty: string }).additionalProperty}`;
+    return `${setting}: unknown setting${MOVED[setting] ? ` (${MOVED[setting]})` : ''}`;
+  }
   if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty}: is required`;
-  if (/^\/(listen|upstream)(\/address)?$/.test(e.instancePath) && ['pattern', 'type', 'anyOf'].includes(e.keyword)) return `${path.replace(/\.address$/, '')}: must be host:port, or {address: host:port, tls: {...}}`;
+  if (/^\/(listen|upstream)(\/address)?$/.test(e.instancePath) && ['pattern', 'type', 'anyOf'].includes(e.keyword)) {
+    return `${path.replace(/\.address$/, '')}: must be host:port, or {address: host:port, tls: {...}${path.startsWith('upstream') ? ', sasl: {...}' : ''}}`;
+  }
   if (e.keyword === 'pattern' && e.instancePath.match(/(metrics|map\/\d+)$/)) return `${path}: must be host:port`;
   if (e.keyword === 'enum') return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
   return `${path}: ${e.message ?? 'is invalid'}`;
