@@ -238,9 +238,9 @@ function exemptReplication(consumer: Stage, wholeLimit: number): Stage {
         d.whole = true;
         return;
       }
-      if (v <= 14 && req.head.length < req.bodyAt + 4) {
-        if (partial) throw new TruncatedError('FetchRequest', v, 'ReplicaId', `at byte ${req.bodyAt}, beyond the ${req.head.length} read`);
-      } else if ((v <= 14 || !partial) && isFollowerFetch(req.head, req.bodyAt, v)) {
+      // up to v14 the replica id opens the body (a head too short for it is one for max_bytes too: `consumer` reads more)
+      const readable = v <= 14 ? req.head.length >= req.bodyAt + 4 : !partial;
+      if (readable && isFollowerFetch(req.head, req.bodyAt, v)) {
         d.flags = REPLICATION;
         return;
       }

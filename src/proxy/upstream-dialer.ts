@@ -10,7 +10,7 @@ export class UpstreamDialer {
   constructor(
     private upstream: Upstream,
     /** The sidecar's own login (upstream.sasl) did not succeed: why, and whether its lookup went on without it. */
-    readonly loginRefused: (reason: string, goesOn: boolean) => void = () => {},
+    readonly loginRefused: (reason: string, goesOn: boolean) => void,
   ) {}
 
   /** New settings (a reload): connections opened from now on use them. */
