@@ -14,8 +14,7 @@
 import type { Counter, Gauge } from 'prom-client';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
-import type { UpstreamDialer } from './upstream-dialer.js';
-import { isZeroId, lookUpMetadata } from './metadata-lookup.js';
+import { isZeroId, type MetadataLookups } from './metadata-lookup.js';
 
 const POLL_MS = 100;
 const LOOKUP_TIMEOUT_MS = 2000;
@@ -48,7 +47,7 @@ export class ApplyWatch {
   private polling = false;
 
   constructor(
-    private readonly upstream: UpstreamDialer,
+    private readonly lookups: MetadataLookups,
     /** The longest a change is watched (0: off). */
     private maxMs: number,
     private readonly now: () => number,
@@ -96,7 +95,7 @@ export class ApplyWatch {
     this.polling = true;
     const asked = [...this.watches];
     const names = [...new Set(asked.map((w) => w.change.name))];
-    const answer = await lookUpMetadata(this.upstream, names.map((name) => ({ name })), 'kqp-apply-watch', LOOKUP_TIMEOUT_MS);
+    const answer = await this.lookups.lookUp(names.map((name) => ({ name })), 'kqp-apply-watch', LOOKUP_TIMEOUT_MS);
     this.polling = false;
     // no answer (a SASL listener closes a connection whose first request is not part of a login, and refuses a wrong
     // one; a broker too busy to answer in 2 s): what was asked is not held on a guess, and counted

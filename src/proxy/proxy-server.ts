@@ -23,6 +23,7 @@ import { TopicPartitions } from './topic-partitions.js';
 import { ApplyWatch } from './apply-watch.js';
 import { MutationTurns } from '../quota/mutation-turns.js';
 import { UpstreamDialer } from './upstream-dialer.js';
+import { MetadataLookups } from './metadata-lookup.js';
 import { TlsListener, type TlsRejection } from '../tls/tls-listener.js';
 import { ClusterShares } from '../quota/cluster-shares.js';
 import { ClusterCoordinator } from '../quota/cluster-coordinator.js';
@@ -93,6 +94,7 @@ export class ProxyServer {
   /** Sockets in their TLS handshake (admitted, no broker connection yet). */
   private readonly handshaking = new Set<Socket>();
   private readonly dialer: UpstreamDialer;
+  private readonly lookups: MetadataLookups;
   /** The handshakes of listen.tls in force (a reload makes a new one). */
   private tls: TlsListener | undefined;
   readonly guard: ConnectionGuard;
@@ -137,9 +139,10 @@ export class ProxyServer {
     this.guard = new ConnectionGuard(config.connections, now);
     const m = this.metrics;
     this.gate = new AdminGate(config.admin.maxInFlight, config.admin.maxWaitMs, now, { inFlight: m.gateInFlight, waiting: m.gateWaiting, waitSeconds: m.gateWaitSeconds, timeouts: m.gateTimeouts });
-    this.applied = new ApplyWatch(this.dialer, config.admin.holdUntilAppliedMs, now, { unapplied: m.adminUnapplied, lagSeconds: m.adminApplyLagSeconds, timeouts: m.adminApplyTimeouts });
+    this.lookups = new MetadataLookups(this.dialer);
+    this.applied = new ApplyWatch(this.lookups, config.admin.holdUntilAppliedMs, now, { unapplied: m.adminUnapplied, lagSeconds: m.adminApplyLagSeconds, timeouts: m.adminApplyTimeouts });
     this.budget = new BrokerBudget(config.brokerBudget, now, { waits: m.budgetWaits, waitSeconds: m.budgetWaitSeconds });
-    this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, this.dialer);
+    this.topics = new TopicPartitions(config.admin.topicCacheCapacity, config.admin.defaultPartitions, this.lookups);
     this.turns = new MutationTurns(config.admin.topicCacheCapacity, now);
     this.customStages = opts.stages !== undefined;
     this.ctx = {
@@ -223,6 +226,7 @@ export class ProxyServer {
     this.log.level = c.logLevel;
     this.coordinate(c);
     this.dialer.configure(c.upstream);
+    this.lookups.forget();
     this.tls = c.listen.tls && new TlsListener(c.listen.tls);
     this.quotas.configure(c);
     this.budget.configure(c.brokerBudget);
@@ -341,6 +345,7 @@ export class ProxyServer {
     await this.starting?.catch(() => undefined);
     this.probe.stop();
     this.applied.stop();
+    this.lookups.stop();
     const coordinated = this.coordinator?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.waiting) s.destroy();

@@ -3,10 +3,9 @@
 // first) learnt from what the sidecar relays (Metadata responses, CreateTopics responses, accepted CreatePartitions)
 // and, for a topic it does not know, asked of the broker with a Metadata request of the sidecar's own. Topics are
 // known by name and, for DeleteTopics v6+, by topic id.
-import type { UpstreamDialer } from './upstream-dialer.js';
 import { ErrorCode } from '../protocol/generated/error-codes.js';
 import type { MetadataResponse } from '../protocol/generated/metadata-response.js';
-import { isZeroId, lookUpMetadata, type TopicRef } from './metadata-lookup.js';
+import { isZeroId, type MetadataLookups, type TopicRef } from './metadata-lookup.js';
 
 const LOOKUP_TIMEOUT_MS = 2000;
 /** Lookups of the broker under way at once; a miss beyond them is charged the default partition count. */
@@ -15,13 +14,13 @@ const MAX_LOOKUPS = 8;
 export class TopicPartitions {
   /** name, or "id:" + hex id → partitions (insertion order: the oldest is forgotten first). */
   private readonly counts = new Map<string, number>();
-  private lookups = 0;
+  private underWay = 0;
 
   constructor(
     private readonly capacity: number,
     /** The broker's num.partitions as configured, until a CreateTopics response shows the broker's own. */
     public defaultPartitions: number,
-    private readonly upstream: UpstreamDialer | undefined,
+    private readonly lookups: MetadataLookups | undefined,
   ) {}
 
   get size(): number {
@@ -53,10 +52,10 @@ export class TopicPartitions {
    * they are then charged the default). Returns false, without calling `done`, when too many lookups are under way.
    */
   lookUp(topics: TopicRef[], done: () => void): boolean {
-    if (!this.upstream || this.lookups >= MAX_LOOKUPS) return false;
-    this.lookups++;
-    void lookUpMetadata(this.upstream, topics, 'kqp-topic-partitions', LOOKUP_TIMEOUT_MS).then((response) => {
-      this.lookups--;
+    if (!this.lookups || this.underWay >= MAX_LOOKUPS) return false;
+    this.underWay++;
+    void this.lookups.lookUp(topics, 'kqp-topic-partitions', LOOKUP_TIMEOUT_MS).then((response) => {
+      this.underWay--;
       if (response) this.learnMetadata(response);
       done();
     });
